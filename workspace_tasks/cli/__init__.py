@@ -1,0 +1,49 @@
+"""The ``workspace`` console script: parse, call the library, print the result.
+
+Only this package and ``tasks.py`` print or exit; library errors become exit
+codes here (0 ok, 1 problems found, 2 bad input).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from workspace_tasks import output
+from workspace_tasks.errors import EXIT_USAGE, WorkspaceError
+
+log = logging.getLogger("workspace_tasks.cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``workspace`` command with ``argv``; return its exit code."""
+    from workspace_tasks import logsetup
+    from workspace_tasks.cli.parser import build_parser
+
+    logsetup.setup_stderr(os.environ)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(handler(args) or 0)
+    except WorkspaceError as exc:
+        output.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return 130
+    except Exception as exc:
+        if logsetup.debug_enabled(os.environ):
+            raise
+        log.debug("unexpected error", exc_info=True)
+        output.error(
+            f"unexpected {type(exc).__name__}: {exc} "
+            "(set PROVISIONING_DEBUG=true to see where)"
+        )
+        return 1
+    finally:
+        logsetup.detach_user_logs()

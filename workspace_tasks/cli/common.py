@@ -1,0 +1,41 @@
+"""Helpers shared by the command families: finding the workspace, printing."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from workspace_tasks import output
+from workspace_tasks.context import Workspace
+
+
+def open_workspace(
+    args: argparse.Namespace,
+    *,
+    must_exist: bool = True,
+    user_flag: str = "--workspace-user",
+) -> Workspace:
+    """Find the workspace and user the flags name, and start the user's log."""
+    from workspace_tasks import logsetup
+    from workspace_tasks.edge import current_workspace
+
+    ws = current_workspace(
+        getattr(args, "root", None),
+        getattr(args, "user", None),
+        user_flag=user_flag,
+        must_exist=must_exist,
+    )
+    logsetup.attach_user_log(ws.log_file)
+    return ws
+
+
+def show(
+    args: argparse.Namespace, result: Any, text: Callable[[Any], None]
+) -> None:
+    """Print ``result`` as JSON when asked, else with the ``text`` renderer."""
+    if getattr(args, "format", "text") == "json":
+        data = result.to_dict() if hasattr(result, "to_dict") else result
+        output.print_json(data)
+    else:
+        text(result)

@@ -1,0 +1,265 @@
+"""The value object describing one workspace for one user, and how to find it.
+
+Everything below the command line receives a :class:`Workspace`; only
+:func:`locate` (called at the edge) reads the current directory and the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from workspace_tasks.errors import NotFoundError, UsageError
+from workspace_tasks.names import check_name
+
+MARKER = ".provisioning-workspace.toml"
+MANIFEST = ".provisioning-generated.json"
+WORKSPACE_TYPES = ("development", "testing", "production")
+ENV_OF_TYPE = {"development": "dev", "testing": "test", "production": "prod"}
+EXTENSION_KINDS = ("providers", "taskservs", "clusters")
+RUNTIME_AREAS = ("workspaces", "cache", "state", "logs", "data")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One workspace as seen by one user, with every path the spec names."""
+
+    root: Path
+    user: str
+    core_root: Path
+    type: str = "development"
+    infra: str = ""
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    # Top-level folders.
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def extensions_dir(self) -> Path:
+        return self.root / "extensions"
+
+    @property
+    def infra_dir(self) -> Path:
+        return self.root / "infra"
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.root / "lib"
+
+    @property
+    def tools_dir(self) -> Path:
+        return self.root / "tools"
+
+    @property
+    def runtime_root(self) -> Path:
+        return self.root / "runtime"
+
+    # Configuration files.
+    @property
+    def env_name(self) -> str:
+        return ENV_OF_TYPE.get(self.type, "dev")
+
+    @property
+    def user_config(self) -> Path:
+        return self.config_dir / f"{self.user}.toml"
+
+    @property
+    def env_defaults(self) -> Path:
+        return self.config_dir / f"{self.env_name}-defaults.toml"
+
+    @property
+    def workspace_defaults(self) -> Path:
+        return self.config_dir / "dev-defaults.toml"
+
+    @property
+    def local_overrides(self) -> Path:
+        return self.config_dir / "local-overrides.toml"
+
+    @property
+    def core_config_dir(self) -> Path:
+        return self.core_root / "config"
+
+    @property
+    def core_defaults(self) -> Path:
+        return self.core_config_dir / "config.defaults.toml"
+
+    # Per-user runtime areas.
+    def runtime(self, area: str) -> Path:
+        """Return ``runtime/<area>/<user>``."""
+        if area not in RUNTIME_AREAS:
+            raise ValueError(f"unknown runtime area {area!r}")
+        return self.runtime_root / area / self.user
+
+    @property
+    def workspace_data_dir(self) -> Path:
+        return self.runtime("workspaces")
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.runtime("cache")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.runtime("state")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.runtime("logs")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.runtime("data")
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs_dir / "provisioning.log"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.workspace_data_dir / "settings.toml"
+
+    @property
+    def doit_dep_file(self) -> Path:
+        return self.state_dir / "doit-state.json"
+
+    # Extensions.
+    def extension_kind_dir(self, kind: str) -> Path:
+        return self.extensions_dir / kind
+
+    def user_extensions_dir(self, kind: str) -> Path:
+        return self.extensions_dir / kind / self.user
+
+    @property
+    def exists(self) -> bool:
+        return self.marker.is_file()
+
+    @property
+    def user_initialised(self) -> bool:
+        return self.settings_file.is_file()
+
+    def for_user(self, user: str) -> Workspace:
+        """Return the same workspace seen by another user."""
+        return load_workspace(self.root, user, self.core_root, self.environ)
+
+    def known_users(self) -> list[str]:
+        """Return the users that have a runtime area in this workspace."""
+        base = self.runtime_root / "workspaces"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir())
+
+
+def default_core_root(environ: Mapping[str, str]) -> Path:
+    """Return the core root: ``PROVISIONING_CORE_ROOT`` or the shipped one."""
+    override = environ.get("PROVISIONING_CORE_ROOT")
+    if override:
+        return Path(override).expanduser().resolve()
+    return PACKAGE_DIR / "core"
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def load_workspace(
+    root: Path,
+    user: str,
+    core_root: Path,
+    environ: Mapping[str, str] | None = None,
+) -> Workspace:
+    """Build the :class:`Workspace` for ``user``, reading its saved settings."""
+    environ = dict(environ or {})
+    root = Path(root).resolve()
+    marker = _read_toml(root / MARKER)
+    ws = Workspace(root=root, user=user, core_root=core_root, environ=environ)
+    settings = _read_toml(ws.settings_file).get("workspace", {})
+    ws_type = settings.get("type") or marker.get("workspace", {}).get("type")
+    infra = settings.get("infra_name", "")
+    return replace(ws, type=ws_type or "development", infra=infra)
+
+
+def find_root(start: Path) -> Path | None:
+    """Find the nearest workspace at or above ``start``, as git finds a repo.
+
+    A folder is the workspace when it holds the marker file, and holds one
+    when its ``workspace/`` sub-folder does.
+    """
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / MARKER).is_file():
+            return folder
+        if (folder / "workspace" / MARKER).is_file():
+            return folder / "workspace"
+    return None
+
+
+def pick_user(explicit: str | None, environ: Mapping[str, str], flag: str) -> str:
+    """Return the user: the flag, else PROVISIONING_WORKSPACE_USER, else USER."""
+    if explicit is not None:
+        return check_name(explicit, flag)
+    for variable in ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME"):
+        value = environ.get(variable)
+        if value:
+            return check_name(value, variable)
+    raise UsageError(f"no user given: pass {flag} or set PROVISIONING_WORKSPACE_USER")
+
+
+def locate(
+    *,
+    root: str | None,
+    user: str | None,
+    environ: Mapping[str, str],
+    cwd: Path,
+    user_flag: str = "--workspace-user",
+    must_exist: bool = True,
+) -> Workspace:
+    """Find the workspace and the user once, at the edge of the program.
+
+    Order: ``root`` (``--root``), ``PROVISIONING_WORKSPACE_ROOT``, the nearest
+    workspace upwards from ``cwd``; with ``must_exist`` false, ``./workspace``.
+    """
+    chosen: Path | None = None
+    if root:
+        chosen = Path(root).expanduser()
+    elif environ.get("PROVISIONING_WORKSPACE_ROOT"):
+        chosen = Path(environ["PROVISIONING_WORKSPACE_ROOT"]).expanduser()
+    else:
+        chosen = find_root(cwd)
+    if chosen is None:
+        if must_exist:
+            raise NotFoundError(
+                f"no workspace found in {cwd} or above; "
+                "run 'workspace init' or pass --root DIR"
+            )
+        chosen = cwd / "workspace"
+    chosen = (cwd / chosen).resolve()
+    if must_exist and not (chosen / MARKER).is_file():
+        raise NotFoundError(
+            f"{chosen} is not a workspace (no {MARKER}); "
+            f"run 'workspace init --root {chosen}'"
+        )
+    name = pick_user(user, environ, user_flag)
+    return load_workspace(chosen, name, default_core_root(environ), environ)

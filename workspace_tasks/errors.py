@@ -1,0 +1,65 @@
+"""The one hierarchy of errors; the command line maps them to exit codes."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+class WorkspaceError(Exception):
+    """Base of every error the tool reports to a user without a traceback."""
+
+    exit_code = EXIT_PROBLEMS
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(WorkspaceError):
+    """Bad input: a flag, a name or a file the user can fix (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidName(UsageError):
+    """A user, infra or extension name that is not allowed."""
+
+
+class NotFoundError(UsageError):
+    """Something asked for does not exist where it was looked for."""
+
+
+class FileSyntaxError(UsageError):
+    """A file that does not parse, with its position."""
+
+    def __init__(
+        self, path: object, line: int, column: int, message: str
+    ) -> None:
+        super().__init__(f"{path}:{line}:{column}: {message}")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.detail = message
+
+
+class UnsafeOperation(WorkspaceError):
+    """An operation refused because it would leave the allowed root."""
+
+    exit_code = EXIT_USAGE
+
+
+class LockedError(WorkspaceError):
+    """Another process holds the user's workspace lock."""
+
+
+class ChecksFailed(WorkspaceError):
+    """A check ran and found problems (exit 1)."""
+
+    exit_code = EXIT_PROBLEMS

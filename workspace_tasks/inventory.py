@@ -1,0 +1,110 @@
+"""What a workspace holds: ``workspace status`` and ``workspace list``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from workspace_tasks.context import EXTENSION_KINDS, RUNTIME_AREAS, Workspace
+from workspace_tasks.measure import tree_size
+from workspace_tasks.resolver import ORIGINS, list_extensions
+
+
+@dataclass
+class StatusReport:
+    """The state of one user's workspace."""
+
+    user: str
+    type: str
+    infra: str
+    root: str
+    core_root: str
+    initialised: bool
+    extensions: dict[str, dict[str, int]]
+    runtime: dict[str, dict[str, int]] | None = None
+    health: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Listing:
+    """Everything in a workspace: users, extensions, infras, config files."""
+
+    root: str
+    users: list[str]
+    extensions: list[dict[str, str]] = field(default_factory=list)
+    infrastructures: list[dict[str, str]] = field(default_factory=list)
+    config_files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def extension_counts(ws: Workspace) -> dict[str, dict[str, int]]:
+    """Count extensions per kind and origin (user, shared, core)."""
+    counts: dict[str, dict[str, int]] = {}
+    for kind in EXTENSION_KINDS:
+        per_origin = dict.fromkeys(ORIGINS, 0)
+        for extension in list_extensions(ws, kind, include_core=True):
+            per_origin[extension.origin] += 1
+        counts[kind] = per_origin
+    return counts
+
+
+def runtime_sizes(ws: Workspace) -> dict[str, dict[str, int]]:
+    """Measure each of the user's runtime areas."""
+    return {area: tree_size(ws.runtime(area)).to_dict() for area in RUNTIME_AREAS}
+
+
+def workspace_status(ws: Workspace, *, detailed: bool = False) -> StatusReport:
+    """Return the status of ``ws`` for its user (sizes when ``detailed``)."""
+    report = StatusReport(
+        user=ws.user,
+        type=ws.type,
+        infra=ws.infra,
+        root=str(ws.root),
+        core_root=str(ws.core_root),
+        initialised=ws.user_initialised,
+        extensions=extension_counts(ws),
+    )
+    if detailed:
+        report.runtime = runtime_sizes(ws)
+    return report
+
+
+def _infrastructures(ws: Workspace) -> list[dict[str, str]]:
+    found = []
+    groups = [("example", ws.infra_dir / "examples"), ("local", ws.infra_dir / "local")]
+    groups += [(f"user:{user}", ws.infra_dir / user) for user in ws.known_users()]
+    for origin, folder in groups:
+        if folder.is_dir():
+            found += [
+                {"name": p.name, "origin": origin, "path": str(p)}
+                for p in sorted(folder.iterdir())
+                if p.is_dir()
+            ]
+    return found
+
+
+def _config_files(ws: Workspace) -> list[str]:
+    if not ws.config_dir.is_dir():
+        return []
+    return sorted(
+        str(Path("config") / p.name)
+        for p in ws.config_dir.iterdir()
+        if p.is_file() and not p.name.startswith(".")
+    )
+
+
+def workspace_listing(ws: Workspace) -> Listing:
+    """List the users, extensions, infrastructures and config files of ``ws``."""
+    listing = Listing(root=str(ws.root), users=ws.known_users())
+    for kind in EXTENSION_KINDS:
+        listing.extensions += [
+            e.to_dict() for e in list_extensions(ws, kind, include_core=True)
+        ]
+    listing.infrastructures = _infrastructures(ws)
+    listing.config_files = _config_files(ws)
+    return listing

@@ -1,0 +1,101 @@
+"""The one place that prints to the user.
+
+Results go to standard output (text, tables or JSON); notes, warnings and
+errors go to standard error. Nothing else in the package prints.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PROGRAM = "workspace"
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot show {type(value).__name__} as JSON")
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as JSON: the only thing on standard output."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def print_line(text: str = "") -> None:
+    """Print one line of a result to standard output."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    """Print lines of a result to standard output."""
+    for line in lines:
+        sys.stdout.write(f"{line}\n")
+    sys.stdout.flush()
+
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
+) -> None:
+    """Print a table: a rich one on a terminal, plain aligned text elsewhere."""
+    rows = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        print_line(title)
+    widths = [len(c) for c in columns]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=False)]
+    print_line("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)))
+    for row in rows:
+        cells = zip(row, widths, strict=False)
+        print_line("  ".join(cell.ljust(w) for cell, w in cells).rstrip())
+
+
+def note(text: str) -> None:
+    """Tell the user something on standard error (never part of a result)."""
+    sys.stderr.write(f"{text}\n")
+    sys.stderr.flush()
+
+
+def warn(text: str) -> None:
+    """Print a warning line on standard error."""
+    note(f"{PROGRAM}: warning: {text}")
+
+
+def error(text: str) -> None:
+    """Print one error line on standard error."""
+    note(f"{PROGRAM}: error: {text}")
+
+
+def human_size(size: float) -> str:
+    """Format a byte count the way ``du -h`` does (1.2GB, 450MB)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1024 or unit == "TB":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{size:.1f}TB"
+
+
+def stderr_is_terminal() -> bool:
+    """Tell whether progress may be shown (standard error is a terminal)."""
+    return sys.stderr.isatty()

@@ -1,0 +1,150 @@
+"""Resolve paths and extensions along the workspace's hierarchy.
+
+Paths: the user's ``<type>/<user>/<name>``, the shared ``<type>/<name>``, the
+template ``<type>/template/<name>`` and, with fallback, the core
+``<core>/<type>/<name>``. Extensions: the user's, the shared, the core one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from workspace_tasks import safefs
+from workspace_tasks.context import EXTENSION_KINDS, Workspace
+from workspace_tasks.errors import NotFoundError, UsageError
+from workspace_tasks.names import check_name
+
+log = logging.getLogger(__name__)
+
+ORIGINS = ("user", "shared", "core")
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension found by discovery, with where it came from."""
+
+    kind: str
+    name: str
+    origin: str
+    path: Path
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "origin": self.origin,
+            "path": str(self.path),
+        }
+
+
+def _type_parts(type_: str) -> list[str]:
+    parts = type_.split("/")
+    return [check_name(part, "TYPE") for part in parts]
+
+
+def path_candidates(
+    ws: Workspace, type_: str, name: str, *, fallback_to_core: bool = False
+) -> list[Path]:
+    """Return the places ``resolve_path`` looks at, in order."""
+    parts = _type_parts(type_)
+    check_name(name, "NAME")
+    base = ws.root.joinpath(*parts)
+    places = [base / ws.user / name, base / name, base / "template" / name]
+    if fallback_to_core:
+        places.append(ws.core_root.joinpath(*parts) / name)
+    return places
+
+
+def resolve_path(
+    ws: Workspace,
+    type_: str,
+    name: str,
+    *,
+    fallback_to_core: bool = False,
+    create_missing: bool = False,
+) -> Path:
+    """Return the first existing path for ``type_``/``name``.
+
+    Args:
+        ws: the workspace and user.
+        type_: a top-level kind of the workspace, such as ``infra`` or
+            ``extensions/providers``.
+        name: the name looked for.
+        fallback_to_core: look in the core root last.
+        create_missing: create the user's path when nothing exists.
+
+    Raises:
+        NotFoundError: nothing exists, naming every place looked at.
+    """
+    places = path_candidates(ws, type_, name, fallback_to_core=fallback_to_core)
+    for place in places:
+        if place.exists():
+            log.debug("resolved %s/%s to %s", type_, name, place)
+            return place
+    if create_missing:
+        safefs.check_within(places[0], ws.root)
+        places[0].mkdir(parents=True, exist_ok=True)
+        log.info("created %s", places[0])
+        return places[0]
+    looked = ", ".join(str(p) for p in places)
+    raise NotFoundError(f"path resolution failed for {type_}/{name}; looked at: {looked}")
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in EXTENSION_KINDS:
+        raise UsageError(f"KIND: {kind!r} is not one of {', '.join(EXTENSION_KINDS)}")
+    return kind
+
+
+def _extension_dirs(folder: Path, skip: set[str]) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry
+        for entry in folder.iterdir()
+        if entry.is_dir() and entry.name not in skip and not entry.name.startswith(".")
+    )
+
+
+def list_extensions(
+    ws: Workspace, kind: str, *, include_core: bool = False
+) -> list[Extension]:
+    """List the extensions of ``kind``: the user's, the shared and the core ones.
+
+    A name present at several levels is listed once per level, so the origin
+    that wins (the first) and what it shadows are both visible.
+    """
+    _check_kind(kind)
+    kind_dir = ws.extension_kind_dir(kind)
+    found = [
+        Extension(kind, p.name, "user", p)
+        for p in _extension_dirs(ws.user_extensions_dir(kind), set())
+    ]
+    skip = {"template", *ws.known_users(), ws.user}
+    found += [Extension(kind, p.name, "shared", p) for p in _extension_dirs(kind_dir, skip)]
+    if include_core:
+        core = ws.core_root / "extensions" / kind
+        found += [Extension(kind, p.name, "core", p) for p in _extension_dirs(core, set())]
+    return found
+
+
+def resolve_extension(ws: Workspace, kind: str, name: str) -> Extension:
+    """Return extension ``name`` of ``kind``: the user's, else shared, else core.
+
+    Raises:
+        NotFoundError: no level has it, naming the places looked at.
+    """
+    _check_kind(kind)
+    check_name(name, "NAME")
+    places = [
+        ("user", ws.user_extensions_dir(kind) / name),
+        ("shared", ws.extension_kind_dir(kind) / name),
+        ("core", ws.core_root / "extensions" / kind / name),
+    ]
+    for origin, place in places:
+        if place.is_dir():
+            return Extension(kind, name, origin, place)
+    looked = ", ".join(str(p) for _, p in places)
+    raise NotFoundError(f"extension '{kind}/{name}' not found; looked at: {looked}")

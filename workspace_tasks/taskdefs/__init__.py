@@ -1,0 +1,53 @@
+"""doit task definitions: library functions with their file dependencies.
+
+``load(root)`` finds the workspace and user once and returns doit's
+configuration (state kept per user under ``runtime/state/<user>/``) and the
+task creators of every family. The creators hold no logic of their own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+from workspace_tasks.context import Workspace
+
+FAMILIES = ("workspace_tasks.taskdefs.status",)
+
+
+def task_creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
+    """Return ``{"task_<name>": creator}`` for every family, bound to ``ws``."""
+    creators: dict[str, Callable[[], dict]] = {}
+    for name in FAMILIES:
+        creators.update(importlib.import_module(name).creators(ws))
+    return creators
+
+
+def doit_config(ws: Workspace) -> dict:
+    """Return ``DOIT_CONFIG`` for ``ws``: per-user state, JSON backend."""
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "dep_file": str(ws.doit_dep_file),
+        "backend": "json",
+        "default_tasks": ["status"],
+        "verbosity": 2,
+    }
+
+
+def load(root: Path | None = None, user: str | None = None) -> tuple[dict, dict]:
+    """Return ``(DOIT_CONFIG, tasks)`` for the workspace at or above ``root``."""
+    from workspace_tasks import logsetup, output
+    from workspace_tasks.edge import current_workspace
+    from workspace_tasks.errors import WorkspaceError
+
+    try:
+        ws = current_workspace(str(root) if root else None, user)
+    except WorkspaceError as exc:
+        output.error(str(exc))
+        raise SystemExit(exc.exit_code) from None
+    import os
+
+    logsetup.setup_stderr(os.environ)
+    logsetup.attach_user_log(ws.log_file)
+    return doit_config(ws), task_creators(ws)

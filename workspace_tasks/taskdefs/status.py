@@ -1,0 +1,34 @@
+"""``doit status``: write the user's status report to ``runtime/state``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from workspace_tasks import safefs
+from workspace_tasks.context import Workspace
+from workspace_tasks.inventory import workspace_status
+
+
+def write_status(ws: Workspace) -> dict:
+    """Write ``runtime/state/<user>/status.json``; return the report."""
+    report = workspace_status(ws, detailed=True).to_dict()
+    target = ws.state_dir / "status.json"
+    safefs.atomic_write(target, json.dumps(report, indent=2) + "\n")
+    print(f"status of {ws.user} written to {target}")
+    return {"overall": "written"}
+
+
+def creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
+    """Return the status task bound to ``ws``."""
+
+    def task_status() -> dict:
+        """Write the user's workspace status to runtime/state/<user>/status.json."""
+        return {
+            "actions": [(write_status, [ws])],
+            "file_dep": [ws.marker, ws.settings_file, ws.manifest],
+            "targets": [ws.state_dir / "status.json"],
+            "clean": True,
+        }
+
+    return {"task_status": task_status}
