@@ -1,0 +1,1 @@
+"""Benchmarks: our commands side by side with the standard tool, as ratios."""

@@ -1,0 +1,24 @@
+"""Run every benchmark module and print one table: ``make bench``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from benchmarks.common import print_rows
+
+MODULES = ("benchmarks.bench_startup",)
+
+
+def main(selected: list[str]) -> int:
+    rows = []
+    for name in MODULES:
+        if selected and not any(s in name for s in selected):
+            continue
+        rows += importlib.import_module(name).run()
+    print_rows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

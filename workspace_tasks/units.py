@@ -1,0 +1,57 @@
+"""Parse the ages, durations and sizes users write: ``30d``, ``5m``, ``10MB``."""
+
+from __future__ import annotations
+
+import re
+
+from workspace_tasks.errors import UsageError
+
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1024,
+    "K": 1024,
+    "KIB": 1024,
+    "MB": 1024**2,
+    "M": 1024**2,
+    "MIB": 1024**2,
+    "GB": 1024**3,
+    "G": 1024**3,
+    "GIB": 1024**3,
+    "TB": 1024**4,
+    "T": 1024**4,
+    "TIB": 1024**4,
+}
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)")
+
+
+def parse_age(text: str, flag: str = "--age") -> float:
+    """Return seconds for an age such as ``30d`` (units s, m, h, d, w).
+
+    Raises:
+        UsageError: naming ``flag`` for ``30x``, ``-1d``, an empty value.
+    """
+    match = _AGE.fullmatch(str(text).strip())
+    if not match:
+        raise UsageError(
+            f"{flag}: {text!r} is not an age; use a number and one of s, m, h, d, w "
+            "(e.g. 30d)"
+        )
+    return float(match.group(1)) * AGE_UNITS[match.group(2)]
+
+
+def parse_size(text: str | int, flag: str = "size") -> int:
+    """Return bytes for a size such as ``10MB``, ``1.5GB`` or ``4096``.
+
+    Raises:
+        UsageError: naming ``flag`` for a value that is not a size.
+    """
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    match = _SIZE.fullmatch(str(text).strip())
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in SIZE_UNITS:
+        raise UsageError(f"{flag}: {text!r} is not a size; use e.g. 400MB or 1GB")
+    return int(float(match.group(1)) * SIZE_UNITS[unit])
