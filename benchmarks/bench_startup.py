@@ -23,9 +23,12 @@ def run() -> list[Row]:
 
     def init() -> None:
         root = scratch / f"ws{next(counter)}"
-        command(BIN / "workspace", "init", "--root", root, "--create-examples", env=env)()
+        argv = (BIN / "workspace", "init", "--root", root, "--create-examples")
+        command(*argv, env=env)()
 
     init_time = median_time(init, runs=5)
-    rows.append(Row("workspace init --create-examples", init_time, "import invoke", invoke))
+    rows.append(
+        Row("workspace init --create-examples", init_time, "import invoke", invoke)
+    )
     shutil.rmtree(scratch, ignore_errors=True)
     return rows

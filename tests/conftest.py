@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workspace_tasks.cli import main
-from workspace_tasks.context import Workspace, load_workspace, default_core_root
+from workspace_tasks.context import Workspace, default_core_root, load_workspace
 
 ISOLATED_PREFIXES = ("PROVISIONING_",)
 

@@ -39,9 +39,7 @@ class NotFoundError(UsageError):
 class FileSyntaxError(UsageError):
     """A file that does not parse, with its position."""
 
-    def __init__(
-        self, path: object, line: int, column: int, message: str
-    ) -> None:
+    def __init__(self, path: object, line: int, column: int, message: str) -> None:
         super().__init__(f"{path}:{line}:{column}: {message}")
         self.path = path
         self.line = line

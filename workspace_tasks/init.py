@@ -200,7 +200,8 @@ def _folders(ws: Workspace, options: InitOptions, infra: str) -> list[Path]:
     root = ws.root
     wanted = [root / "config", root / "lib", root / "tools", root / "infra" / "local"]
     for kind in EXTENSION_KINDS:
-        wanted += [root / "extensions" / kind / "template", ws.user_extensions_dir(kind)]
+        wanted.append(ws.extension_kind_dir(kind) / "template")
+        wanted.append(ws.user_extensions_dir(kind))
     wanted += [root / "infra" / "examples" / name for name in EXAMPLES]
     wanted.append(root / "infra" / ws.user / infra)
     return wanted

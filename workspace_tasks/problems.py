@@ -22,7 +22,8 @@ class Problem:
         where = [str(p) for p in (self.file, self.line, self.column) if p is not None]
         prefix = ":".join(where)
         label = "" if self.severity == "error" else f"{self.severity}: "
-        return f"{prefix}: {label}{self.message}" if prefix else f"{label}{self.message}"
+        text = f"{label}{self.message}"
+        return f"{prefix}: {text}" if prefix else text
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -89,7 +89,9 @@ def resolve_path(
         log.info("created %s", places[0])
         return places[0]
     looked = ", ".join(str(p) for p in places)
-    raise NotFoundError(f"path resolution failed for {type_}/{name}; looked at: {looked}")
+    raise NotFoundError(
+        f"path resolution failed for {type_}/{name}; looked at: {looked}"
+    )
 
 
 def _check_kind(kind: str) -> str:
@@ -123,10 +125,14 @@ def list_extensions(
         for p in _extension_dirs(ws.user_extensions_dir(kind), set())
     ]
     skip = {"template", *ws.known_users(), ws.user}
-    found += [Extension(kind, p.name, "shared", p) for p in _extension_dirs(kind_dir, skip)]
+    found += [
+        Extension(kind, p.name, "shared", p) for p in _extension_dirs(kind_dir, skip)
+    ]
     if include_core:
         core = ws.core_root / "extensions" / kind
-        found += [Extension(kind, p.name, "core", p) for p in _extension_dirs(core, set())]
+        found += [
+            Extension(kind, p.name, "core", p) for p in _extension_dirs(core, set())
+        ]
     return found
 
 

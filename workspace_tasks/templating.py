@@ -71,7 +71,8 @@ def undeclared_variables(env: Any, source: str, filename: str) -> dict[str, int]
     try:
         tree = env.parse(source, filename=filename)
     except jinja2.TemplateSyntaxError as exc:
-        raise FileSyntaxError(filename, exc.lineno or 1, 1, exc.message or "syntax error")
+        message = exc.message or "syntax error"
+        raise FileSyntaxError(filename, exc.lineno or 1, 1, message) from None
     needed = meta.find_undeclared_variables(tree)
     lines: dict[str, int] = {}
     for node in tree.find_all(nodes.Name):
@@ -133,7 +134,7 @@ def render_folder(
             source = here / name
             info = source.lstat()
             if stat.S_ISLNK(info.st_mode):
-                raise UsageError(f"{source}: symbolic links are not allowed in templates")
+                raise UsageError(f"{source}: templates may not hold symbolic links")
             if name == "__pycache__" or name.endswith(".pyc"):
                 continue
             target = _render_name(env, name, variables, source) if render else name

@@ -30,9 +30,7 @@ def open_workspace(
     return ws
 
 
-def show(
-    args: argparse.Namespace, result: Any, text: Callable[[Any], None]
-) -> None:
+def show(args: argparse.Namespace, result: Any, text: Callable[[Any], None]) -> None:
     """Print ``result`` as JSON when asked, else with the ``text`` renderer."""
     if getattr(args, "format", "text") == "json":
         data = result.to_dict() if hasattr(result, "to_dict") else result

@@ -80,7 +80,8 @@ def run_list_extensions(args: argparse.Namespace) -> int:
         args,
         [e.to_dict() for e in found],
         lambda rows: output.print_table(
-            ["name", "origin", "path"], [[r["name"], r["origin"], r["path"]] for r in rows]
+            ["name", "origin", "path"],
+            [[r["name"], r["origin"], r["path"]] for r in rows],
         ),
     )
     return 0
