@@ -7,6 +7,7 @@ environment.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,8 @@ ENV_OF_TYPE = {"development": "dev", "testing": "test", "production": "prod"}
 EXTENSION_KINDS = ("providers", "taskservs", "clusters")
 RUNTIME_AREAS = ("workspaces", "cache", "state", "logs", "data")
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -242,23 +245,27 @@ def locate(
     """
     chosen: Path | None = None
     if root:
-        chosen = Path(root).expanduser()
+        chosen, how = Path(root).expanduser(), "--root"
     elif environ.get("PROVISIONING_WORKSPACE_ROOT"):
         chosen = Path(environ["PROVISIONING_WORKSPACE_ROOT"]).expanduser()
+        how = "PROVISIONING_WORKSPACE_ROOT"
     else:
-        chosen = find_root(cwd)
+        chosen, how = find_root(cwd), f"a search upwards from {cwd}"
     if chosen is None:
         if must_exist:
             raise NotFoundError(
                 f"no workspace found in {cwd} or above; "
                 "run 'workspace init' or pass --root DIR"
             )
-        chosen = cwd / "workspace"
+        chosen, how = cwd / "workspace", "the default ./workspace"
     chosen = (cwd / chosen).resolve()
+    log.debug("workspace %s chosen by %s", chosen, how)
     if must_exist and not (chosen / MARKER).is_file():
         raise NotFoundError(
             f"{chosen} is not a workspace (no {MARKER}); "
             f"run 'workspace init --root {chosen}'"
         )
     name = pick_user(user, environ, user_flag)
-    return load_workspace(chosen, name, default_core_root(environ), environ)
+    ws = load_workspace(chosen, name, default_core_root(environ), environ)
+    log.debug("user %s, type %s, core root %s", ws.user, ws.type, ws.core_root)
+    return ws

@@ -1,0 +1,103 @@
+"""The command line's contract: exit codes, JSON, logging and start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workspace_tasks import logsetup
+
+WORKSPACE = Path(sys.executable).parent / "workspace"
+
+
+def test_help_lists_the_commands(cli):
+    with pytest.raises(SystemExit) as caught:
+        cli("--help")
+    assert caught.value.code == 0
+
+
+def test_unknown_command_is_exit_2_in_one_line(cli):
+    result = cli("frobnicate")
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "frobnicate" in result.err
+
+
+def test_missing_command_prints_help_and_exits_2(cli):
+    assert cli().code == 2
+
+
+def test_json_output_is_only_json(cli, make_workspace):
+    ws = make_workspace("dev")
+    result = cli("list", "--root", ws.root, "--format", "json")
+    json.loads(result.out)
+
+
+def test_user_log_file_receives_debug_messages(cli, make_workspace):
+    ws = make_workspace("dev")
+    cli("resolve", "path", "infra", "x", "--root", ws.root, "--create-missing")
+    text = ws.log_file.read_text()
+    assert "DEBUG" in text or "INFO" in text
+    assert "created" in text
+
+
+@pytest.mark.parametrize(
+    ("variables", "level"),
+    [
+        ({}, "WARNING"),
+        ({"PROVISIONING_DEBUG": "true"}, "DEBUG"),
+        ({"PROVISIONING_LOG_LEVEL": "debug"}, "DEBUG"),
+        ({"PROVISIONING_LOG_LEVEL": "info"}, "INFO"),
+    ],
+    ids=["default", "debug-flag", "debug-level", "info-level"],
+)
+def test_stderr_level_follows_the_environment(variables, level):
+    import logging
+
+    assert logging.getLevelName(logsetup.stderr_level(variables)) == level
+
+
+def test_debug_environment_shows_debug_lines_on_stderr(make_workspace, tmp_path):
+    ws = make_workspace("dev")
+    env = {"PATH": "/usr/bin:/bin", "USER": "dev", "HOME": str(tmp_path),
+           "PROVISIONING_DEBUG": "true"}  # fmt: skip
+    result = subprocess.run(
+        [WORKSPACE, "resolve", "path", "infra", "y", "--root", ws.root,
+         "--create-missing"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert "DEBUG" in result.stderr
+
+
+def test_no_traceback_for_bad_input_in_a_real_process(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "USER": "dev", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [WORKSPACE, "init", "--root", tmp_path / "w", "--user-name", "../x"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "workspace: error: --user-name: '../x' is not a valid name; use lowercase "
+        "letters, digits, '-', '_' and '.' (not first)"
+    ]
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys\n"
+        "from workspace_tasks.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('doit', 'jinja2', 'tomlkit', 'kcl_lib', 'rich',"
+        " 'invoke') if m in sys.modules]\n"
+        "print('heavy:' + ','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "heavy:"

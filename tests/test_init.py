@@ -1,0 +1,288 @@
+"""``workspace init``: the tree, every flag, second users and --overwrite."""
+
+from __future__ import annotations
+
+import json
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from workspace_tasks.context import MARKER
+
+RUNTIME_TREE = [
+    "runtime/workspaces/{u}/current-infra",
+    "runtime/workspaces/{u}/settings.toml",
+    "runtime/workspaces/{u}/extensions",
+    "runtime/cache/{u}/providers",
+    "runtime/cache/{u}/images",
+    "runtime/cache/{u}/downloads",
+    "runtime/state/{u}/deployments",
+    "runtime/state/{u}/workflows",
+    "runtime/logs/{u}/orchestrator.log",
+    "runtime/logs/{u}/extensions",
+    "runtime/data/{u}/database.db",
+    "runtime/data/{u}/backups",
+]
+SHARED_TREE = [
+    MARKER,
+    "config/dev-defaults.toml",
+    "config/test-defaults.toml",
+    "config/prod-defaults.toml",
+    "config/local-overrides.toml.example",
+    "extensions/providers/template",
+    "extensions/taskservs/template",
+    "extensions/clusters/template",
+    "infra/examples/minimal",
+    "infra/examples/development",
+    "infra/examples/testing",
+    "infra/local",
+    "lib/path_resolver.py",
+    "tools/tasks.py",
+    "tools/dodo.py",
+]
+
+
+def _settings(root: Path, user: str) -> dict:
+    path = root / "runtime" / "workspaces" / user / "settings.toml"
+    return tomllib.loads(path.read_text())["workspace"]
+
+
+def test_init_creates_the_whole_tree_for_the_user(cli, tmp_path):
+    root = tmp_path / "ws"
+    result = cli("init", "--root", root, "--user-name", "developer")
+    assert result.code == 0, result.err
+    for relpath in SHARED_TREE:
+        assert (root / relpath).exists(), relpath
+    for relpath in RUNTIME_TREE:
+        assert (root / relpath.format(u="developer")).exists(), relpath
+    for kind in ("providers", "taskservs", "clusters"):
+        assert (root / "extensions" / kind / "developer").is_dir()
+    assert (root / "config" / "developer.toml").is_file()
+    assert (root / "infra" / "developer" / "developer-dev" / "settings.toml").is_file()
+
+
+def test_init_without_root_creates_workspace_in_current_folder(cli, tmp_path):
+    result = cli("init", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert (tmp_path / "workspace" / MARKER).is_file()
+    assert (tmp_path / "workspace" / "config" / "dev.toml").is_file()
+
+
+def test_user_defaults_to_provisioning_variable_then_user(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROVISIONING_WORKSPACE_USER", "alice")
+    assert cli("init", "--root", tmp_path / "a").code == 0
+    assert (tmp_path / "a" / "config" / "alice.toml").is_file()
+    monkeypatch.delenv("PROVISIONING_WORKSPACE_USER")
+    monkeypatch.setenv("USER", "bob")
+    assert cli("init", "--root", tmp_path / "b").code == 0
+    assert (tmp_path / "b" / "config" / "bob.toml").is_file()
+
+
+def test_infra_name_and_type_are_recorded(cli, tmp_path):
+    root = tmp_path / "ws"
+    result = cli(
+        "init", "--root", root, "--infra-name", "my-dev-infra",
+        "--workspace-type", "testing",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    settings = _settings(root, "dev")
+    assert settings["infra_name"] == "my-dev-infra"
+    assert settings["type"] == "testing"
+    current = root / "runtime" / "workspaces" / "dev" / "current-infra"
+    assert current.read_text() == "my-dev-infra\n"
+    user_config = tomllib.loads((root / "config" / "dev.toml").read_text())
+    assert user_config["workspace"]["type"] == "testing"
+    assert (root / "infra" / "dev" / "my-dev-infra" / "settings.toml").is_file()
+
+
+def test_default_infra_name_follows_user_and_environment(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--workspace-type", "production")
+    assert _settings(root, "dev")["infra_name"] == "dev-prod"
+
+
+def test_bad_workspace_type_is_one_line_naming_the_flag(cli, tmp_path):
+    result = cli("init", "--root", tmp_path / "ws", "--workspace-type", "staging")
+    assert result.code == 2
+    assert "--workspace-type" in result.err
+    assert result.err.count("\n") == 1
+    assert not (tmp_path / "ws").exists()
+
+
+def test_minimal_template_has_no_examples_unless_asked(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--template", "minimal")
+    assert not (root / "infra/examples/minimal/settings.toml").exists()
+    readme = root / "extensions/providers/template/README.md"
+    assert "create-extension providers/<name>" in readme.read_text()
+
+
+def test_create_examples_writes_the_three_example_infrastructures(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--create-examples")
+    for name in ("minimal", "development", "testing"):
+        settings = tomllib.loads(
+            (root / "infra" / "examples" / name / "settings.toml").read_text()
+        )
+        assert settings["infra"]["name"] == name
+
+
+def test_full_template_copies_extension_templates_verbatim(cli, tmp_path):
+    root = tmp_path / "ws"
+    assert cli("init", "--root", root, "--template", "full").code == 0
+    shipped = Path(__import__("workspace_tasks").__file__).parent / "templates"
+    for kind in ("providers", "taskservs", "clusters"):
+        source = shipped / "extensions" / kind
+        for path in source.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                copy = (
+                    root / "extensions" / kind / "template" / path.relative_to(source)
+                )
+                assert copy.read_bytes() == path.read_bytes()
+    assert (root / "infra/examples/testing/settings.toml").is_file()
+
+
+def test_custom_template_overlays_the_users_folder(cli, tmp_path):
+    custom = tmp_path / "mine"
+    (custom / "shared" / "infra" / "local" / "lab").mkdir(parents=True)
+    (custom / "shared" / "infra" / "local" / "lab" / "notes.txt.jinja").write_text(
+        "lab of {{ user }}\n"
+    )
+    (custom / "user" / "config").mkdir(parents=True)
+    (custom / "user" / "config" / "{{ user }}.toml.jinja").write_text(
+        '[core]\nname = "custom-{{ user }}"\n'
+    )
+    root = tmp_path / "ws"
+    result = cli(
+        "init", "--root", root, "--template", "custom", "--template-dir", custom
+    )
+    assert result.code == 0, result.err
+    assert (root / "infra/local/lab/notes.txt").read_text() == "lab of dev\n"
+    assert 'name = "custom-dev"' in (root / "config/dev.toml").read_text()
+
+
+def test_custom_template_needs_a_folder(cli, tmp_path):
+    result = cli("init", "--root", tmp_path / "ws", "--template", "custom")
+    assert result.code == 2
+    assert "--template-dir" in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_custom_template_with_undefined_variable_writes_nothing(cli, tmp_path):
+    custom = tmp_path / "mine"
+    custom.mkdir()
+    (custom / "broken.txt.jinja").write_text("line one\n{{ nowhere }}\n")
+    root = tmp_path / "ws"
+    result = cli(
+        "init", "--root", root, "--template", "custom", "--template-dir", custom
+    )
+    assert result.code == 2
+    assert "broken.txt.jinja:2" in result.err
+    assert "nowhere" in result.err
+    assert not root.exists()
+
+
+def test_runtime_folders_are_private_to_the_user(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    for area in ("workspaces", "cache", "state", "logs", "data"):
+        mode = stat.S_IMODE((root / "runtime" / area / "dev").stat().st_mode)
+        assert mode == 0o700, area
+
+
+def test_second_user_gets_own_areas_and_touches_nothing_of_the_first(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--user-name", "developer", "--create-examples")
+    first_config = root / "config" / "developer.toml"
+    first_config.write_text(first_config.read_text() + "# mine\n")
+    shared = root / "config" / "dev-defaults.toml"
+    shared.write_text(shared.read_text() + "# team change\n")
+    # The record of generated files gains the new user's entries; the rest
+    # of the workspace stays byte for byte and time for time as it was.
+    before = {
+        p: (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file() and p.name != ".provisioning-generated.json"
+    }
+
+    result = cli("init", "--root", root, "--user-name", "tester")
+
+    assert result.code == 0, result.err
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before}
+    assert after == before
+    assert (root / "config" / "tester.toml").is_file()
+    for area in ("workspaces", "cache", "state", "logs", "data"):
+        assert (root / "runtime" / area / "tester").is_dir()
+    assert _settings(root, "tester")["user"] == "tester"
+
+
+def test_rerun_without_overwrite_refuses_clearly(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    config = root / "config" / "dev.toml"
+    config.write_text("# my own\n")
+    result = cli("init", "--root", root)
+    assert result.code == 2
+    assert "already has a workspace" in result.err
+    assert "--overwrite" in result.err
+    assert config.read_text() == "# my own\n"
+
+
+def test_overwrite_regenerates_and_keeps_copies_of_changed_files(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    changed = root / "config" / "dev-defaults.toml"
+    changed.write_text(changed.read_text() + "[mine]\nkeep = true\n")
+    untouched = root / "config" / "test-defaults.toml"
+    pristine = untouched.read_text()
+
+    result = cli("init", "--root", root, "--overwrite", "--format", "json")
+
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    copy = Path(report["preserved"]["config/dev-defaults.toml"])
+    assert "[mine]" in copy.read_text()
+    assert copy.is_relative_to(root / "runtime" / "data" / "dev" / "backups")
+    assert "[mine]" not in changed.read_text()
+    assert untouched.read_text() == pristine
+    assert "config/test-defaults.toml" in report["unchanged"]
+    assert list(report["preserved"]) == ["config/dev-defaults.toml"]
+
+
+def test_overwrite_reports_where_the_copy_went_in_text(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    (root / "config" / "dev.toml").write_text("# hand written\n")
+    result = cli("init", "--root", root, "--overwrite")
+    assert result.code == 0
+    assert "your changed config/dev.toml was kept as" in result.out
+
+
+def test_overwrite_never_replaces_logs_or_database(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    log = root / "runtime/logs/dev/orchestrator.log"
+    log.write_text("line 1\n")
+    database = root / "runtime/data/dev/database.db"
+    database.write_bytes(b"SQLite data")
+    cli("init", "--root", root, "--overwrite")
+    assert log.read_text() == "line 1\n"
+    assert database.read_bytes() == b"SQLite data"
+
+
+def test_init_inside_an_existing_project_finds_its_workspace(cli, tmp_path):
+    project = tmp_path / "project"
+    cli("init", cwd=project if project.mkdir() is None else project)
+    result = cli("init", "--user-name", "tester", cwd=project / "workspace" / "tools")
+    assert result.code == 0, result.err
+    assert (project / "workspace" / "config" / "tester.toml").is_file()
+    assert not (project / "workspace" / "tools" / "workspace").exists()
+
+
+@pytest.mark.parametrize("flag", ["--format", "--workspace-type", "--template"])
+def test_flag_values_are_checked(cli, tmp_path, flag):
+    result = cli("init", "--root", tmp_path / "ws", flag, "bogus")
+    assert result.code == 2
+    assert flag in result.err

@@ -1,0 +1,91 @@
+"""``workspace status`` and ``workspace list``."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_status_json_reports_user_type_infra_and_counts(cli, make_workspace):
+    ws = make_workspace("dev", "--infra-name", "lab", "--workspace-type", "testing")
+    (ws.root / "extensions" / "providers" / "dev" / "mine").mkdir()
+    (ws.root / "extensions" / "providers" / "team").mkdir()
+
+    result = cli("status", "--root", ws.root, "--format", "json")
+
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert (report["user"], report["type"], report["infra"]) == (
+        "dev",
+        "testing",
+        "lab",
+    )
+    assert report["root"] == str(ws.root)
+    assert report["extensions"]["providers"]["user"] == 1
+    assert report["extensions"]["providers"]["shared"] == 1
+    assert report["runtime"] is None
+
+
+def test_status_detailed_measures_runtime_areas(cli, make_workspace):
+    ws = make_workspace("dev")
+    (ws.cache_dir / "downloads" / "blob").write_bytes(b"x" * 5000)
+    result = cli("status", "--root", ws.root, "--detailed", "--format", "json")
+    runtime = json.loads(result.out)["runtime"]
+    assert runtime["cache"] == {"files": 1, "folders": 3, "bytes": 5000}
+
+
+def test_status_text_shows_the_essentials(cli, make_workspace):
+    ws = make_workspace("dev", "--infra-name", "lab")
+    result = cli("status", "--root", ws.root, "--detailed")
+    assert "User:      dev" in result.out
+    assert "Infra:     lab" in result.out
+    assert "cache" in result.out
+
+
+def test_status_for_a_user_without_areas_says_how_to_add_them(cli, make_workspace):
+    ws = make_workspace("dev")
+    result = cli("status", "--root", ws.root, "--workspace-user", "newbie")
+    assert result.code == 0
+    assert "workspace init --user-name newbie" in result.out
+
+
+def test_status_outside_any_workspace_is_a_clear_error(cli, tmp_path):
+    result = cli("status", cwd=tmp_path)
+    assert result.code == 2
+    assert "no workspace found" in result.err
+    assert "workspace init" in result.err
+
+
+def test_status_finds_the_workspace_from_a_subfolder(cli, make_workspace):
+    ws = make_workspace("dev")
+    result = cli("status", "--format", "json", cwd=ws.root / "infra" / "local")
+    assert json.loads(result.out)["root"] == str(ws.root)
+    from_project = cli("status", "--format", "json", cwd=ws.root.parent)
+    assert json.loads(from_project.out)["root"] == str(ws.root)
+
+
+def test_environment_variable_chooses_the_workspace(
+    cli, make_workspace, tmp_path, monkeypatch
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING_WORKSPACE_ROOT", str(ws.root))
+    result = cli("status", "--format", "json", cwd=tmp_path)
+    assert json.loads(result.out)["root"] == str(ws.root)
+
+
+def test_list_json_has_users_extensions_infras_and_configs(cli, make_workspace):
+    ws = make_workspace("dev", "--create-examples")
+    make_workspace("tester")
+    (ws.root / "extensions" / "clusters" / "dev" / "web").mkdir()
+
+    result = cli("list", "--root", ws.root, "--format", "json")
+
+    listing = json.loads(result.out)
+    assert listing["users"] == ["dev", "tester"]
+    assert {"kind": "clusters", "name": "web", "origin": "user"}.items() <= next(
+        e for e in listing["extensions"] if e["name"] == "web"
+    ).items()
+    infras = {(i["name"], i["origin"]) for i in listing["infrastructures"]}
+    assert {("minimal", "example"), ("dev-dev", "user:dev")} <= infras
+    assert ("tester-dev", "user:tester") in infras
+    assert "config/dev.toml" in listing["config_files"]
+    assert "config/tester.toml" in listing["config_files"]
