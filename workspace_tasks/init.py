@@ -251,7 +251,7 @@ def init_workspace(
     backup_dir = ws.backups_dir / f"overwritten-{stamp}"
     for step in steps:
         _apply(ws, step, backup_dir, manifest, result)
-    _write_marker(ws, options)
+    _write_marker(ws, variables)
     safefs.atomic_write(
         ws.manifest, json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     )
@@ -297,16 +297,11 @@ def _apply(
         result.regenerated.append(planned.relpath)
 
 
-def _write_marker(ws: Workspace, options: InitOptions) -> None:
+def _write_marker(ws: Workspace, variables: dict) -> None:
     if (ws.root / MARKER).is_file():
         return
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    text = (
-        "# Marks this folder as a workspace; `workspace` commands find it\n"
-        "# from anywhere below the folder that holds it.\n\n"
-        "[workspace]\n"
-        f'type = "{options.workspace_type}"\n'
-        f'created = "{created}"\n'
-        f'tool_version = "{__version__}"\n'
+    source = templating.template_path("workspace", "marker.toml.jinja")
+    text = templating.render_text(
+        templating.environment(), source.read_text(), variables, str(source)
     )
     safefs.atomic_write(ws.root / MARKER, text)
