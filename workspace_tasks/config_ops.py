@@ -395,7 +395,8 @@ def edit_user_config(
     return EditResult(path, before is None, False, problems)
 
 
-def _create_user_config(ws: Workspace) -> None:
+def create_user_config(ws: Workspace) -> None:
+    """Create the user's file from ``config/local-overrides.toml.example``."""
     example = ws.config_dir / EXAMPLE
     source = example if example.is_file() else SHIPPED_EXAMPLE
     safefs.atomic_write(ws.user_config, source.read_bytes())

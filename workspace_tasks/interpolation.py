@@ -74,7 +74,7 @@ def git_revision(root: str, environ: tuple[tuple[str, str], ...]) -> tuple[str, 
     """
     try:
         done = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--abbrev-ref", "HEAD", "HEAD"],
+            ["git", "-C", root, "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
             capture_output=True,
             text=True,
             env=dict(environ),
@@ -87,7 +87,7 @@ def git_revision(root: str, environ: tuple[tuple[str, str], ...]) -> tuple[str, 
     if done.returncode != 0 or len(lines) != 2:
         log.debug("no git revision for %s: %s", root, done.stderr.strip())
         return "unknown", "unknown"
-    return lines[0], lines[1]
+    return lines[1], lines[0]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ def creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
     """Return the config task bound to ``ws``."""
 
     def task_config() -> dict:
-        """Merge the configuration layers into runtime/state/<user>/merged-config.toml."""
+        """Merge the layers into runtime/state/<user>/merged-config.toml."""
         files = [source.path for source in layer_sources(ws) if source.path]
         return {
             "actions": [(write_merged_config, [ws])],
