@@ -1,4 +1,4 @@
-"""``workspace config`` and ``resolve config``: show, validate, hierarchy, merge, edit."""
+"""``workspace config`` and ``resolve config``: every action of the family."""
 
 from __future__ import annotations
 
