@@ -140,6 +140,10 @@ class Workspace:
         return self.workspace_data_dir / "settings.toml"
 
     @property
+    def merged_config(self) -> Path:
+        return self.state_dir / "merged-config.toml"
+
+    @property
     def doit_dep_file(self) -> Path:
         return self.state_dir / "doit-state.json"
 

@@ -107,7 +107,39 @@ def resolve(
     )
 
 
-TASKS = [init, status, list_, resolve]
+@task(
+    help={
+        "action": "show, validate, hierarchy, merge or edit",
+        "output": "the file 'merge' writes",
+        "include-overrides": "add local-overrides.toml and PROVISIONING__* variables",
+        "show-secrets": "show tokens, passwords, webhooks and keys",
+        "format": "text or json",
+    }
+)
+def config(
+    c,
+    action,
+    workspace_user=None,
+    output=None,
+    include_overrides=False,
+    show_secrets=False,
+    format="text",
+):
+    """Show, validate, trace, merge or edit the configuration cascade."""
+    _run(
+        c,
+        "config",
+        action,
+        *_opt("--workspace-user", workspace_user),
+        *_opt("--output", output),
+        *_opt("--include-overrides", include_overrides),
+        *_opt("--show-secrets", show_secrets),
+        "--format",
+        format,
+    )
+
+
+TASKS = [init, status, list_, resolve, config]
 
 
 def collection_for(root: Path | None) -> Collection:

@@ -2,7 +2,10 @@
 
 Paths: the user's ``<type>/<user>/<name>``, the shared ``<type>/<name>``, the
 template ``<type>/template/<name>`` and, with fallback, the core
-``<core>/<type>/<name>``. Extensions: the user's, the shared, the core one.
+``<core>/<type>/<name>``. Type ``config`` also knows the cascade's names:
+``user`` (``config/<user>.toml``), ``development``, ``testing`` and
+``production`` (their defaults files) and ``merged`` (the merged cache).
+Extensions: the user's, the shared, the core one.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workspace_tasks import safefs
-from workspace_tasks.context import EXTENSION_KINDS, Workspace
+from workspace_tasks.context import ENV_OF_TYPE, EXTENSION_KINDS, Workspace
 from workspace_tasks.errors import NotFoundError, UsageError
 from workspace_tasks.names import check_name
 
@@ -42,6 +45,29 @@ class Extension:
 def _type_parts(type_: str) -> list[str]:
     parts = type_.split("/")
     return [check_name(part, "TYPE") for part in parts]
+
+
+def config_file(ws: Workspace, name: str) -> Path | None:
+    """Return the file of a configuration name (``user``, ``testing``...), if any."""
+    if name == "user":
+        return ws.user_config
+    if name == "merged":
+        return ws.merged_config
+    if name in ENV_OF_TYPE:
+        return ws.config_dir / f"{ENV_OF_TYPE[name]}-defaults.toml"
+    return None
+
+
+def _create_config_file(ws: Workspace, name: str, path: Path) -> None:
+    from workspace_tasks import config_ops
+
+    if name == "user":
+        config_ops.create_user_config(ws)
+    elif name == "merged":
+        config_ops.write_cache(ws)
+    else:
+        safefs.atomic_write(path, (config_ops.SHIPPED_CONFIG / path.name).read_bytes())
+    log.info("created %s", path)
 
 
 def path_candidates(
@@ -78,6 +104,16 @@ def resolve_path(
     Raises:
         NotFoundError: nothing exists, naming every place looked at.
     """
+    named = config_file(ws, name) if type_ == "config" else None
+    if named is not None:
+        if not named.exists() and create_missing:
+            _create_config_file(ws, name, named)
+        if named.exists():
+            return named
+        raise NotFoundError(
+            f"path resolution failed for config/{name}: {named} does not exist; "
+            f"run 'workspace resolve path config {name} --create-missing'"
+        )
     places = path_candidates(ws, type_, name, fallback_to_core=fallback_to_core)
     for place in places:
         if place.exists():

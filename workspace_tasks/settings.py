@@ -1,43 +1,49 @@
 """Read the user's effective configuration (the merged cascade) as a dict.
 
 Other modules ask here for settings (thresholds, retention, recipients) so
-that they do not know how the layers are found or merged.
+that they do not know how the layers are found or merged. The values are
+those of ``workspace config show``: the user's cascade merged and
+interpolated, without the override layers. They come from the cache that
+``doit config`` writes when it is fresh, else from the layers; either way
+they are remembered for the process until a layer file changes.
 """
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
+import copy
+import logging
 from typing import Any
 
 from workspace_tasks.context import Workspace
 
+log = logging.getLogger(__name__)
 
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        return {}
-
-
-def _merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(low)
-    for key, value in high.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+_MEMO: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
+_MEMO_SIZE = 16
 
 
 def effective_config(ws: Workspace) -> dict[str, Any]:
-    """Return the merged configuration of ``ws``'s user (lowest layer first)."""
-    merged: dict[str, Any] = {}
-    layers = [ws.core_defaults, ws.workspace_defaults, ws.env_defaults, ws.user_config]
-    for layer in dict.fromkeys(layers):
-        merged = _merge(merged, _load(layer))
-    return merged
+    """Return the merged, interpolated configuration of ``ws``'s user.
+
+    A reference that cannot be expanded stays as written here;
+    ``workspace config validate`` reports it.
+
+    Raises:
+        FileSyntaxError: a layer is not valid TOML.
+    """
+    from workspace_tasks.cascade import cascade_signature, load_cascade, read_cached
+
+    environ = hash(frozenset(ws.environ.items()))
+    key = (str(ws.root), ws.user, ws.type, cascade_signature(ws), environ)
+    values = _MEMO.get(key)
+    if values is None:
+        values = read_cached(ws)
+        if values is None:
+            values = load_cascade(ws).values
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO[key] = values
+    return copy.deepcopy(values)
 
 
 def setting(ws: Workspace, dotted: str, default: Any = None) -> Any:

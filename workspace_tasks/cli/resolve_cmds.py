@@ -6,10 +6,11 @@ import argparse
 
 from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.cli.config_cmds import register_resolve
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
-    """Add ``resolve path``, ``resolve extension`` and ``resolve list-extensions``."""
+    """Add ``resolve path``, ``extension``, ``list-extensions`` and ``config``."""
     resolve = commands.add_parser("resolve", help="resolve paths and extensions")
     verbs = resolve.add_subparsers(title="what", metavar="WHAT", required=True)
 
@@ -45,6 +46,8 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     listing.add_argument("kind", metavar="KIND")
     listing.add_argument("--include-core", action="store_true")
     listing.set_defaults(handler=run_list_extensions)
+
+    register_resolve(verbs, common)
 
 
 def run_path(args: argparse.Namespace) -> int:

@@ -1,0 +1,88 @@
+"""Merging the four configuration layers; ``doit config`` with nothing to do."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+import tomllib
+from pathlib import Path
+
+from benchmarks.common import BIN, Row, command, median_time
+from workspace_tasks.cascade import cache_is_fresh, layer_sources, load_cascade
+from workspace_tasks.config_ops import write_cache
+from workspace_tasks.context import default_core_root, load_workspace
+from workspace_tasks.interpolation import git_revision
+
+
+def _workspace(scratch: Path, name: str, env: dict[str, str]):
+    root = scratch / name
+    argv = (BIN / "workspace", "init", "--root", root, "--user-name", "bench")
+    command(*argv, "--workspace-type", "testing", env=env)()
+    return load_workspace(root, "bench", default_core_root({}), {})
+
+
+def _doit(ws) -> None:
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from workspace_tasks.taskdefs import doit_config, task_creators
+
+    tasks = {"DOIT_CONFIG": doit_config(ws), **task_creators(ws)}
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        code = DoitMain(ModuleTaskLoader(tasks)).run(
+            ["run", "--reporter", "zero", "config"]
+        )
+    if code:
+        raise RuntimeError(f"doit config failed with {code}")
+
+
+def run() -> list[Row]:
+    import os
+
+    env = {**os.environ, "USER": "bench"}
+    scratch = Path(tempfile.mkdtemp(prefix="bench-config-"))
+    try:
+        ws = _workspace(scratch, "ws", env)
+        files = [s.path for s in layer_sources(ws) if s.path and s.path.is_file()]
+
+        def parse_only() -> None:
+            for path in files:
+                with path.open("rb") as handle:
+                    tomllib.load(handle)
+
+        merge = median_time(lambda: load_cascade(ws), runs=51)
+        parse = median_time(parse_only, runs=51)
+        rows = [
+            Row(
+                f"merge {len(files)} layers (in-process)",
+                merge,
+                "tomllib parse only",
+                parse,
+            )
+        ]
+
+        firsts = iter([_workspace(scratch, f"first{i}", env) for i in range(7)])
+
+        def first_run() -> None:
+            # A first run in a new process asks git once; do not reuse its answer.
+            git_revision.cache_clear()
+            _doit(next(firsts))
+
+        first = median_time(first_run, runs=7)
+        _doit(ws)
+        noop = median_time(lambda: _doit(ws), runs=11)
+        rows.append(
+            Row("doit config, nothing changed", noop, "first run", first, "<0.3x")
+        )
+
+        # doit spends most of a no-op scanning installed packages for its
+        # plugins; the task's own up-to-date check is this part.
+        check = median_time(lambda: cache_is_fresh(ws), runs=51)
+        write = median_time(lambda: write_cache(ws), runs=11)
+        rows.append(Row("config cache freshness check", check, "cache write", write))
+        return rows
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,120 @@
+"""Expansion of ${...}: nesting, cycles, escapes, unknown namespaces, built-ins."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from workspace_tasks import tomlfile
+from workspace_tasks.interpolation import Builtins, interpolate
+
+DATA = Path(__file__).parent / "data" / "toml"
+
+
+def _builtins(root: Path, **environ: str) -> Builtins:
+    return Builtins(user="dev", type="development", root=root, environ=environ)
+
+
+def test_nested_references_resolve(tmp_path):
+    data = {"a": {"x": "${a.y}/x", "y": "${a.z}/y", "z": "${workspace.user}"}}
+    result = interpolate(data, _builtins(tmp_path))
+    assert result.data["a"]["x"] == "dev/y/x"
+    assert result.problems == []
+
+
+def test_cycle_is_reported_with_its_chain(tmp_path):
+    result = interpolate(tomlfile.load(DATA / "cycle.toml"), _builtins(tmp_path))
+    messages = [p.message for p in result.problems]
+    assert messages == ["interpolation cycle: a.b -> a.c -> a.d -> a.b"]
+    assert result.problems[0].key == ("a", "b")
+    assert result.data["a"]["b"] == "${a.c}"
+
+
+def test_escape_writes_a_literal_reference(tmp_path):
+    result = interpolate(tomlfile.load(DATA / "escape.toml"), _builtins(tmp_path))
+    assert result.data["shell"]["prompt"] == "${HOME} is literal"
+
+
+def test_unknown_namespace_is_kept_verbatim(tmp_path):
+    data = tomlfile.load(DATA / "unknown-namespace.toml")
+    result = interpolate(data, _builtins(tmp_path))
+    assert result.data["git"]["msg"] == "[dev] ${change.type}"
+    assert result.problems == []
+
+
+def test_escaped_text_of_a_referenced_key_is_not_expanded_again(tmp_path):
+    data = {"a": {"lit": "$${workspace.user}", "use": "<${a.lit}>"}}
+    result = interpolate(data, _builtins(tmp_path))
+    assert result.data["a"]["use"] == "<${workspace.user}>"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"a": {"x": "${a.missing}"}},
+            "${a.missing}: no such key in the configuration",
+        ),
+        (
+            {"a": {"x": "${env.NOPE}"}},
+            "${env.NOPE}: environment variable NOPE is not set",
+        ),
+        ({"a": {"x": "${a}"}}, "${a}: refers to a table, not a value"),
+        ({"a": {"x": "${git.tag}"}}, "${git.tag}: no such built-in value or key"),
+    ],
+    ids=["missing-key", "unset-env", "table", "unknown-builtin"],
+)
+def test_unresolved_references_are_problems_and_stay_as_written(
+    tmp_path, data, message
+):
+    result = interpolate(data, _builtins(tmp_path))
+    assert [p.message for p in result.problems] == [message]
+    assert result.data["a"]["x"] == data["a"]["x"]
+
+
+def test_builtins_and_scalars(tmp_path):
+    data = {
+        "a": {
+            "who": "${workspace.user}@${workspace.type}:${workspace.root}",
+            "home": "${env.HOME_DIR}",
+            "n": 3,
+            "flag": True,
+            "text": "${a.n} ${a.flag}",
+            "list": ["${a.n}", 1],
+        }
+    }
+    result = interpolate(data, _builtins(tmp_path, HOME_DIR="/home/dev"))
+    assert result.data["a"]["who"] == f"dev@development:{tmp_path}"
+    assert result.data["a"]["home"] == "/home/dev"
+    assert result.data["a"]["text"] == "3 true"
+    assert result.data["a"]["list"] == ["3", 1]
+    assert result.data["a"]["n"] == 3
+
+
+def test_build_timestamp_is_utc_iso8601(tmp_path):
+    result = interpolate({"b": {"t": "${build.timestamp}"}}, _builtins(tmp_path))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", result.data["b"]["t"])
+
+
+def test_git_values_are_unknown_outside_a_repository(tmp_path):
+    data = {"v": {"b": "${git.branch}", "c": "${git.commit}"}}
+    result = interpolate(data, _builtins(tmp_path, PATH="/usr/bin:/bin"))
+    assert result.data["v"] == {"b": "unknown", "c": "unknown"}
+
+
+def test_git_values_come_from_the_repository_holding_the_workspace(tmp_path):
+    repo = tmp_path / "project"
+    root = repo / "workspace"
+    root.mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@x"]
+    subprocess.run([*git, "init", "-q", "-b", "trunk"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    data = {"v": {"b": "dev-${git.branch}", "c": "${git.commit}"}}
+    result = interpolate(data, _builtins(root, PATH="/usr/bin:/bin"))
+    assert result.data["v"] == {"b": "dev-trunk", "c": head}

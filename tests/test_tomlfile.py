@@ -1,0 +1,104 @@
+"""Strict TOML reading: positions of syntax errors, the BOM, key positions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workspace_tasks import tomlfile
+from workspace_tasks.errors import FileSyntaxError
+
+DATA = Path(__file__).parent / "data" / "toml"
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "column"),
+    [
+        ("arabic-digit.toml", 2, 9),
+        ("vertical-tab.toml", 2, 10),
+        ("duplicate-key.toml", 3, 11),
+    ],
+    ids=["arabic-digit", "vertical-tab", "duplicate-key"],
+)
+def test_invalid_toml_names_file_line_and_column(name, line, column):
+    with pytest.raises(FileSyntaxError) as caught:
+        tomlfile.load(DATA / name, f"config/{name}")
+    assert (caught.value.line, caught.value.column) == (line, column)
+    assert str(caught.value).startswith(f"config/{name}:{line}:{column}: invalid TOML")
+
+
+def test_tomlkit_alone_would_accept_what_we_refuse(tmp_path):
+    import tomlkit
+
+    # The reason for the strict parse: tomlkit lets this through.
+    tomlkit.parse((DATA / "vertical-tab.toml").read_text())
+    with pytest.raises(FileSyntaxError):
+        tomlfile.load_document(DATA / "vertical-tab.toml")
+
+
+def test_byte_order_mark_is_accepted():
+    assert tomlfile.load(DATA / "bom.toml") == {"core": {"name": "bom"}}
+
+
+def test_non_utf8_bytes_are_a_syntax_error_with_position(tmp_path):
+    bad = tmp_path / "latin.toml"
+    bad.write_bytes(b'[core]\nname = "caf\xe9"\n')
+    with pytest.raises(FileSyntaxError) as caught:
+        tomlfile.load(bad, "latin.toml")
+    assert str(caught.value) == "latin.toml:2:12: not valid UTF-8 text"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("45", 45),
+        ("-1", -1),
+        ("true", True),
+        ("2.5", 2.5),
+        ('"quoted"', "quoted"),
+        ("00123", "00123"),
+        ("plain words", "plain words"),
+        ('["a", "b"]', ["a", "b"]),
+    ],
+    ids=[
+        "int",
+        "negative",
+        "bool",
+        "float",
+        "string",
+        "leading-zeros",
+        "text",
+        "array",
+    ],
+)
+def test_parse_value_reads_toml_values_and_keeps_other_text(raw, value):
+    assert tomlfile.parse_value(raw) == value
+
+
+def test_key_positions_follow_tables_dotted_keys_and_multiline_values():
+    text = (
+        "top = 1\n"
+        "[http]\n"
+        "  timeout = 30 # seconds\n"
+        'list = [\n  "x = 1",\n]\n'
+        'doc = """\nfake = 2\n"""\n'
+        "[a.b]\n"
+        'c.d = "e"\n'
+        '"quoted key" = 1\n'
+    )
+    positions = tomlfile.key_positions(text)
+    assert positions[("top",)] == (1, 1)
+    assert positions[("http", "timeout")] == (3, 3)
+    assert positions[("http", "list")] == (4, 1)
+    assert ("http", "fake") not in positions
+    assert ("x",) not in positions
+    assert positions[("a", "b", "c", "d")] == (11, 1)
+    assert positions[("a", "b", "quoted key")] == (12, 1)
+
+
+def test_cases_copied_unchanged(tmp_path):
+    copy = tmp_path / "cycle.toml"
+    shutil.copy(DATA / "cycle.toml", copy)
+    assert tomlfile.load(copy)["a"]["b"] == "${a.c}"

@@ -1,0 +1,162 @@
+"""Check a user's configuration: every layer's syntax and types, and references.
+
+``validate_config`` returns problems with file, line and column:
+
+- a layer that is not valid TOML (error);
+- a value of the wrong type for the JSON Schema kept beside the core defaults,
+  ``<core>/config/config.schema.json`` (error);
+- a section the schema does not know (warning);
+- a reference that is cyclic or names nothing (error).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from workspace_tasks.cascade import (
+    Cascade,
+    Layer,
+    LayerSource,
+    builtins_for,
+    env_defaults_for,
+    environment_layer,
+    layer_sources,
+    merge_layers,
+    read_layer,
+)
+from workspace_tasks.context import WORKSPACE_TYPES, Workspace
+from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.interpolation import interpolate
+from workspace_tasks.problems import Problem
+
+log = logging.getLogger(__name__)
+
+SCHEMA_NAME = "config.schema.json"
+
+
+def schema_path(ws: Workspace) -> Path:
+    """Return the JSON Schema of configuration layers for ``ws``."""
+    return ws.core_config_dir / SCHEMA_NAME
+
+
+@functools.lru_cache(maxsize=4)
+def _validator(path: str):
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[Problem]:
+    """Return every problem of ``ws``'s configuration, errors and warnings.
+
+    Every layer of the user's cascade is read (and the defaults of the other
+    workspace types, so a broken ``test-defaults.toml`` shows before it is
+    used); the cascade is merged and its references expanded.
+    """
+    problems: list[Problem] = []
+    layers: list[Layer] = []
+    for source in _all_sources(ws, include_overrides):
+        if source.path is None:
+            below, _ = merge_layers(layers)
+            layer = environment_layer(ws.environ, below)
+        else:
+            try:
+                layer = read_layer(ws, source)
+            except FileSyntaxError as exc:
+                problems.append(
+                    Problem(exc.detail, str(exc.path), exc.line, exc.column)
+                )
+                continue
+        if layer is None:
+            continue
+        problems += check_layer(ws, layer)
+        if source.name != "inactive":
+            layers.append(layer)
+    problems += _reference_problems(ws, layers)
+    log.debug("config of %s: %d problems", ws.user, len(problems))
+    return problems
+
+
+def _all_sources(ws: Workspace, include_overrides: bool) -> list[LayerSource]:
+    """Return the active layers with the other types' defaults before the variables."""
+    active = layer_sources(ws, include_overrides=include_overrides)
+    used = {source.path for source in active}
+    others = [
+        LayerSource("inactive", env_defaults_for(ws, kind))
+        for kind in WORKSPACE_TYPES
+        if env_defaults_for(ws, kind) not in used
+    ]
+    files = [source for source in active if source.path is not None]
+    variables = [source for source in active if source.path is None]
+    return [*files, *others, *variables]
+
+
+def check_layer(ws: Workspace, layer: Layer) -> list[Problem]:
+    """Check one parsed layer against the schema; warn about unknown sections."""
+    validator = _validator(str(schema_path(ws)))
+    known = validator.schema.get("properties", {})
+    problems = [
+        _layer_problem(layer, (name,), f"unknown section [{name}]", "warning")
+        for name in layer.data
+        if name not in known
+    ]
+    for error in sorted(validator.iter_errors(layer.data), key=_error_order):
+        key = tuple(str(part) for part in error.absolute_path)
+        problems.append(_layer_problem(layer, key, _schema_message(key, error)))
+    return problems
+
+
+def _error_order(error: Any) -> tuple[str, ...]:
+    return tuple(str(part) for part in error.absolute_path)
+
+
+def _schema_message(key: tuple[str, ...], error: Any) -> str:
+    where = ".".join(key) or "(top level)"
+    described = error.schema.get("description") if error.schema else None
+    if error.validator in ("pattern", "anyOf") and described:
+        return f"{where}: {error.instance!r} is not {described}"
+    if error.validator == "type":
+        wanted = error.validator_value
+        return f"{where}: {error.instance!r} is not of type {wanted!r}"
+    return f"{where}: {error.message}"
+
+
+def _layer_problem(
+    layer: Layer, key: tuple[str, ...], message: str, severity: str = "error"
+) -> Problem:
+    source = layer.variables.get(key, layer.source)
+    if key and key not in layer.variables:
+        line, column = layer.position(_existing_prefix(layer, key))
+    else:
+        line, column = None, None
+    return Problem(message, source, line, column, severity)
+
+
+def _existing_prefix(layer: Layer, key: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the longest prefix of ``key`` that names a key (not an index)."""
+    node: Any = layer.data
+    for end, part in enumerate(key):
+        if not isinstance(node, dict) or part not in node:
+            return key[:end]
+        node = node[part]
+    return key
+
+
+def _reference_problems(ws: Workspace, layers: Iterable[Layer]) -> list[Problem]:
+    layers = list(layers)
+    merged, settings = merge_layers(layers)
+    expanded = interpolate(merged, builtins_for(ws))
+    cascade = Cascade(layers, merged, settings, expanded.data, expanded.problems)
+    return cascade.problems()
+
+
+def has_errors(problems: Iterable[Problem]) -> bool:
+    """Tell whether any problem is an error (not only warnings)."""
+    return any(problem.severity == "error" for problem in problems)

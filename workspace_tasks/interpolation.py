@@ -1,0 +1,260 @@
+"""Expand ``${a.b}`` references in the strings of a merged configuration.
+
+A reference names a key of the configuration or a built-in value:
+``workspace.user``, ``workspace.type``, ``workspace.root``, ``git.branch``,
+``git.commit`` (of the repository holding the workspace, ``unknown`` outside
+one), ``build.timestamp`` (UTC, ISO 8601) and ``env.NAME``. References nest;
+a cycle is reported with its chain (``a.b -> a.c -> a.b``); ``$${`` writes a
+literal ``${``. A reference whose first part is neither a key of the
+configuration nor a built-in namespace (``${change.type}``) is kept verbatim,
+for the tool that fills it in later. Only strings are expanded.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+KeyPath = tuple[str, ...]
+BUILTIN_NAMESPACES = ("workspace", "git", "build", "env")
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+
+
+@dataclass
+class Builtins:
+    """The built-in values; git is asked only when a reference needs it."""
+
+    user: str
+    type: str
+    root: Path
+    environ: Mapping[str, str] = field(default_factory=dict)
+    timestamp: str = field(
+        default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+
+    def lookup(self, parts: KeyPath) -> str | None:
+        """Return the built-in value named by ``parts``, or None if none is."""
+        if len(parts) != 2:
+            return None
+        namespace, name = parts
+        if namespace == "env":
+            return self.environ.get(name)
+        if namespace == "workspace":
+            return {"user": self.user, "type": self.type, "root": str(self.root)}.get(
+                name
+            )
+        if namespace == "git" and name in ("branch", "commit"):
+            branch, commit = git_revision(str(self.root), _git_environ(self.environ))
+            return branch if name == "branch" else commit
+        if (namespace, name) == ("build", "timestamp"):
+            return self.timestamp
+        return None
+
+
+def _git_environ(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    kept = {k: v for k, v in environ.items() if not k.startswith("GIT_")}
+    kept["LC_ALL"] = "C"
+    return tuple(sorted(kept.items()))
+
+
+@functools.lru_cache(maxsize=32)
+def git_revision(root: str, environ: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """Return ``(branch, commit)`` of the repository holding ``root``.
+
+    Both are ``unknown`` outside a repository, without commits or without git.
+    """
+    try:
+        done = subprocess.run(
+            ["git", "-C", root, "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
+            capture_output=True,
+            text=True,
+            env=dict(environ),
+            check=False,
+        )
+    except OSError:
+        log.debug("git is not available; git.* values are unknown")
+        return "unknown", "unknown"
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 2:
+        log.debug("no git revision for %s: %s", root, done.stderr.strip())
+        return "unknown", "unknown"
+    return lines[1], lines[0]
+
+
+@dataclass(frozen=True)
+class InterpolationProblem:
+    """A reference that cannot be expanded, against the key that holds it."""
+
+    key: KeyPath
+    message: str
+
+
+@dataclass
+class Interpolated:
+    """The configuration with its strings expanded, and what could not be."""
+
+    data: dict[str, Any]
+    problems: list[InterpolationProblem]
+
+
+class _Failed(Exception):
+    """A key whose expansion failed (already reported once)."""
+
+
+class _Cycle(Exception):
+    def __init__(self, chain: list[KeyPath]) -> None:
+        super().__init__(" -> ".join(".".join(k) for k in chain))
+        self.chain = chain
+
+
+class _Unresolved(Exception):
+    pass
+
+
+def interpolate(data: Mapping[str, Any], builtins: Builtins) -> Interpolated:
+    """Return ``data`` with every ``${...}`` expanded and the problems found.
+
+    A string that cannot be expanded is kept as written and reported.
+    """
+    return _Expander(data, builtins).run()
+
+
+def format_scalar(value: Any) -> str:
+    """Write a non-string value the way TOML writes it (``true``, ``30``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+class _Expander:
+    def __init__(self, data: Mapping[str, Any], builtins: Builtins) -> None:
+        self.data = data
+        self.builtins = builtins
+        self.done: dict[KeyPath, str] = {}
+        self.failed: set[KeyPath] = set()
+        self.problems: list[InterpolationProblem] = []
+
+    def run(self) -> Interpolated:
+        return Interpolated(self._walk(self.data, ()), self.problems)
+
+    def _walk(self, node: Any, path: KeyPath) -> Any:
+        if isinstance(node, Mapping):
+            return {k: self._walk(v, (*path, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._walk_item(item, path) for item in node]
+        if isinstance(node, str):
+            return self._string_of(path, node)
+        return node
+
+    def _walk_item(self, item: Any, path: KeyPath) -> Any:
+        if isinstance(item, str):
+            try:
+                return self._expand(item, [])
+            except _Cycle as cycle:
+                self._report(cycle.chain[0], f"interpolation cycle: {cycle}")
+            except _Unresolved as exc:
+                self._report(path, str(exc))
+            except _Failed:
+                pass
+            return item
+        if isinstance(item, Mapping | list):
+            return self._walk(item, path)
+        return item
+
+    def _string_of(self, path: KeyPath, text: str) -> str:
+        try:
+            return self._resolve(path, [])
+        except _Cycle as cycle:
+            self._report(cycle.chain[0], f"interpolation cycle: {cycle}")
+        except _Failed:
+            pass
+        return text
+
+    def _report(self, key: KeyPath, message: str) -> None:
+        problem = InterpolationProblem(key, message)
+        if problem not in self.problems:
+            log.debug("interpolation problem at %s: %s", ".".join(key), message)
+            self.problems.append(problem)
+
+    def _resolve(self, path: KeyPath, stack: list[KeyPath]) -> str:
+        """Return the expanded string at ``path`` (a key holding a string)."""
+        if path in self.done:
+            return self.done[path]
+        if path in stack:
+            raise _Cycle([*stack[stack.index(path) :], path])
+        if path in self.failed:
+            raise _Failed
+        try:
+            value = self._expand(self._value_at(path), [*stack, path])
+        except _Cycle as cycle:
+            self.failed.add(path)
+            raise cycle from None
+        except _Unresolved as exc:
+            self.failed.add(path)
+            self._report(path, str(exc))
+            raise _Failed from None
+        except _Failed:
+            self.failed.add(path)
+            raise
+        self.done[path] = value
+        return value
+
+    def _value_at(self, path: KeyPath) -> Any:
+        node: Any = self.data
+        for part in path:
+            node = node[part]
+        return node
+
+    def _expand(self, text: str, stack: list[KeyPath]) -> str:
+        pieces: list[str] = []
+        position = 0
+        for match in _REFERENCE.finditer(text):
+            pieces.append(text[position : match.start()])
+            position = match.end()
+            if match.group(0) == "$${":
+                pieces.append("${")
+                continue
+            pieces.append(self._reference(match, stack))
+        pieces.append(text[position:])
+        return "".join(pieces)
+
+    def _reference(self, match: re.Match[str], stack: list[KeyPath]) -> str:
+        name = match.group(1).strip()
+        parts = tuple(name.split("."))
+        builtin = self.builtins.lookup(parts)
+        if builtin is not None:
+            return builtin
+        namespace = parts[0]
+        if namespace in self.data:
+            return self._key_reference(name, parts, stack)
+        if namespace == "env" and len(parts) == 2:
+            raise _Unresolved(
+                f"${{{name}}}: environment variable {parts[1]} is not set"
+            )
+        if namespace in BUILTIN_NAMESPACES:
+            raise _Unresolved(f"${{{name}}}: no such built-in value or key")
+        return match.group(0)
+
+    def _key_reference(self, name: str, parts: KeyPath, stack: list[KeyPath]) -> str:
+        node: Any = self.data
+        for part in parts:
+            if not isinstance(node, Mapping) or part not in node:
+                raise _Unresolved(f"${{{name}}}: no such key in the configuration")
+            node = node[part]
+        if isinstance(node, str):
+            return self._resolve(parts, stack)
+        if isinstance(node, Mapping | list):
+            kind = "a table" if isinstance(node, Mapping) else "an array"
+            raise _Unresolved(f"${{{name}}}: refers to {kind}, not a value")
+        return format_scalar(node)

@@ -1,0 +1,220 @@
+"""Read TOML strictly, with the position of every problem.
+
+The standard library's ``tomllib`` decides what is valid (tomlkit alone lets
+some invalid files through); tomlkit is used only where comments must survive
+a rewrite. A UTF-8 byte-order mark at the start of a file is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from workspace_tasks.errors import FileSyntaxError
+
+BOM = "\ufeff"
+_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+KeyPath = tuple[str, ...]
+
+
+def read_text(path: Path, source: str | None = None) -> str:
+    """Return the text of ``path`` as UTF-8 without its byte-order mark.
+
+    Raises:
+        FileSyntaxError: the bytes are not UTF-8, naming the first bad one.
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise FileSyntaxError(
+            source or path, line, column, "not valid UTF-8 text"
+        ) from None
+    return text.removeprefix(BOM)
+
+
+def loads(text: str, source: object) -> dict[str, Any]:
+    """Parse TOML ``text`` strictly; ``source`` names it in messages.
+
+    Raises:
+        FileSyntaxError: with the line and column ``tomllib`` reports.
+    """
+    text = text.removeprefix(BOM)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, column, message = _position(str(exc), text)
+        raise FileSyntaxError(source, line, column, message) from None
+
+
+def load(path: Path, source: str | None = None) -> dict[str, Any]:
+    """Read and parse the TOML file at ``path`` strictly."""
+    return loads(read_text(path, source), source or path)
+
+
+def _position(message: str, text: str) -> tuple[int, int, str]:
+    found = _POSITION.search(message)
+    if found:
+        detail = message[: found.start()]
+        return int(found.group(1)), int(found.group(2)), _sentence(detail)
+    lines = text.split("\n")
+    detail = _END.sub("", message)
+    return len(lines), len(lines[-1]) + 1, _sentence(detail)
+
+
+def _sentence(detail: str) -> str:
+    detail = detail.strip() or "invalid TOML"
+    return f"invalid TOML: {detail[0].lower()}{detail[1:]}"
+
+
+def load_document(path: Path, source: str | None = None):
+    """Return the tomlkit document of ``path`` (comments kept), checked strictly."""
+    import tomlkit
+
+    text = read_text(path, source)
+    loads(text, source or path)
+    return tomlkit.parse(text)
+
+
+def parse_value(raw: str) -> Any:
+    """Read ``raw`` as a TOML value (``45`` an integer, ``true`` a boolean).
+
+    Text that is not a TOML value stays the string it is.
+    """
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def key_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
+    """Return the line and column where each key and table of ``text`` is set.
+
+    A light scan of well-formed TOML (run it after the strict parse): table
+    headers, ``key = value`` lines and dotted keys, skipping the insides of
+    multi-line strings and arrays.
+    """
+    positions: dict[KeyPath, tuple[int, int]] = {}
+    table: KeyPath = ()
+    scanner = _ValueScanner()
+    for number, line in enumerate(text.split("\n"), start=1):
+        if scanner.busy:
+            scanner.feed(line)
+            continue
+        stripped = line.lstrip()
+        column = len(line) - len(stripped) + 1
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("["):
+            table = _header_key(stripped)
+            _remember(positions, table, (number, column))
+            continue
+        parts, rest = _split_key(stripped)
+        if parts and rest.startswith("="):
+            _remember(positions, table + parts, (number, column))
+            scanner.feed(rest[1:])
+    return positions
+
+
+def _remember(
+    positions: dict[KeyPath, tuple[int, int]], key: KeyPath, where: tuple[int, int]
+) -> None:
+    for end in range(1, len(key) + 1):
+        positions.setdefault(key[:end], where)
+
+
+def _header_key(stripped: str) -> KeyPath:
+    inner = stripped.lstrip("[")
+    parts, _ = _split_key(inner)
+    return parts
+
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _split_key(text: str) -> tuple[KeyPath, str]:
+    """Read a dotted key at the start of ``text``; return it and the rest."""
+    parts: list[str] = []
+    rest = text
+    while True:
+        rest = rest.lstrip(" \t")
+        if rest[:1] in ('"', "'"):
+            quote = rest[0]
+            end = rest.find(quote, 1)
+            while quote == '"' and end > 0 and rest[end - 1] == "\\":
+                end = rest.find(quote, end + 1)
+            if end < 0:
+                return (), text
+            raw = rest[1:end]
+            parts.append(_unescape(raw) if quote == '"' else raw)
+            rest = rest[end + 1 :]
+        else:
+            bare = _BARE.match(rest)
+            if not bare:
+                return (), text
+            parts.append(bare.group(0))
+            rest = rest[bare.end() :]
+        rest = rest.lstrip(" \t")
+        if not rest.startswith("."):
+            return tuple(parts), rest
+        rest = rest[1:]
+
+
+def _unescape(raw: str) -> str:
+    try:
+        return tomllib.loads(f'k = "{raw}"')["k"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+class _ValueScanner:
+    """Follow a value over lines: open brackets and multi-line strings."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.multiline: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.depth > 0 or self.multiline is not None
+
+    def feed(self, text: str) -> None:
+        index = 0
+        while index < len(text):
+            if self.multiline is not None:
+                end = text.find(self.multiline, index)
+                if end < 0:
+                    return
+                index = end + 3
+                self.multiline = None
+                continue
+            char = text[index]
+            if text.startswith(('"""', "'''"), index):
+                self.multiline = text[index : index + 3]
+                index += 3
+            elif char in "\"'":
+                index = _string_end(text, index)
+            elif char == "#":
+                return
+            else:
+                self.depth += (char in "[{") - (char in "]}")
+                index += 1
+
+
+def _string_end(text: str, start: int) -> int:
+    quote = text[start]
+    index = start + 1
+    while index < len(text):
+        if quote == '"' and text[index] == "\\":
+            index += 2
+            continue
+        if text[index] == quote:
+            return index + 1
+        index += 1
+    return index
