@@ -101,3 +101,18 @@ def test_help_does_not_import_heavy_libraries():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "heavy:"
+
+
+def test_output_cut_short_by_a_closed_pipe_is_not_an_error(make_workspace, tmp_path):
+    ws = make_workspace("dev", "--create-examples")
+    env = {"PATH": "/usr/bin:/bin", "USER": "dev", "HOME": str(tmp_path)}
+    # Far more than a pipe's buffer, so the writer meets the closed pipe.
+    for number in range(1500):
+        (ws.root / "infra" / "local" / f"lab-{number:04d}-{'x' * 50}").mkdir()
+    result = subprocess.run(
+        f"'{WORKSPACE}' list --root '{ws.root}' --format json | head -c 10",
+        shell=True, capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert len(result.stdout) == 10
+    assert "BrokenPipe" not in result.stderr
+    assert "Traceback" not in result.stderr

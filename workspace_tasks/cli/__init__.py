@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         output.error("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has gone: stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if logsetup.debug_enabled(os.environ):
             raise
