@@ -232,10 +232,13 @@ def compress_file(source: Path, target: Path, mode: int = 0o600) -> None:
     import gzip
     import shutil
 
+    # The gzip header names the log itself, not the temporary file.
+    name = target.name.removesuffix(SUFFIX)
     with (
         safefs.atomic_output(target, mode) as tmp,
         open(source, "rb") as src,
-        gzip.open(tmp, "wb", compresslevel=6) as gz,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(name, "wb", 6, raw) as gz,
     ):
         shutil.copyfileobj(src, gz, 1024 * 1024)
 
