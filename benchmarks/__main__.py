@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.common import print_rows
 
-MODULES = ("benchmarks.bench_startup",)
+MODULES = ("benchmarks.bench_startup", "benchmarks.bench_runtime")
 
 
 def main(selected: list[str]) -> int:
