@@ -10,6 +10,7 @@ from benchmarks.common import print_rows
 MODULES = (
     "benchmarks.bench_startup",
     "benchmarks.bench_config",
+    "benchmarks.bench_runtime",
 )
 
 

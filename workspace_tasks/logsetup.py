@@ -52,6 +52,44 @@ def setup_stderr(environ: Mapping[str, str]) -> logging.Logger:
     return logger
 
 
+class UserLogHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log whose rotations are numbered and compressed.
+
+    The rollover is :func:`workspace_tasks.logfiles.rotate_log`, the same as
+    ``workspace runtime logs --action rotate``: ``provisioning.log.1.gz`` is
+    the newest rotation and other processes writing the log lose no line.
+    Records logged while the rotation runs are written once it is done.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._rotating = False
+        self._pending: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._rotating:
+            self._pending.append(record)
+            return
+        super().emit(record)
+
+    def doRollover(self) -> None:  # noqa: N802 (the logging module's name)
+        from workspace_tasks.logfiles import rotate_log
+
+        if self.stream:
+            self.stream.close()
+            self.stream = None  # type: ignore[assignment]
+        self._rotating = True
+        try:
+            rotate_log(Path(self.baseFilename), None, max(self.backupCount, 1))
+        finally:
+            self._rotating = False
+        if not self.delay:
+            self.stream = self._open()
+        pending, self._pending = self._pending, []
+        for record in pending:
+            self.emit(record)
+
+
 def attach_user_log(
     log_file: Path,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -68,7 +106,7 @@ def attach_user_log(
             return handler
     if not log_file.parent.is_dir():
         return None
-    handler = logging.handlers.RotatingFileHandler(
+    handler = UserLogHandler(
         log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter(FORMAT))

@@ -189,3 +189,32 @@ def user_lock(lock_file: Path, what: str, timeout: float = 0) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def folder_handle(folder: Path, root: Path) -> Iterator[int]:
+    """Open ``folder`` (inside ``root``, not a link) for removals by name.
+
+    Removing entries through the descriptor (:func:`remove_entry`) checks the
+    folder once instead of once per file, and a folder renamed or replaced by
+    a link meanwhile cannot redirect the removals elsewhere.
+    """
+    check_within(folder, root)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def remove_entry(folder_fd: int, name: str, *, folder: bool = False) -> None:
+    """Remove the file, link or empty folder ``name`` of an opened folder.
+
+    A link is removed as a link; a folder is removed only when empty.
+    """
+    if "/" in name or name in ("", ".", ".."):
+        raise UnsafeOperation(f"refusing to remove {name!r}: not a plain name")
+    if folder:
+        os.rmdir(name, dir_fd=folder_fd)
+    else:
+        os.unlink(name, dir_fd=folder_fd)

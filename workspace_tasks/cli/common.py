@@ -26,7 +26,10 @@ def open_workspace(
         user_flag=user_flag,
         must_exist=must_exist,
     )
-    logsetup.attach_user_log(ws.log_file)
+    from workspace_tasks.logfiles import log_limits
+
+    max_bytes, max_files = log_limits(ws)
+    logsetup.attach_user_log(ws.log_file, max_bytes, max_files)
     return ws
 
 

@@ -17,6 +17,7 @@ FAMILIES = (
     "workspace_tasks.cli.workspace_cmds",
     "workspace_tasks.cli.resolve_cmds",
     "workspace_tasks.cli.config_cmds",
+    "workspace_tasks.cli.runtime_cmds",
 )
 
 

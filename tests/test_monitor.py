@@ -1,0 +1,91 @@
+"""``workspace runtime monitor``: samples over a duration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workspace_tasks.monitor import run_monitor
+
+
+class FakeClock:
+    """A clock that advances only when slept on (plus a cost per sample)."""
+
+    def __init__(self, cost: float = 0.0) -> None:
+        self.now = 0.0
+        self.cost = cost
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("duration", "interval", "expected"),
+    [(0, 30, [0]), (4, 2, [0, 2, 4]), (5, 2, [0, 2, 4]), (1, 1, [0, 1])],
+    ids=["snapshot", "even", "uneven", "one-step"],
+)
+def test_samples_fall_on_the_interval_until_the_duration(
+    workspace, duration, interval, expected
+):
+    clock = FakeClock()
+    result = run_monitor(
+        workspace, duration, interval, "disk", clock=clock, sleep=clock.sleep
+    )
+    assert [s.elapsed for s in result.samples] == expected
+
+
+def test_monitor_prints_json_lines_with_disk_use(workspace, cli):
+    (workspace.cache_dir / "providers" / "x.json").write_text("12345")
+    result = cli(
+        "runtime",
+        "monitor",
+        "--root",
+        workspace.root,
+        "--duration",
+        "2s",
+        "--interval",
+        "1s",
+        "--type",
+        "disk",
+    )
+    assert result.code == 0, result.err
+    samples = [json.loads(line) for line in result.out.splitlines()]
+    assert len(samples) == 3
+    assert samples[0]["disk"]["cache"] == {"files": 1, "bytes": 5}
+    assert "processes" not in samples[0]
+
+
+def test_process_sample_lists_a_process_working_in_the_workspace(workspace):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        cwd=workspace.root,
+        stdin=subprocess.PIPE,
+    )
+    try:
+        result = run_monitor(workspace, 0, 1, "processes")
+    finally:
+        child.communicate(b"")
+    found = {p.pid: p.reason for p in result.samples[0].processes}
+    assert found[child.pid] == f"works in {workspace.root}"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--duration", "5x"], "--duration: '5x' is not an age"),
+        (["--interval", "0s"], "--interval: must be more than 0s"),
+        (["--type", "network"], "--type: 'network' is not one of"),
+    ],
+    ids=["duration", "interval", "type"],
+)
+def test_bad_monitor_flags_are_one_line_exit_2(workspace, cli, flags, message):
+    result = cli("runtime", "monitor", "--root", workspace.root, *flags)
+    assert result.code == 2
+    assert message in result.err

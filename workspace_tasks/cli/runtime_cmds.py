@@ -1,0 +1,385 @@
+"""``workspace runtime``: init, cleanup, logs, cache and monitor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workspace_tasks import output
+from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.errors import UsageError
+
+
+def register(commands: argparse._SubParsersAction, common) -> None:
+    """Add ``runtime init|cleanup|logs|cache|monitor``."""
+    runtime = commands.add_parser("runtime", help="manage the user's runtime data")
+    verbs = runtime.add_subparsers(title="actions", metavar="ACTION", required=True)
+    parents = [common.root, common.user, common.fmt]
+
+    init = verbs.add_parser(
+        "init", parents=parents, help="create (or with --force repair) your runtime"
+    )
+    init.add_argument(
+        "--force", action="store_true", help="repair a broken tree, keeping data"
+    )
+    init.set_defaults(handler=run_init)
+
+    cleanup = verbs.add_parser(
+        "cleanup", parents=parents, help="remove runtime files older than an age"
+    )
+    cleanup.add_argument("--type", default="all", metavar="cache|logs|temp|all")
+    cleanup.add_argument(
+        "--age",
+        metavar="AGE",
+        help="remove what is older (s, m, h, d, w; default 30d, temp files "
+        "[runtime] temp_max_age)",
+    )
+    cleanup.add_argument(
+        "--rotate", action="store_true", help="also rotate oversized logs"
+    )
+    cleanup.add_argument("--force", action="store_true", help="do not ask first")
+    cleanup.add_argument(
+        "--dry-run", action="store_true", help="list what would go; change nothing"
+    )
+    cleanup.set_defaults(handler=run_cleanup)
+
+    logs = verbs.add_parser("logs", parents=parents, help="tail, rotate, archive logs")
+    logs.add_argument("--action", default="tail", metavar="tail|rotate|archive")
+    logs.add_argument("--lines", type=int, default=50, metavar="N")
+    logs.add_argument("--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "--older-than", metavar="AGE", help="archive rotated logs older (default 7d)"
+    )
+    logs.set_defaults(handler=run_logs)
+
+    cache = verbs.add_parser("cache", parents=parents, help="cache statistics, upkeep")
+    cache.add_argument(
+        "--action", default="stats", metavar="stats|optimize|clear|refresh"
+    )
+    cache.add_argument("--type", metavar="providers|images|downloads")
+    cache.add_argument(
+        "--selective", action="store_true", help="refresh only entries past the TTL"
+    )
+    cache.add_argument(
+        "--dry-run", action="store_true", help="list what would go; change nothing"
+    )
+    cache.set_defaults(handler=run_cache)
+
+    monitor = verbs.add_parser(
+        "monitor", parents=parents, help="sample disk use and workspace processes"
+    )
+    monitor.add_argument("--duration", default="0s", metavar="AGE")
+    monitor.add_argument("--interval", default="30s", metavar="AGE")
+    monitor.add_argument("--type", default="all", metavar="disk|processes|all")
+    monitor.set_defaults(handler=run_monitor)
+
+
+def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
+    if value not in choices:
+        raise UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+# init
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from workspace_tasks.runtime import init_runtime
+
+    ws = open_workspace(args, user_flag="--user-name")
+    result = init_runtime(ws, force=args.force)
+    show(args, result, _print_init)
+    return 0
+
+
+def _print_init(result) -> None:
+    output.print_line(
+        f"Runtime of {result.user}: {len(result.created)} folders created, "
+        f"{len(result.repaired)} repaired"
+    )
+    for problem in result.problems:
+        output.print_line(f"  fixed: {problem}")
+    for original, aside in result.moved_aside.items():
+        output.print_line(f"  {original} was not a folder; kept as {aside}")
+
+
+# cleanup
+
+
+def run_cleanup(args: argparse.Namespace) -> int:
+    from workspace_tasks import logfiles, runtime
+    from workspace_tasks.units import parse_age
+
+    _choice(args.type, runtime.CLEANUP_TYPES, "--type")
+    age = parse_age(args.age, "--age") if args.age is not None else None
+    if args.rotate and args.type not in ("logs", "all"):
+        raise UsageError("--rotate goes with --type logs or all")
+    if not args.dry_run and not args.force:
+        _require_terminal("runtime cleanup")
+    ws = open_workspace(args)
+    plan = runtime.plan_runtime_cleanup(ws, args.type, age)
+    rotations = logfiles.logs_to_rotate(ws) if args.rotate else []
+    if args.dry_run:
+        show(args, {**plan.to_dict(), "would_rotate": rotations}, _print_plan)
+        return 0
+    if not args.force and not _confirm(plan, rotations):
+        output.note("Nothing removed.")
+        return 0
+    result = execute_with_progress(plan)
+    if args.rotate:
+        result_dict = {**result.to_dict(), "rotated": []}
+        report = logfiles.rotate_user_logs(ws)
+        result_dict["rotated"] = [r.to_dict() for r in report.rotations]
+    else:
+        result_dict = result.to_dict()
+    show(args, result_dict, _print_result)
+    return 0
+
+
+def _require_terminal(command: str) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{command} asks before removing and standard input is not a terminal; "
+            "pass --force to remove without asking or --dry-run to only list"
+        )
+
+
+def _confirm(plan, rotations: list) -> bool:
+    _print_plan({**plan.to_dict(), "would_rotate": rotations})
+    if not plan.removals and not rotations:
+        return False
+    output.note(f"Remove {plan.files} files ({output.human_size(plan.bytes_to_free)})?")
+    try:
+        answer = input("[y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def execute_with_progress(plan):
+    """Run a cleanup plan, with a progress bar when standard error is a terminal."""
+    from workspace_tasks.cleanup import execute_plan
+
+    if not output.stderr_is_terminal() or len(plan.removals) < 1000:
+        return execute_plan(plan)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("removing", total=len(plan.removals))
+        return execute_plan(plan, lambda done: bar.update(task, completed=done))
+
+
+def _print_plan(plan: dict) -> None:
+    for item in plan["removals"]:
+        size = output.human_size(item["size"])
+        output.print_line(f"would remove {item['path']} ({size}; {item['reason']})")
+    for item in plan.get("would_rotate", []):
+        size = output.human_size(item["size"])
+        output.print_line(f"would rotate {item['path']} ({size})")
+    for item in plan["skipped"]:
+        output.print_line(f"skip {item['path']}: {item['reason']}")
+    output.print_line(
+        f"{plan['files']} files, {output.human_size(plan['bytes_to_free'])} "
+        f"would be freed ({plan['bytes_to_free']} bytes)"
+    )
+
+
+def _print_result(result: dict) -> None:
+    for item in result["removed"]:
+        output.print_line(f"removed {item['path']} ({item['reason']})")
+    for item in result["skipped"]:
+        output.print_line(f"skipped {item['path']}: {item['reason']}")
+    for item in result.get("rotated", []):
+        output.print_line(f"rotated {item['path']} to {item['rotated_to']}")
+    output.print_line(
+        f"{result['files_removed']} files removed, "
+        f"{output.human_size(result['bytes_freed'])} freed "
+        f"({result['bytes_freed']} bytes)"
+    )
+
+
+# logs
+
+LOG_ACTIONS = ("tail", "rotate", "archive")
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    from workspace_tasks import logfiles
+    from workspace_tasks.units import parse_age
+
+    action = _choice(args.action, LOG_ACTIONS, "--action")
+    if args.follow and action != "tail":
+        raise UsageError("--follow goes with --action tail")
+    if args.older_than is not None and action != "archive":
+        raise UsageError("--older-than goes with --action archive")
+    if args.lines < 0:
+        raise UsageError(f"--lines: {args.lines} is negative; give 0 or more")
+    older_than = parse_age(args.older_than or "7d", "--older-than")
+    ws = open_workspace(args)
+    if action == "rotate":
+        show(args, logfiles.rotate_user_logs(ws), _print_rotations)
+    elif action == "archive":
+        show(args, logfiles.archive_logs(ws, older_than), _print_archive)
+    else:
+        show(args, logfiles.tail_logs(ws, args.lines), _print_tail)
+        if args.follow:
+            return _follow(args, ws)
+    return 0
+
+
+def _print_tail(tail) -> None:
+    for name, lines in tail.files.items():
+        output.print_line(f"==> {name} <==")
+        output.print_lines(lines)
+
+
+def _follow(args: argparse.Namespace, ws) -> int:
+    import json
+
+    from workspace_tasks.logfiles import follow_logs
+
+    try:
+        for name, line in follow_logs(ws):
+            if args.format == "json":
+                output.print_line(json.dumps({"file": name, "line": line}))
+            else:
+                output.print_line(f"{name}: {line}")
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _print_rotations(report) -> None:
+    for rotation in report.rotations:
+        held = f" (still written by {', '.join(rotation.held_by)})"
+        output.print_line(
+            f"rotated {rotation.path} ({output.human_size(rotation.size)}) "
+            f"to {rotation.rotated_to.name}{held if rotation.held_by else ''}"
+        )
+    output.print_line(
+        f"{len(report.rotations)} rotated, {len(report.below_threshold)} below "
+        f"{output.human_size(report.max_bytes)}"
+    )
+
+
+def _print_archive(result) -> None:
+    if result.archive is None:
+        output.print_line("No rotated logs old enough to archive.")
+        return
+    output.print_line(
+        f"Archived {len(result.files)} rotated logs into {result.archive}"
+    )
+
+
+# cache
+
+
+def run_cache(args: argparse.Namespace) -> int:
+    from workspace_tasks import cache
+
+    action = _choice(args.action, cache.CACHE_ACTIONS, "--action")
+    cache.chosen_types(args.type)
+    ws = open_workspace(args)
+    if action == "stats":
+        if args.selective or args.dry_run:
+            raise UsageError("--selective and --dry-run go with the other actions")
+        show(args, cache.cache_stats(ws, args.type), _print_stats)
+        return 0
+    plan = cache.plan_cache_action(ws, action, args.type, args.selective)
+    if args.dry_run:
+        show(args, plan.to_dict(), _print_plan)
+        return 0
+    show(args, execute_with_progress(plan).to_dict(), _print_result)
+    return 0
+
+
+def _print_stats(stats) -> None:
+    def age(seconds: float | None) -> str:
+        if seconds is None:
+            return "-"
+        from workspace_tasks.cleanup import describe_age
+
+        return describe_age(round(seconds))
+
+    rows = [
+        [
+            row["type"],
+            row["files"],
+            output.human_size(row["bytes"]),
+            age(row["oldest_age_seconds"]),
+            age(row["newest_age_seconds"]),
+            age(row["hit_age_seconds"]),
+            row["expired"],
+        ]
+        for row in stats.to_dict()["types"]
+    ]
+    output.print_table(
+        ["type", "files", "size", "oldest", "newest", "last hit", "expired"], rows
+    )
+
+
+# monitor
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    from workspace_tasks import monitor
+    from workspace_tasks.units import parse_age
+
+    kind = monitor.check_monitor_type(args.type)
+    duration = parse_age(args.duration, "--duration")
+    interval = parse_age(args.interval, "--interval")
+    if interval <= 0:
+        raise UsageError("--interval: must be more than 0s")
+    ws = open_workspace(args)
+    if sys.stdout.isatty() and args.format != "json":
+        _monitor_live(ws, duration, interval, kind)
+    else:
+        monitor.run_monitor(ws, duration, interval, kind, _print_sample_json)
+    return 0
+
+
+def _print_sample_json(sample) -> None:
+    import json
+
+    output.print_line(json.dumps(sample.to_dict(), ensure_ascii=False))
+
+
+def _monitor_live(ws, duration: float, interval: float, kind: str) -> None:
+    from rich.live import Live
+
+    from workspace_tasks.monitor import run_monitor as sample_loop
+
+    with Live(_sample_table(None), auto_refresh=False) as live:
+
+        def update(sample) -> None:
+            live.update(_sample_table(sample), refresh=True)
+
+        try:
+            sample_loop(ws, duration, interval, kind, update)
+        except KeyboardInterrupt:
+            return
+
+
+def _sample_table(sample):
+    from rich.table import Table
+
+    table = Table(title="workspace monitor" + (f" at {sample.time}" if sample else ""))
+    table.add_column("what")
+    table.add_column("files / pid")
+    table.add_column("size / rss")
+    table.add_column("detail")
+    if sample is None:
+        return table
+    for area, use in (sample.disk or {}).items():
+        table.add_row(area, str(use["files"]), output.human_size(use["bytes"]), "")
+    if sample.free_bytes is not None:
+        table.add_row("free", "", output.human_size(sample.free_bytes), "")
+    for process in sample.processes or []:
+        table.add_row(
+            process.name,
+            str(process.pid),
+            output.human_size(process.rss),
+            f"{process.cpu_percent:.0f}% cpu, {process.reason}",
+        )
+    return table

@@ -1,0 +1,475 @@
+"""The user's log files: tail, follow, rotate by size and archive.
+
+Rotated logs are numbered and gzip-compressed beside the log:
+``provisioning.log.1.gz`` is the newest, up to ``[logging] max_files``.
+gzip is used because every system can read it (``zcat``, ``zgrep``).
+
+Rotation never loses a line: the log is renamed aside (writers that open it
+afterwards create a new one), the rotation then waits until no process holds
+the renamed file open for writing, and only then compresses it. A writer
+that keeps it open longer than the drain time keeps it: the file stays
+uncompressed as ``<log>.1`` and is compressed by a later rotation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from workspace_tasks import holders, safefs
+from workspace_tasks.context import Workspace
+from workspace_tasks.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".gz"
+LOG_PATTERN = "*.log"
+ARCHIVE_FOLDER = "logs"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_FILES = 5
+DRAIN_TIMEOUT = 2.0
+_ROTATED = re.compile(r"^(?P<base>.+\.log)\.(?P<number>\d+)(?P<gz>\.gz)?$")
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """One log rotated: where its lines went and who still held it."""
+
+    path: Path
+    rotated_to: Path
+    size: int
+    held_by: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "path": str(self.path),
+            "rotated_to": str(self.rotated_to),
+            "size": self.size,
+            "held_by": list(self.held_by),
+        }
+
+
+@dataclass
+class RotationReport:
+    """The logs rotated by one ``logs --action rotate`` and the threshold."""
+
+    max_bytes: int
+    rotations: list[Rotation] = field(default_factory=list)
+    below_threshold: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "max_bytes": self.max_bytes,
+            "rotated": [r.to_dict() for r in self.rotations],
+            "below_threshold": self.below_threshold,
+        }
+
+
+# Limits from the configuration.
+
+
+def log_limits(ws: Workspace) -> tuple[int, int]:
+    """Return ``(max_bytes, max_files)`` from ``[logging]``; 0 bytes: no rotation.
+
+    An unreadable configuration falls back to the defaults here, so that the
+    log of a command that reports the broken file still works.
+    """
+    from workspace_tasks.settings import effective_config
+    from workspace_tasks.units import parse_size
+
+    try:
+        section = effective_config(ws).get("logging", {})
+        max_bytes = parse_size(
+            section.get("max_size", DEFAULT_MAX_BYTES), "[logging] max_size"
+        )
+        max_files = int(section.get("max_files", DEFAULT_MAX_FILES))
+    except Exception as exc:  # any broken layer: keep logging with defaults
+        log.debug("logging limits fall back to defaults: %s", exc)
+        return DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
+    if section.get("file_rotation", True) is False:
+        return 0, max_files
+    return max_bytes, max(max_files, 1)
+
+
+# Which files are logs.
+
+
+def user_logs(ws: Workspace) -> list[Path]:
+    """Return the user's current log files (``*.log``), sorted, links left out."""
+    found = []
+    for path in sorted(ws.logs_dir.rglob(LOG_PATTERN)):
+        if path.is_file() and not path.is_symlink():
+            found.append(path)
+    return found
+
+
+def rotated_logs(folder: Path) -> list[Path]:
+    """Return the numbered rotated logs below ``folder``, sorted."""
+    return sorted(
+        path
+        for path in folder.rglob("*.log.*")
+        if _ROTATED.match(path.name) and path.is_file() and not path.is_symlink()
+    )
+
+
+def rotated_name(path: Path, number: int, compressed: bool = True) -> Path:
+    """Return the name of rotation ``number`` of ``path`` (``x.log.2.gz``)."""
+    return path.with_name(f"{path.name}.{number}{SUFFIX if compressed else ''}")
+
+
+# Rotation.
+
+
+def rotate_log(
+    path: Path,
+    max_bytes: int | None = None,
+    keep: int = DEFAULT_MAX_FILES,
+    *,
+    root: Path | None = None,
+    drain_timeout: float = DRAIN_TIMEOUT,
+) -> Rotation | None:
+    """Rotate ``path`` into ``path.1.gz`` when it has reached ``max_bytes``.
+
+    Args:
+        path: the log file.
+        max_bytes: rotate only at this size or above; None rotates any
+            non-empty log.
+        keep: how many rotated files to keep (older ones are removed).
+        root: nothing outside this folder is touched (the log's folder).
+        drain_timeout: how long to wait for writers of the renamed log.
+
+    Returns:
+        The rotation, or None when the log is missing, empty or small.
+    """
+    path = Path(path)
+    root = Path(root) if root is not None else path.parent
+    safefs.check_within(path, root)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return None
+    if max_bytes is not None and info.st_size < max_bytes:
+        return None
+
+    _shift(path, max(keep, 1), root)
+    staging = path.with_name(f".{path.name}.rotating-{os.getpid()}")
+    os.rename(path, staging)
+    _recreate(path, stat.S_IMODE(info.st_mode))
+    held = _drain(staging, path.parent, drain_timeout)
+    if held:
+        target = rotated_name(path, 1, compressed=False)
+        os.rename(staging, target)
+        log.warning(
+            "%s is still written by %s: kept uncompressed as %s",
+            path,
+            ", ".join(held),
+            target.name,
+        )
+    else:
+        target = rotated_name(path, 1)
+        compress_file(staging, target, stat.S_IMODE(info.st_mode))
+        safefs.remove_path(staging, root)
+    log.info("rotated %s (%d bytes) to %s", path, info.st_size, target.name)
+    return Rotation(path, target, info.st_size, tuple(held))
+
+
+def _shift(path: Path, keep: int, root: Path) -> None:
+    """Renumber ``path.N[.gz]`` to ``N+1``, dropping those past ``keep``."""
+    numbered = []
+    for candidate in path.parent.glob(f"{glob_escape(path.name)}.*"):
+        match = _ROTATED.match(candidate.name)
+        if match and match.group("base") == path.name:
+            numbered.append((int(match.group("number")), candidate, match.group("gz")))
+    for number, candidate, gz in sorted(numbered, reverse=True):
+        if number >= keep:
+            safefs.remove_path(candidate, root)
+            log.debug("dropped %s (keeping %d rotations)", candidate, keep)
+            continue
+        os.rename(candidate, rotated_name(path, number + 1, compressed=bool(gz)))
+
+
+def glob_escape(name: str) -> str:
+    """Escape the glob characters of a file name."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _recreate(path: Path, mode: int) -> None:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+    except FileExistsError:
+        return  # a writer already created the new log
+    os.close(fd)
+
+
+def _drain(staging: Path, folder: Path, timeout: float) -> list[str]:
+    """Wait until nobody writes ``staging``; return who still does at the end."""
+    key = holders.file_key(staging)
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        writing = holders.writers_below([folder]).get(key, []) if key else []
+        if not writing:
+            return []
+        if time.monotonic() >= deadline:
+            return [str(h) for h in writing]
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def compress_file(source: Path, target: Path, mode: int = 0o600) -> None:
+    """Write ``source`` gzip-compressed to ``target`` atomically."""
+    import gzip
+    import shutil
+
+    # The gzip header names the log itself, not the temporary file.
+    name = target.name.removesuffix(SUFFIX)
+    with (
+        safefs.atomic_output(target, mode) as tmp,
+        open(source, "rb") as src,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(name, "wb", 6, raw) as gz,
+    ):
+        shutil.copyfileobj(src, gz, 1024 * 1024)
+
+
+def logs_to_rotate(ws: Workspace) -> list[dict]:
+    """Return the user's logs at or above the configured size (path, size)."""
+    max_bytes, _ = log_limits(ws)
+    if not max_bytes:
+        return []
+    found = []
+    for path in user_logs(ws):
+        size = path.lstat().st_size
+        if size >= max_bytes:
+            found.append({"path": str(path), "size": size})
+    return found
+
+
+def rotate_user_logs(
+    ws: Workspace, max_bytes: int | None = None, keep: int | None = None
+) -> RotationReport:
+    """Rotate each of the user's logs at or above the configured size."""
+    configured_bytes, configured_keep = log_limits(ws)
+    max_bytes = configured_bytes if max_bytes is None else max_bytes
+    keep = configured_keep if keep is None else keep
+    report = RotationReport(max_bytes)
+    for path in user_logs(ws):
+        rotation = rotate_log(path, max_bytes or None, keep, root=ws.logs_dir)
+        if rotation is None:
+            report.below_threshold.append(str(path))
+        else:
+            report.rotations.append(rotation)
+    return report
+
+
+# Reading.
+
+
+@dataclass
+class Tail:
+    """The last lines of each of the user's logs."""
+
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"files": self.files}
+
+
+def last_lines(path: Path, count: int, block: int = 65536) -> list[str]:
+    """Return the last ``count`` lines of ``path`` reading from its end."""
+    if count <= 0:
+        return []
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        position = handle.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= count:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            data = handle.read(step) + data
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-count:]
+
+
+def tail_logs(ws: Workspace, count: int) -> Tail:
+    """Return the last ``count`` lines of each of the user's logs."""
+    if count < 0:
+        raise UsageError(f"--lines: {count} is negative; give 0 or more")
+    tail = Tail()
+    for path in user_logs(ws):
+        tail.files[str(path.relative_to(ws.logs_dir))] = last_lines(path, count)
+    return tail
+
+
+class _Followed:
+    """One log being followed: its open handle and the partial last line."""
+
+    def __init__(self, path: Path, from_end: bool) -> None:
+        self.path = path
+        self.handle = open(path, "rb")  # noqa: SIM115 (kept open while following)
+        self.key = holders.file_key(path)
+        self.rest = b""
+        self.retired: list[tuple[BinaryIO, bytes]] = []
+        if from_end:
+            self.handle.seek(0, os.SEEK_END)
+
+    def read(self) -> list[str]:
+        lines = self._drain_retired()
+        lines += self._read_handle()
+        current = holders.file_key(self.path)
+        if current is not None and current != self.key:
+            # Rotated: keep reading the old file until its last writer is
+            # done (its last name is gone), and start the new one at its top.
+            self.retired.append((self.handle, self.rest))
+            self.handle = open(self.path, "rb")  # noqa: SIM115
+            self.key, self.rest = current, b""
+            lines += self._read_handle()
+        return lines
+
+    def _read_handle(self) -> list[str]:
+        data = self.rest + self.handle.read()
+        *complete, self.rest = data.split(b"\n")
+        return [line.decode("utf-8", errors="replace") for line in complete]
+
+    def _drain_retired(self) -> list[str]:
+        lines: list[str] = []
+        still: list[tuple[BinaryIO, bytes]] = []
+        for handle, rest in self.retired:
+            data = rest + handle.read()
+            *complete, rest = data.split(b"\n")
+            lines += [line.decode("utf-8", errors="replace") for line in complete]
+            if os.fstat(handle.fileno()).st_nlink == 0:
+                if rest:
+                    lines.append(rest.decode("utf-8", errors="replace"))
+                handle.close()
+            else:
+                still.append((handle, rest))
+        self.retired = still
+        return lines
+
+    def close(self) -> None:
+        self.handle.close()
+        for handle, _ in self.retired:
+            handle.close()
+
+
+class LogFollower:
+    """Follow every log of a user, across rotations and new log files.
+
+    Call :meth:`poll` repeatedly; each call returns the complete lines
+    written since the previous one, as ``(log name, line)`` pairs.
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.followed: dict[Path, _Followed] = {
+            path: _Followed(path, from_end=True) for path in user_logs(ws)
+        }
+
+    def poll(self) -> list[tuple[str, str]]:
+        """Return the lines written since the last poll."""
+        for path in user_logs(self.ws):
+            if path not in self.followed:
+                self.followed[path] = _Followed(path, from_end=False)
+        found = []
+        for path, followed in self.followed.items():
+            name = str(path.relative_to(self.ws.logs_dir))
+            found += [(name, line) for line in followed.read()]
+        return found
+
+    def close(self) -> None:
+        """Close every file being followed."""
+        for followed in self.followed.values():
+            followed.close()
+
+
+def follow_logs(ws: Workspace, interval: float = 0.25) -> Iterator[tuple[str, str]]:
+    """Yield ``(log name, line)`` as lines are written, until closed."""
+    follower = LogFollower(ws)
+    try:
+        while True:
+            yield from follower.poll()
+            time.sleep(interval)
+    finally:
+        follower.close()
+
+
+# Archiving.
+
+
+@dataclass
+class ArchiveResult:
+    """Rotated logs moved into one archive, and where it is."""
+
+    archive: str | None
+    files: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    def to_dict(self) -> dict:
+        return {"archive": self.archive, "files": self.files, "bytes": self.bytes}
+
+
+def archive_folder(ws: Workspace) -> Path:
+    """Return where log archives go: ``runtime/data/<user>/backups/logs``."""
+    return ws.backups_dir / ARCHIVE_FOLDER
+
+
+def archive_logs(
+    ws: Workspace, older_than: float, now: float | None = None
+) -> ArchiveResult:
+    """Move rotated logs older than ``older_than`` seconds into one ``.tar.gz``.
+
+    The archive is written and read back before any rotated log is removed.
+    """
+    now = time.time() if now is None else now
+    chosen = [
+        path
+        for path in rotated_logs(ws.logs_dir)
+        if now - path.lstat().st_mtime > older_than
+    ]
+    if not chosen:
+        return ArchiveResult(None)
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = _free_name(archive_folder(ws), f"logs-{stamp}", ".tar.gz")
+    safefs.ensure_dir(archive_folder(ws), safefs.PRIVATE_DIR)
+    with (
+        safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,
+        tarfile.open(tmp, "w:gz") as tar,
+    ):
+        for path in chosen:
+            tar.add(path, arcname=str(path.relative_to(ws.logs_dir)))
+    _verify_archive(target, len(chosen))
+    result = ArchiveResult(str(target))
+    for path in chosen:
+        result.bytes += safefs.remove_path(path, ws.logs_dir)
+        result.files.append(str(path.relative_to(ws.logs_dir)))
+    log.info("archived %d rotated logs into %s", len(chosen), target)
+    return result
+
+
+def _free_name(folder: Path, stem: str, suffix: str) -> Path:
+    candidate = folder / f"{stem}{suffix}"
+    number = 1
+    while candidate.exists():
+        candidate = folder / f"{stem}-{number}{suffix}"
+        number += 1
+    return candidate
+
+
+def _verify_archive(path: Path, expected: int) -> None:
+    with tarfile.open(path, "r:gz") as tar:
+        members = tar.getmembers()
+    if len(members) != expected:
+        raise OSError(f"{path} holds {len(members)} files, expected {expected}")
