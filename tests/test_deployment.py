@@ -101,10 +101,18 @@ def test_rendered_yaml_that_does_not_parse_is_reported(cli, workspace):
     cli("tools", "create-extension", "clusters/c", "--root", workspace.root)
     cluster = workspace.user_extensions_dir("clusters") / "c"
     # Valid template, but what it renders is not TOML.
-    (cluster / "templates" / "cluster.j2").write_text("[cluster\nname = {{ namespace }}\n")
+    (cluster / "templates" / "cluster.j2").write_text(
+        "[cluster\nname = {{ namespace }}\n"
+    )
 
     result = cli(
-        "tools", "deploy-test", "clusters/c", "--infra", "minimal", "--root", workspace.root
+        "tools",
+        "deploy-test",
+        "clusters/c",
+        "--infra",
+        "minimal",
+        "--root",
+        workspace.root,
     )
 
     assert result.code == 1

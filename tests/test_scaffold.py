@@ -240,7 +240,9 @@ def test_init_flags_must_agree(cli, workspace, argv, message):
 
 
 def test_init_refuses_an_initialised_extension(cli, workspace):
-    cli("tools", "create-extension", "providers/p", "--shared", "--root", workspace.root)
+    cli(
+        "tools", "create-extension", "providers/p", "--shared", "--root", workspace.root
+    )
     folder = workspace.extension_kind_dir("providers") / "p"
 
     result = cli("tools", "init-extension", "providers/p", cwd=folder)
@@ -293,6 +295,10 @@ def test_ci_file_and_binary_are_copied_byte_for_byte(cli, workspace, tmp_path):
 
     assert result.code == 0, result.err
     created = workspace.user_extensions_dir("providers") / "case"
-    for relpath in (".github/workflows/ci.yml", "assets/icon.bin", "templates/server.j2"):
+    for relpath in (
+        ".github/workflows/ci.yml",
+        "assets/icon.bin",
+        "templates/server.j2",
+    ):
         assert (created / relpath).read_bytes() == (template / relpath).read_bytes()
     assert "${{ matrix.py }}" in (created / ".github/workflows/ci.yml").read_text()

@@ -42,7 +42,11 @@ def test_validate_runs_only_what_changed(small):
 
     assert first == (
         0,
-        ["validate:clusters/c", "validate:providers/p", "validate:taskservs/containerd"],
+        [
+            "validate:clusters/c",
+            "validate:providers/p",
+            "validate:taskservs/containerd",
+        ],
     )
     assert again == (0, [])
     assert changed == (0, ["validate:providers/p"])
@@ -72,7 +76,9 @@ def test_removed_file_and_deleted_taskserv_are_noticed(small):
 
 
 def test_failed_validation_runs_again(small):
-    broken = small.user_extensions_dir("clusters") / "c" / "manifests" / "namespace.yaml"
+    broken = (
+        small.user_extensions_dir("clusters") / "c" / "manifests" / "namespace.yaml"
+    )
     broken.write_text("kind: [\n")
 
     first = run_doit(small, "validate")
@@ -80,7 +86,11 @@ def test_failed_validation_runs_again(small):
 
     assert first == (
         1,
-        ["validate:clusters/c", "validate:providers/p", "validate:taskservs/containerd"],
+        [
+            "validate:clusters/c",
+            "validate:providers/p",
+            "validate:taskservs/containerd",
+        ],
     )
     assert second == (1, ["validate:clusters/c"])
 

@@ -81,7 +81,15 @@ BREAKAGES = [
 @pytest.mark.parametrize(
     "ref, relpath, content, line, message",
     BREAKAGES,
-    ids=["j2-syntax", "j2-undeclared", "kcl-type", "yaml", "python", "toml", "kcl-syntax"],
+    ids=[
+        "j2-syntax",
+        "j2-undeclared",
+        "kcl-type",
+        "yaml",
+        "python",
+        "toml",
+        "kcl-syntax",
+    ],
 )
 def test_broken_file_is_reported_with_file_and_line(
     cli, workspace, ref, relpath, content, line, message
@@ -182,10 +190,14 @@ def test_declared_filter_defined_nowhere_is_reported(cli, workspace):
 
 def test_plugins_file_provides_a_declared_filter(cli, workspace):
     folder = _create(cli, workspace, "providers/p")
-    (folder / "p" / "plugins.py").write_text("def shout(text):\n    return text.upper()\n")
+    (folder / "p" / "plugins.py").write_text(
+        "def shout(text):\n    return text.upper()\n"
+    )
     manifest = folder / "extension.toml"
     text = manifest.read_text().replace('"mandatory"', '"mandatory", "shout"')
-    manifest.write_text(text.replace("tests = [", 'plugins = "p/plugins.py"\ntests = ['))
+    manifest.write_text(
+        text.replace("tests = [", 'plugins = "p/plugins.py"\ntests = [')
+    )
     network = folder / "templates" / "network.j2"
     network.write_text(network.read_text() + '# {{ "loud" | shout }}\n')
 
