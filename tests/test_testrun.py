@@ -64,3 +64,19 @@ def test_provider_dry_run_renders_and_touches_nothing(cli, workspace):
     after = _snapshot(workspace.root)
     changed = {p for p in after if after[p] != before.get(p)}
     assert all("/runtime/logs/" in p for p in changed), changed
+
+
+def test_extension_linked_out_of_the_workspace_is_not_run(cli, workspace, tmp_path):
+    outside = tmp_path / "outside" / "evil"
+    (outside / "tests").mkdir(parents=True)
+    marker = tmp_path / "ran"
+    (outside / "tests" / "test_x.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n\ndef test_x():\n    pass\n"
+    )
+    (workspace.user_extensions_dir("providers") / "evil").symlink_to(outside)
+
+    result = cli("tools", "test-extension", "providers/evil", "--root", workspace.root)
+
+    assert result.code == 2
+    assert "outside the workspace" in result.err
+    assert not marker.exists()

@@ -89,12 +89,25 @@ def pytest_command(folder: Path) -> list[str]:
     ]
 
 
+def _check_inside(ws: Workspace, extension: Extension) -> None:
+    """Refuse to run or render an extension whose folder leads out of bounds."""
+    from workspace_tasks.validation import outside_location
+
+    outside = outside_location(ws, extension)
+    if outside is not None:
+        raise UsageError(
+            f"{extension.path} leads to {outside}, outside the workspace; "
+            "its code is not run"
+        )
+
+
 def run_tests(ws: Workspace, extension: Extension) -> ExtensionTestRun:
     """Run the unit and integration tests of ``extension``; return the outcome.
 
     Raises:
         UsageError: the extension has no ``tests`` folder.
     """
+    _check_inside(ws, extension)
     folder = extension.path
     if not (folder / "tests").is_dir():
         raise UsageError(f"{extension.kind}/{extension.name} has no tests folder")
@@ -152,6 +165,7 @@ def render_dry(ws: Workspace, kind: str, name: str) -> DryRender:
     from workspace_tasks import template_plugins
 
     extension = resolve_extension(ws, kind, name)
+    _check_inside(ws, extension)
     manifest = load_manifest(extension.path)
     env = template_plugins.environment(extension.path, manifest)
     names = PROVIDER_TEMPLATES if kind == "providers" else _template_names(extension)

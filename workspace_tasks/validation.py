@@ -423,7 +423,7 @@ def _file_problems(folder: Path, path: Path, shown) -> list[Problem]:
     return []
 
 
-def _outside(ws: Workspace, extension: Extension) -> str | None:
+def outside_location(ws: Workspace, extension: Extension) -> str | None:
     """Return where an extension's folder really is when that is out of bounds."""
     allowed = ws.core_root if extension.origin == "core" else ws.root
     real = extension.path.resolve()
@@ -455,7 +455,7 @@ def validate_extension(ws: Workspace, kind: str, name: str) -> list[Problem]:
         UsageError: the kind or name is not valid, or no such extension exists.
     """
     extension = resolve_extension(ws, kind, name)
-    outside = _outside(ws, extension)
+    outside = outside_location(ws, extension)
     if outside is not None:
         return [
             Problem(
