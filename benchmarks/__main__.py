@@ -11,6 +11,7 @@ MODULES = (
     "benchmarks.bench_startup",
     "benchmarks.bench_config",
     "benchmarks.bench_runtime",
+    "benchmarks.bench_extensions",
 )
 
 

@@ -139,7 +139,90 @@ def config(
     )
 
 
-TASKS = [init, status, list_, resolve, config]
+@task(
+    help={
+        "extension": "KIND/NAME, e.g. providers/my-aws",
+        "author": "author (default: the user)",
+        "service-type": "task services: e.g. database",
+        "cluster-type": "clusters: e.g. web-stack",
+        "shared": "create it in the shared area",
+    }
+)
+def create_extension(
+    c,
+    extension,
+    author=None,
+    service_type=None,
+    cluster_type=None,
+    shared=False,
+    workspace_user=None,
+):
+    """Create an extension from its kind's template."""
+    _run(
+        c,
+        "tools",
+        "create-extension",
+        extension,
+        *_opt("--author", author),
+        *_opt("--service-type", service_type),
+        *_opt("--cluster-type", cluster_type),
+        *_opt("--shared", shared),
+        *_opt("--workspace-user", workspace_user),
+    )
+
+
+@task(help={"extension": "KIND/NAME", "format": "text or json"})
+def validate_extension(c, extension, format="text", workspace_user=None):
+    """Validate an extension's structure, KCL, templates, manifests and Python."""
+    _run(
+        c,
+        "tools",
+        "validate-extension",
+        extension,
+        "--format",
+        format,
+        *_opt("--workspace-user", workspace_user),
+    )
+
+
+@task(help={"extension": "KIND/NAME", "dry-run": "render the templates instead"})
+def test_extension(c, extension, dry_run=False, workspace_user=None):
+    """Run an extension's unit and integration tests."""
+    _run(
+        c,
+        "tools",
+        "test-extension",
+        extension,
+        *_opt("--dry-run", dry_run),
+        *_opt("--workspace-user", workspace_user),
+    )
+
+
+@task(help={"extension": "clusters/NAME", "infra": "the infrastructure"})
+def deploy_test(c, extension, infra, workspace_user=None):
+    """Render a cluster against an infrastructure; deploy nothing."""
+    _run(
+        c,
+        "tools",
+        "deploy-test",
+        extension,
+        "--infra",
+        infra,
+        *_opt("--workspace-user", workspace_user),
+    )
+
+
+TASKS = [
+    init,
+    status,
+    list_,
+    resolve,
+    config,
+    create_extension,
+    validate_extension,
+    test_extension,
+    deploy_test,
+]
 
 
 def collection_for(root: Path | None) -> Collection:

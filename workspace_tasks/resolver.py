@@ -190,3 +190,15 @@ def resolve_extension(ws: Workspace, kind: str, name: str) -> Extension:
             return Extension(kind, name, origin, place)
     looked = ", ".join(str(p) for _, p in places)
     raise NotFoundError(f"extension '{kind}/{name}' not found; looked at: {looked}")
+
+
+def effective_extensions(ws: Workspace, kind: str) -> list[Extension]:
+    """List the extensions of ``kind`` that discovery resolves to, one per name.
+
+    A user's extension shadows a shared one of the same name, which shadows
+    a core one, as :func:`resolve_extension` decides.
+    """
+    winners: dict[str, Extension] = {}
+    for extension in list_extensions(ws, kind, include_core=True):
+        winners.setdefault(extension.name, extension)
+    return sorted(winners.values(), key=lambda e: e.name)

@@ -18,6 +18,7 @@ FAMILIES = (
     "workspace_tasks.cli.resolve_cmds",
     "workspace_tasks.cli.config_cmds",
     "workspace_tasks.cli.runtime_cmds",
+    "workspace_tasks.cli.tools_cmds",
 )
 
 

@@ -16,6 +16,7 @@ from workspace_tasks.context import Workspace
 FAMILIES = (
     "workspace_tasks.taskdefs.status",
     "workspace_tasks.taskdefs.config",
+    "workspace_tasks.taskdefs.extensions",
 )
 
 

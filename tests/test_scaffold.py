@@ -1,0 +1,304 @@
+"""Creating extensions: from the kind's template, a given template, or in place."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+KINDS = ["providers", "taskservs", "clusters"]
+CASE_MANIFEST = """\
+[extension]
+kind = "providers"
+name = "{{ name }}"
+
+[jinja]
+filters = ["comment", "mandatory"]
+tests = ["version"]
+
+[defaults]
+hostname = "h-01"
+ansible_managed = "managed by the workspace"
+version = "2.1"
+zone = "zone-1"
+"""
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=KINDS)
+def test_created_extension_is_valid(cli, workspace, kind):
+    created = cli(
+        "tools", "create-extension", f"{kind}/my-ext", "--root", workspace.root
+    )
+    checked = cli(
+        "tools", "validate-extension", f"{kind}/my-ext", "--root", workspace.root
+    )
+
+    assert created.code == 0, created.err
+    folder = workspace.user_extensions_dir(kind) / "my-ext"
+    manifest = tomllib.loads((folder / "extension.toml").read_text())
+    assert manifest["extension"] == {**manifest["extension"], "name": "my-ext"}
+    assert manifest["extension"]["author"] == "dev"
+    assert (folder / "my_ext" / "__init__.py").is_file()
+    assert not list(folder.rglob("*.jinja"))
+    assert checked.code == 0, checked.out
+    assert checked.out == ""
+
+
+def test_provider_has_the_spec_layout(cli, workspace):
+    cli("tools", "create-extension", "providers/my-aws", "--root", workspace.root)
+
+    folder = workspace.user_extensions_dir("providers") / "my-aws"
+    assert sorted(_tree(folder)) == [
+        "README.md",
+        "extension.toml",
+        "kcl/kcl.mod",
+        "kcl/provider.k",
+        "kcl/server.k",
+        "kcl/version.k",
+        "my_aws/__init__.py",
+        "my_aws/auth.py",
+        "my_aws/provider.py",
+        "my_aws/servers.py",
+        "templates/network.j2",
+        "templates/server.j2",
+        "tests/integration/test_render.py",
+        "tests/unit/test_servers.py",
+    ]
+    assert "MY_AWS_API_TOKEN" in (folder / "my_aws" / "auth.py").read_text()
+
+
+def test_flags_reach_the_manifest(cli, workspace):
+    result = cli(
+        "tools",
+        "create-extension",
+        "taskservs/pg",
+        "--service-type",
+        "database",
+        "--author",
+        'Ann "A" Lee',
+        "--shared",
+        "--root",
+        workspace.root,
+    )
+
+    assert result.code == 0, result.err
+    manifest = workspace.extension_kind_dir("taskservs") / "pg" / "extension.toml"
+    data = tomllib.loads(manifest.read_text())
+    assert data["extension"]["service_type"] == "database"
+    assert data["extension"]["author"] == 'Ann "A" Lee'
+    assert data["defaults"]["service_type"] == "database"
+
+
+def test_cluster_type_reaches_the_manifest(cli, workspace):
+    cli(
+        "tools",
+        "create-extension",
+        "clusters/web",
+        "--cluster-type",
+        "web-stack",
+        "--root",
+        workspace.root,
+    )
+
+    manifest = workspace.user_extensions_dir("clusters") / "web" / "extension.toml"
+    assert tomllib.loads(manifest.read_text())["extension"]["cluster_type"] == (
+        "web-stack"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["providers/x", "--service-type", "db"], "--service-type"),
+        (["taskservs/x", "--cluster-type", "web"], "--cluster-type"),
+        (["widgets/x"], "EXTENSION"),
+    ],
+    ids=["service-type-on-provider", "cluster-type-on-taskserv", "unknown-kind"],
+)
+def test_misplaced_flag_is_refused(cli, workspace, argv, flag):
+    result = cli("tools", "create-extension", *argv, "--root", workspace.root)
+
+    assert result.code == 2
+    assert flag in result.err
+    assert not (workspace.user_extensions_dir("providers") / "x").exists()
+    assert not (workspace.user_extensions_dir("taskservs") / "x").exists()
+
+
+BAD_NAMES = ["../elsewhere", "..", "a/b", "\\", " ", "", "a" * 65]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=lambda n: repr(n)[:12])
+def test_bad_name_is_refused_and_nothing_created(cli, workspace, name):
+    before = _tree(workspace.extensions_dir)
+
+    result = cli(
+        "tools", "create-extension", f"providers/{name}", "--root", workspace.root
+    )
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "EXTENSION" in result.err
+    assert _tree(workspace.extensions_dir) == before
+    assert not (workspace.root.parent / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("name", ["dev", "dev-2", "ci_runner", "a.b"])
+def test_good_name_is_accepted(cli, workspace, name):
+    result = cli(
+        "tools", "create-extension", f"clusters/{name}", "--root", workspace.root
+    )
+
+    assert result.code == 0, result.err
+    assert (workspace.user_extensions_dir("clusters") / name / "README.md").is_file()
+
+
+def test_existing_extension_is_not_overwritten(cli, workspace):
+    cli("tools", "create-extension", "providers/p", "--root", workspace.root)
+    readme = workspace.user_extensions_dir("providers") / "p" / "README.md"
+    readme.write_text("mine\n")
+
+    result = cli("tools", "create-extension", "providers/p", "--root", workspace.root)
+
+    assert result.code == 2
+    assert "already exists" in result.err
+    assert readme.read_text() == "mine\n"
+
+
+def test_dry_run_lists_files_and_writes_nothing(cli, workspace):
+    result = cli(
+        "tools",
+        "create-extension",
+        "providers/p",
+        "--dry-run",
+        "--format",
+        "json",
+        "--root",
+        workspace.root,
+    )
+
+    assert result.code == 0
+    assert '"p/provider.py"' in result.out
+    assert not (workspace.user_extensions_dir("providers") / "p").exists()
+
+
+def test_copy_then_init_renders_in_place(cli, workspace):
+    template = workspace.extension_kind_dir("providers") / "template"
+    copy = workspace.extension_kind_dir("providers") / "my-x"
+    shutil.copytree(template, copy)
+
+    result = cli(
+        "tools",
+        "init-extension",
+        "providers/my-x",
+        "--provider-name",
+        "my-x",
+        "--author",
+        "A",
+        cwd=copy,
+    )
+    checked = cli("tools", "validate-extension", "providers/my-x", cwd=copy)
+
+    assert result.code == 0, result.err
+    assert not list(copy.rglob("*.jinja"))
+    assert not any("{{" in p.name for p in copy.rglob("*"))
+    assert (copy / "my_x" / "provider.py").is_file()
+    manifest = tomllib.loads((copy / "extension.toml").read_text())
+    assert manifest["extension"]["author"] == "A"
+    assert checked.code == 0, checked.out
+    assert (template / "extension.toml.jinja").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--provider-name", "other"], "differs from the name"),
+        (["--service-name", "my-x"], "goes with taskservs"),
+    ],
+    ids=["other-name", "wrong-kind-flag"],
+)
+def test_init_flags_must_agree(cli, workspace, argv, message):
+    copy = workspace.extension_kind_dir("providers") / "my-x"
+    shutil.copytree(workspace.extension_kind_dir("providers") / "template", copy)
+    before = _tree(copy)
+
+    result = cli("tools", "init-extension", "providers/my-x", *argv, cwd=copy)
+
+    assert result.code == 2
+    assert message in result.err
+    assert _tree(copy) == before
+
+
+def test_init_refuses_an_initialised_extension(cli, workspace):
+    cli(
+        "tools", "create-extension", "providers/p", "--shared", "--root", workspace.root
+    )
+    folder = workspace.extension_kind_dir("providers") / "p"
+
+    result = cli("tools", "init-extension", "providers/p", cwd=folder)
+
+    assert result.code == 2
+    assert "not a copied template" in result.err
+
+
+def _case_template(tmp_path: Path) -> Path:
+    template = tmp_path / "provider-template"
+    shutil.copytree(DATA / "provider-template", template)
+    (template / "extension.toml.jinja").write_text(CASE_MANIFEST)
+    return template
+
+
+def test_template_with_undeclared_variable_leaves_nothing(cli, workspace, tmp_path):
+    template = _case_template(tmp_path)
+    kind_dir = workspace.user_extensions_dir("providers")
+    before = sorted(p.name for p in kind_dir.iterdir())
+
+    result = cli(
+        "tools",
+        "create-extension",
+        "providers/case",
+        "--template",
+        template,
+        "--root",
+        workspace.root,
+    )
+
+    assert result.code == 2
+    assert "'ext_version'" in result.err
+    assert str(template / "templates" / "undefined.j2") + ":1" in result.err
+    assert sorted(p.name for p in kind_dir.iterdir()) == before
+
+
+def test_ci_file_and_binary_are_copied_byte_for_byte(cli, workspace, tmp_path):
+    template = _case_template(tmp_path)
+    (template / "templates" / "undefined.j2").unlink()
+
+    result = cli(
+        "tools",
+        "create-extension",
+        "providers/case",
+        "--template",
+        template,
+        "--root",
+        workspace.root,
+    )
+
+    assert result.code == 0, result.err
+    created = workspace.user_extensions_dir("providers") / "case"
+    for relpath in (
+        ".github/workflows/ci.yml",
+        "assets/icon.bin",
+        "templates/server.j2",
+    ):
+        assert (created / relpath).read_bytes() == (template / relpath).read_bytes()
+    assert "${{ matrix.py }}" in (created / ".github/workflows/ci.yml").read_text()

@@ -1,0 +1,4 @@
+[package]
+name = "upcloud"
+edition = "v0.10.0"
+version = "0.1.0"

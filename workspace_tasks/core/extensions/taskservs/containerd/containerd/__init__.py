@@ -1,0 +1,5 @@
+"""Task service containerd: configuration, installation and updates."""
+
+from pathlib import Path
+
+EXTENSION_DIR = Path(__file__).resolve().parent.parent

@@ -1,0 +1,290 @@
+"""Create extensions from template folders: ``create-extension``, ``init-extension``.
+
+Both plan every file first (rendering the ``.jinja`` files and checking each
+``.j2`` template of the new extension against its manifest's declarations),
+so a bad template leaves nothing behind. ``create-extension`` writes the new
+extension into a hidden staging folder and renames it into place;
+``init-extension`` renders a copied template folder where it stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from workspace_tasks import __version__, safefs, templating
+from workspace_tasks.context import EXTENSION_KINDS, Workspace
+from workspace_tasks.errors import UsageError
+from workspace_tasks.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    module_name,
+    parse_manifest,
+)
+from workspace_tasks.names import check_name
+from workspace_tasks.problems import Problem
+
+log = logging.getLogger(__name__)
+
+KIND_FLAGS = {
+    "providers": "--provider-name",
+    "taskservs": "--service-name",
+    "clusters": "--cluster-name",
+}
+KIND_TITLES = {
+    "providers": "provider",
+    "taskservs": "task service",
+    "clusters": "cluster",
+}
+TEMPLATE_MARK = MANIFEST_NAME + templating.RENDER_SUFFIX
+
+
+@dataclass(frozen=True)
+class ExtensionOptions:
+    """The flags of ``create-extension`` and ``init-extension``."""
+
+    author: str | None = None
+    description: str | None = None
+    service_type: str | None = None
+    cluster_type: str | None = None
+    shared: bool = False
+    template_dir: Path | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class ScaffoldResult:
+    """What creating or initialising an extension wrote (or would write)."""
+
+    kind: str
+    name: str
+    path: str
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_reference(reference: str, flag: str = "EXTENSION") -> tuple[str, str]:
+    """Split ``<kind>/<name>`` and check both parts.
+
+    Raises:
+        UsageError: the kind is unknown or the name is not a valid name.
+    """
+    kind, _, name = reference.partition("/")
+    if kind not in EXTENSION_KINDS:
+        raise UsageError(
+            f"{flag}: {reference!r} must be <kind>/<name> with kind one of "
+            + ", ".join(EXTENSION_KINDS)
+        )
+    return kind, check_name(name, flag)
+
+
+def _check_options(kind: str, options: ExtensionOptions) -> None:
+    if options.service_type is not None and kind != "taskservs":
+        raise UsageError("--service-type goes with taskservs/<name>")
+    if options.cluster_type is not None and kind != "clusters":
+        raise UsageError("--cluster-type goes with clusters/<name>")
+    if options.service_type is not None:
+        check_name(options.service_type, "--service-type")
+    if options.cluster_type is not None:
+        check_name(options.cluster_type, "--cluster-type")
+
+
+def variables(ws: Workspace, kind: str, name: str, options: ExtensionOptions) -> dict:
+    """Return the variables a template folder of ``kind`` is rendered with."""
+    title = KIND_TITLES[kind]
+    return {
+        "name": name,
+        "module": module_name(name),
+        "kind": kind,
+        "kind_title": title,
+        "author": options.author or ws.user,
+        "description": options.description or f"The {name} {title}.",
+        "service_type": options.service_type or "service",
+        "cluster_type": options.cluster_type or "generic",
+        "tool_version": __version__,
+    }
+
+
+def _template_problems(plan: templating.RenderPlan) -> list[Problem]:
+    """Check the planned ``.j2`` files against the planned manifest."""
+    from workspace_tasks.validation import template_problems
+
+    by_path = {planned.relpath: planned for planned in plan.files}
+    manifest_file = by_path.get(MANIFEST_NAME)
+    if manifest_file is None:
+        manifest = Manifest(kind="", name="")
+        shown = f"{MANIFEST_NAME} (none in the template)"
+    else:
+        shown = str(manifest_file.source)
+        manifest = parse_manifest(manifest_file.data, shown)
+    problems = []
+    for planned in plan.files:
+        if not planned.relpath.endswith(".j2"):
+            continue
+        try:
+            source = planned.data.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(Problem("not UTF-8 text", str(planned.source)))
+            continue
+        problems += template_problems(source, str(planned.source), manifest, shown)
+    return problems
+
+
+def plan_extension(
+    template: Path, variables_: dict, kind: str, name: str
+) -> templating.RenderPlan:
+    """Render ``template`` into a plan, refusing a template with problems.
+
+    Raises:
+        UsageError: a ``.jinja`` file fails to render, or a ``.j2`` template
+            uses a variable, filter or test its manifest does not declare.
+    """
+    if not template.is_dir():
+        raise UsageError(f"--template: {template} is not a folder")
+    plan = templating.render_folder(template, variables_)
+    problems = [p for p in _template_problems(plan) if p.severity == "error"]
+    if problems:
+        details = "; ".join(str(p) for p in problems)
+        raise UsageError(
+            f"cannot create {kind}/{name} from {template}: {details}; "
+            "declare the names in the template's extension.toml"
+        )
+    return plan
+
+
+def _destination(ws: Workspace, kind: str, name: str, shared: bool) -> Path:
+    base = ws.extension_kind_dir(kind) if shared else ws.user_extensions_dir(kind)
+    target = base / name
+    safefs.check_within(target, ws.root)
+    if target.exists() or target.is_symlink():
+        raise UsageError(
+            f"{kind}/{name} already exists at {target}; choose another name "
+            "or remove it first"
+        )
+    return target
+
+
+def create_extension(
+    ws: Workspace, kind: str, name: str, options: ExtensionOptions
+) -> ScaffoldResult:
+    """Create extension ``kind``/``name`` from its template (or ``template_dir``).
+
+    The user's area is ``extensions/<kind>/<user>/``; with ``shared`` the
+    extension goes to ``extensions/<kind>/``.
+
+    Raises:
+        UsageError: a bad name or flag, an existing extension, a bad template.
+    """
+    check_name(name, "EXTENSION")
+    _check_options(kind, options)
+    target = _destination(ws, kind, name, options.shared)
+    template = options.template_dir or templating.template_path("extensions", kind)
+    plan = plan_extension(
+        Path(template), variables(ws, kind, name, options), kind, name
+    )
+
+    result = ScaffoldResult(kind, name, str(target), dry_run=options.dry_run)
+    result.written = sorted(planned.relpath for planned in plan.files)
+    if options.dry_run:
+        return result
+    _write_staged(ws, target, plan)
+    log.info("created %s/%s at %s (%d files)", kind, name, target, len(plan.files))
+    return result
+
+
+def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> None:
+    """Write the plan into a hidden sibling folder, then rename it into place."""
+    safefs.ensure_dir(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for folder in plan.folders:
+            (staging / folder).mkdir(parents=True, exist_ok=True)
+        for planned in plan.files:
+            safefs.atomic_write(staging / planned.relpath, planned.data, planned.mode)
+        os.chmod(staging, 0o755)
+        # A rename is atomic: the extension appears whole or not at all.
+        os.rename(staging, target)
+    except BaseException:
+        safefs.remove_path(staging, ws.root)
+        raise
+    safefs.fsync_dir(target.parent)
+
+
+def _check_copied_template(ws: Workspace, folder: Path, kind: str, name: str) -> None:
+    allowed = {ws.extension_kind_dir(kind), ws.user_extensions_dir(kind)}
+    if folder.parent not in allowed or folder.name != name:
+        raise UsageError(
+            f"{folder} is not extensions/{kind}/{name} or "
+            f"extensions/{kind}/{ws.user}/{name} of {ws.root}; copy the template "
+            "there and run init-extension inside the copy"
+        )
+    if name == "template":
+        raise UsageError("the template itself is not initialised; copy it first")
+    if not (folder / TEMPLATE_MARK).is_file():
+        raise UsageError(
+            f"{folder} holds no {TEMPLATE_MARK}: it is not a copied template "
+            "(initialised already?)"
+        )
+
+
+def init_extension(
+    ws: Workspace,
+    kind: str,
+    name: str,
+    folder: Path,
+    options: ExtensionOptions,
+) -> ScaffoldResult:
+    """Render a copied template folder in place as extension ``kind``/``name``.
+
+    Every file is planned first; then the rendered files are written and the
+    template's own files (``*.jinja`` and ``{{ }}`` names) removed.
+
+    Raises:
+        UsageError: the folder is not a copied template of this workspace, or
+            the template has problems.
+    """
+    check_name(name, "EXTENSION")
+    _check_options(kind, options)
+    folder = Path(os.path.abspath(folder))
+    safefs.check_within(folder, ws.root)
+    _check_copied_template(ws, folder, kind, name)
+    plan = plan_extension(folder, variables(ws, kind, name, options), kind, name)
+
+    planned = {p.relpath for p in plan.files}
+    sources = _template_sources(folder)
+    result = ScaffoldResult(kind, name, str(folder), dry_run=options.dry_run)
+    result.written = sorted(planned)
+    result.removed = sorted(rel for rel in sources if rel not in planned)
+    if options.dry_run:
+        return result
+    for item in plan.files:
+        safefs.atomic_write(folder / item.relpath, item.data, item.mode)
+    for relpath in result.removed:
+        safefs.remove_path(folder / relpath, ws.root)
+    _remove_template_folders(ws, folder)
+    log.info("initialised %s/%s in %s", kind, name, folder)
+    return result
+
+
+def _template_sources(folder: Path) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            found.append((Path(dirpath) / name).relative_to(folder).as_posix())
+    return found
+
+
+def _remove_template_folders(ws: Workspace, folder: Path) -> None:
+    """Remove folders whose names were templates (now rendered elsewhere)."""
+    for dirpath, dirnames, _ in os.walk(folder, topdown=False):
+        for name in dirnames:
+            if "{{" in name:
+                safefs.remove_path(Path(dirpath) / name, ws.root)

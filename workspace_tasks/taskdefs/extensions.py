@@ -1,0 +1,90 @@
+"""``doit validate`` and ``doit test``: one sub-task per extension.
+
+Each sub-task (``validate:providers/aws``) depends on that extension's
+files, so after a change only the changed extension runs again. The list of
+files is part of the up-to-date check too, so a file added or removed is
+noticed; a new extension is a new sub-task, a deleted one simply goes.
+A cluster's validation also depends on where its task services are found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from workspace_tasks import output
+from workspace_tasks.context import EXTENSION_KINDS, Workspace
+from workspace_tasks.manifest import load_manifest
+from workspace_tasks.resolver import Extension, effective_extensions
+from workspace_tasks.validation import extension_files, taskserv_finder
+
+
+def validate_one(ws: Workspace, extension: Extension) -> bool:
+    """Validate one extension, print its problems; False fails the sub-task."""
+    from workspace_tasks.validation import validate_extension
+
+    problems = validate_extension(ws, extension.kind, extension.name)
+    output.print_lines(str(problem) for problem in problems)
+    return not any(problem.severity == "error" for problem in problems)
+
+
+def run_suite(ws: Workspace, extension: Extension) -> bool:
+    """Run one extension's tests, print the outcome; False fails the sub-task."""
+    from workspace_tasks.testrun import run_tests
+
+    run = run_tests(ws, extension)
+    if not run.ok:
+        output.print_line(run.output.rstrip("\n"))
+    output.print_line(f"{extension.kind}/{extension.name}: {run.summary()}")
+    return run.ok
+
+
+def _extensions(ws: Workspace) -> list[Extension]:
+    return [e for kind in EXTENSION_KINDS for e in effective_extensions(ws, kind)]
+
+
+def _fingerprint(ws: Workspace, extension: Extension, files: list) -> dict:
+    """Return what, beside file contents, decides whether a sub-task is current."""
+    found: dict = {
+        "path": str(extension.path),
+        "files": [str(path.relative_to(extension.path)) for path in files],
+    }
+    if extension.kind == "clusters":
+        find = taskserv_finder(ws)
+        try:
+            names = load_manifest(extension.path).taskservs
+        except Exception:  # a broken manifest is reported by the validation
+            names = ()
+        found["taskservs"] = {name: str(find(name)) for name in names}
+    return found
+
+
+def _sub_tasks(
+    ws: Workspace, action: Callable[[Workspace, Extension], bool], verb: str
+) -> Iterator[dict]:
+    from doit.tools import config_changed
+
+    yield {"name": None, "doc": f"{verb} every extension (one sub-task each)"}
+    for extension in _extensions(ws):
+        files = extension_files(extension.path)
+        yield {
+            "name": f"{extension.kind}/{extension.name}",
+            "actions": [(action, [ws, extension])],
+            "file_dep": [str(path) for path in files],
+            "uptodate": [config_changed(_fingerprint(ws, extension, files))],
+            "doc": f"{verb} {extension.kind}/{extension.name} ({extension.origin})",
+            "verbosity": 1,
+        }
+
+
+def creators(ws: Workspace) -> dict[str, Callable[[], Iterator[dict]]]:
+    """Return the validate and test tasks bound to ``ws``."""
+
+    def task_validate() -> Iterator[dict]:
+        """Validate every extension: structure, KCL, templates, manifests, Python."""
+        yield from _sub_tasks(ws, validate_one, "validate")
+
+    def task_test() -> Iterator[dict]:
+        """Run every extension's unit and integration tests."""
+        yield from _sub_tasks(ws, run_suite, "test")
+
+    return {"task_validate": task_validate, "task_test": task_test}
