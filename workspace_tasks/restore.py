@@ -436,6 +436,7 @@ def _stage(
     raw: BinaryIO,
     plan: RestorePlan,
     staging: Path,
+    checked: dict[str, Member],
     progress: archive.ProgressFn | None,
 ) -> int:
     steps = {s.source: s for s in plan.steps if s.action in WRITES}
@@ -447,10 +448,12 @@ def _stage(
         manifest, pending = archive.read_manifest_member(tar)
         sums = {e.path: e.sha256 for e in manifest.entries} if manifest else {}
         for tarinfo in archive.members(tar, pending):
-            member = checker.check(tarinfo)
-            step = steps.pop(member.path, None) if member else None
-            if member is None or step is None:
+            again = checker.check(tarinfo)
+            step = steps.pop(again.path, None) if again else None
+            if again is None or step is None:
                 continue
+            # The first pass holds the manifest's exact mtimes and checksums.
+            member = checked[again.path]
             _stage_member(tar, tarinfo, member, step, plan, new, ws.root, sums)
             written += 1
             if progress is not None:
@@ -478,6 +481,8 @@ def _stage_member(
         target.mkdir(exist_ok=True)
     elif member.type == "symlink":
         os.symlink(member.target, target)
+        mtime = (member.mtime_ns, member.mtime_ns)
+        os.utime(target, ns=mtime, follow_symlinks=False)
     elif member.type == "hardlink":
         linked = map_path(member.target, plan.source_user, plan.user)
         source = new / linked
@@ -720,7 +725,8 @@ def _apply(
     }
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ws.root))
     try:
-        written = _stage(ws, info, raw, plan, staging, progress)
+        checked = {m.path: m for m in members}
+        written = _stage(ws, info, raw, plan, staging, checked, progress)
         _swap(ws.root, plan, staging, folders)
     finally:
         safefs.remove_path(staging, ws.root)
