@@ -541,12 +541,18 @@ def _write(
 
 
 def fingerprint(entries: list[archive.Entry]) -> str:
-    """Return a digest of the paths, sizes, modes and mtimes of ``entries``."""
+    """Return a digest of the paths, sizes, modes and mtimes of ``entries``.
+
+    Folder mtimes are left out: they change whenever the tool writes its own
+    state beside backed-up files, and their contents are listed anyway.
+    """
     digest = hashlib.sha256()
     for e in entries:
+        mtime = 0 if e.type == "dir" else e.mtime_ns
         digest.update(
-            f"{e.path}\0{e.type}\0{e.mode}\0{e.mtime_ns}\0{e.size}\0"
-            f"{e.target}\n".encode("utf-8", "surrogateescape")
+            f"{e.path}\0{e.type}\0{e.mode}\0{mtime}\0{e.size}\0{e.target}\n".encode(
+                "utf-8", "surrogateescape"
+            )
         )
     return digest.hexdigest()
 
