@@ -441,6 +441,7 @@ def _stage(
 ) -> int:
     steps = {s.source: s for s in plan.steps if s.action in WRITES}
     checker = MemberChecker(info.name)
+    names = _staged_names(plan)
     new = staging / "new"
     new.mkdir()
     written = 0
@@ -454,7 +455,7 @@ def _stage(
                 continue
             # The first pass holds the manifest's exact mtimes and checksums.
             member = checked[again.path]
-            _stage_member(tar, tarinfo, member, step, plan, new, ws.root, sums)
+            _stage_member(tar, tarinfo, member, step, plan, new, ws.root, sums, names)
             written += 1
             if progress is not None:
                 progress(written, written + len(steps))
@@ -474,18 +475,19 @@ def _stage_member(
     new: Path,
     root: Path,
     sums: dict[str, str],
+    names: dict[str, str],
 ) -> None:
-    target = new / step.path
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # Staged flat, one name per step: no folders to create and remove twice.
+    target = new / names[step.path]
     if member.type == "dir":
-        target.mkdir(exist_ok=True)
-    elif member.type == "symlink":
+        return
+    if member.type == "symlink":
         os.symlink(member.target, target)
         mtime = (member.mtime_ns, member.mtime_ns)
         os.utime(target, ns=mtime, follow_symlinks=False)
     elif member.type == "hardlink":
         linked = map_path(member.target, plan.source_user, plan.user)
-        source = new / linked
+        source = new / names.get(linked, "-")
         os.link(source if os.path.lexists(source) else root / linked, target)
     else:
         _stage_file(tar, tarinfo, member, step, plan, target, sums)
@@ -550,15 +552,18 @@ def _swap(
     folders: dict[str, tuple[int, int]],
 ) -> None:
     journal = _Journal(staging)
+    names = _staged_names(plan)
+    known: set[Path] = {root}
     old = staging / "old"
     old.mkdir()
     try:
         for index, step in enumerate(s for s in plan.steps if s.action in WRITES):
             dest = root / step.path
-            _make_parents(root, dest.parent, journal)
+            _make_parents(dest.parent, journal, known)
             if step.type == "dir" and step.action == "create":
                 dest.mkdir()
                 journal.record("mkdir", dest)
+                known.add(dest)
                 continue
             if os.path.lexists(dest):
                 saved = old / str(index)
@@ -567,9 +572,10 @@ def _swap(
             if step.type == "dir":
                 dest.mkdir()
                 journal.record("mkdir", dest)
+                known.add(dest)
                 continue
             journal.record("place", dest)
-            os.rename(staging / "new" / step.path, dest)
+            os.rename(staging / "new" / names[step.path], dest)
         journal.close()
         (staging / DONE).touch()
     except BaseException:
@@ -579,14 +585,20 @@ def _swap(
     _apply_folder_metadata(root, plan, folders)
 
 
-def _make_parents(root: Path, folder: Path, journal: _Journal) -> None:
+def _staged_names(plan: RestorePlan) -> dict[str, str]:
+    return {step.path: str(index) for index, step in enumerate(plan.steps)}
+
+
+def _make_parents(folder: Path, journal: _Journal, known: set[Path]) -> None:
     missing = []
-    while folder != root and not os.path.lexists(folder):
+    while folder not in known and not os.path.lexists(folder):
         missing.append(folder)
         folder = folder.parent
+    known.add(folder)
     for path in reversed(missing):
         path.mkdir()
         journal.record("mkdir", path)
+        known.add(path)
 
 
 def _apply_folder_metadata(
