@@ -12,6 +12,7 @@ MODULES = (
     "benchmarks.bench_config",
     "benchmarks.bench_runtime",
     "benchmarks.bench_extensions",
+    "benchmarks.bench_backup",
 )
 
 

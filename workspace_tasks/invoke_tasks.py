@@ -212,6 +212,32 @@ def deploy_test(c, extension, infra, workspace_user=None):
     )
 
 
+@task(
+    help={
+        "name": "the backup's name (default: workspace-<user>-<time>)",
+        "compress": "zstd or gzip",
+        "encrypt": "encrypt with age (keys from [backup] in the config)",
+        "remote": "also upload to s3://bucket/prefix or file://",
+    }
+)
+def backup(c, name=None, compress=None, encrypt=False, remote=None):
+    """Back up your workspace into one archive."""
+    _run(
+        c,
+        "backup",
+        *_opt("--name", name),
+        *_opt("--compress", compress),
+        *_opt("--encrypt", encrypt),
+        *_opt("--remote", remote),
+    )
+
+
+@task(name="list-backups")
+def list_backups(c):
+    """List your backups, newest first."""
+    _run(c, "restore", "--list-backups")
+
+
 TASKS = [
     init,
     status,
@@ -222,6 +248,8 @@ TASKS = [
     validate_extension,
     test_extension,
     deploy_test,
+    backup,
+    list_backups,
 ]
 
 

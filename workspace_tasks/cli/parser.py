@@ -19,6 +19,7 @@ FAMILIES = (
     "workspace_tasks.cli.config_cmds",
     "workspace_tasks.cli.runtime_cmds",
     "workspace_tasks.cli.tools_cmds",
+    "workspace_tasks.cli.backup_cmds",
 )
 
 

@@ -17,6 +17,7 @@ FAMILIES = (
     "workspace_tasks.taskdefs.status",
     "workspace_tasks.taskdefs.config",
     "workspace_tasks.taskdefs.extensions",
+    "workspace_tasks.taskdefs.backup",
 )
 
 

@@ -1,0 +1,195 @@
+"""Making, listing, expiring and automatically making backups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from workspace_tasks import safefs
+from workspace_tasks.backup import (
+    BackupOptions,
+    auto_backup,
+    create_backup,
+    expired_backups,
+    list_backups,
+    lock_file,
+    verify_backup,
+)
+from workspace_tasks.taskdefs.backup import creators
+
+NOW = datetime(2025, 9, 25, 12, 0, tzinfo=UTC)
+
+KILLER = """
+import sys, time
+from pathlib import Path
+from workspace_tasks.context import load_workspace, default_core_root
+from workspace_tasks.backup import BackupOptions, create_backup
+
+ws = load_workspace(Path(sys.argv[1]), "dev", default_core_root({}))
+marker = Path(sys.argv[2])
+
+def progress(done, total):
+    if done == 3:
+        marker.write_text("half-way")
+        time.sleep(60)
+
+create_backup(ws, BackupOptions(name="killed"), progress=progress)
+"""
+
+
+def test_existing_name_needs_force(workspace, cli):
+    first = cli("backup", "--root", workspace.root, "--name", "mine")
+    again = cli("backup", "--root", workspace.root, "--name", "mine")
+    forced = cli(
+        "backup",
+        "--root",
+        workspace.root,
+        "--name",
+        "mine",
+        "--force",
+        "--compress",
+        "gzip",
+    )
+
+    assert first.code == 0
+    assert again.code == 2 and "--force" in again.err
+    assert forced.code == 0
+    assert [(b.name, b.compression) for b in list_backups(workspace)] == [
+        ("mine", "gzip")
+    ]
+
+
+def test_listing_shows_backups_newest_first_as_json(workspace, cli):
+    create_backup(workspace, BackupOptions(name="older"))
+    os.utime(workspace.backups_dir / "older.tar", (1_000_000_000, 1_000_000_000))
+    create_backup(workspace, BackupOptions(name="newer", compression="zstd"))
+
+    result = cli(
+        "restore",
+        "--root",
+        workspace.root,
+        "--list-backups",
+        "--detailed",
+        "--format",
+        "json",
+    )
+
+    import json
+
+    rows = json.loads(result.out)
+    assert [r["name"] for r in rows] == ["newer", "older"]
+    assert rows[0]["compression"] == "zstd" and rows[0]["user"] == "dev"
+
+
+def test_sigkilled_backup_is_never_listed_and_earlier_ones_verify(workspace, tmp_path):
+    create_backup(workspace, BackupOptions(name="earlier", compression="zstd"))
+    marker = tmp_path / "half-way"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLER, str(workspace.root), str(marker)]
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and child.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+
+    listed = list_backups(workspace)
+    assert [b.name for b in listed] == ["earlier"]
+    assert verify_backup(workspace, listed[0]).ok
+
+
+def test_second_backup_while_locked_stops_with_a_clear_message(workspace, cli):
+    with safefs.user_lock(lock_file(workspace), "test"):
+        result = cli("backup", "--root", workspace.root, "--name", "second")
+
+    assert result.code == 1
+    assert "another backup, restore or reset holds" in result.err
+    assert list_backups(workspace) == []
+
+
+def _set_retention(ws, keep_last: int, keep_within: str) -> None:
+    with ws.user_config.open("a") as handle:
+        handle.write(
+            f'\n[backup]\nkeep_last = {keep_last}\nkeep_within = "{keep_within}"\n'
+        )
+
+
+def test_expired_backups_keep_the_newest_and_the_recent(workspace):
+    _set_retention(workspace, 1, "2d")
+    ages = {"a": 10, "b": 5, "c": 1, "d": 0.5}
+    for name, days in ages.items():
+        create_backup(workspace, BackupOptions(name=name))
+        stamp = (NOW - timedelta(days=days)).timestamp()
+        os.utime(workspace.backups_dir / f"{name}.tar", (stamp, stamp))
+    os.utime(
+        workspace.backups_dir / "a.tar", ((NOW - timedelta(days=10)).timestamp(),) * 2
+    )
+
+    expired = expired_backups(workspace, NOW)
+
+    assert [b.name for b in expired] == ["b", "a"]
+
+
+def test_keep_last_protects_old_backups(workspace):
+    _set_retention(workspace, 3, "1d")
+    for index, name in enumerate(("a", "b", "c", "d")):
+        create_backup(workspace, BackupOptions(name=name))
+        stamp = (NOW - timedelta(days=30 - index)).timestamp()
+        os.utime(workspace.backups_dir / f"{name}.tar", (stamp, stamp))
+
+    assert [b.name for b in expired_backups(workspace, NOW)] == ["a"]
+
+
+def test_auto_backup_waits_for_interval_and_changes(workspace):
+    first = auto_backup(workspace, NOW)
+    unchanged = auto_backup(workspace, NOW + timedelta(hours=2))
+    (workspace.infra_dir / "dev" / "new.txt").write_text("changed\n")
+    too_soon = auto_backup(workspace, NOW + timedelta(minutes=30))
+    second = auto_backup(workspace, NOW + timedelta(hours=3))
+
+    assert first.made
+    assert (
+        not unchanged.made
+        and unchanged.reason == "nothing changed since the last backup"
+    )
+    assert not too_soon.made and "within the interval" in too_soon.reason
+    assert second.made
+    assert len(list_backups(workspace)) == 2
+
+
+def test_auto_backup_is_off_without_interval(workspace):
+    text = workspace.user_config.read_text().replace('backup_interval = "1h"\n', "")
+    workspace.user_config.write_text(text)
+
+    result = auto_backup(workspace, NOW)
+
+    assert not result.made and "off" in result.reason
+
+
+def test_doit_backup_task_runs_the_automatic_backup(workspace, capsys):
+    task = creators(workspace)["task_backup"]()
+    action, arguments = task["actions"][0]
+
+    first = action(*arguments)
+    second = action(*arguments)
+
+    assert first == {"made": True, "reason": "made a new backup"}
+    assert second["made"] is False
+    assert "no backup made" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--components", "--compress"])
+def test_bad_values_name_the_flag(workspace, cli, flag):
+    result = cli("backup", "--root", workspace.root, flag, "bogus")
+
+    assert result.code == 2
+    assert flag in result.err

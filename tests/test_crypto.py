@@ -1,0 +1,152 @@
+"""Encrypted backups interoperate with the real ``age`` command."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from backup_helpers import empty_place
+
+from workspace_tasks.backup import BackupOptions, backup_from_file, create_backup
+from workspace_tasks.restore import RestoreOptions, restore_backup
+
+pytestmark = pytest.mark.skipif(shutil.which("age") is None, reason="needs age")
+
+
+@pytest.fixture
+def age_key(tmp_path) -> tuple[Path, str]:
+    """An identity file made by age-keygen and its public key."""
+    identity = tmp_path / "keys" / "identity.txt"
+    identity.parent.mkdir()
+    subprocess.run(["age-keygen", "-o", identity], check=True, capture_output=True)
+    public = subprocess.run(
+        ["age-keygen", "-y", identity], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return identity, public
+
+
+def _configure(ws, public: str | None, identity: Path | None) -> None:
+    lines = ["", "[backup]"]
+    if public:
+        lines.append(f'recipients = ["{public}"]')
+    if identity:
+        lines.append(f'identity_file = "{identity}"')
+    with ws.user_config.open("a") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def test_age_command_decrypts_our_backup(workspace, age_key, cli):
+    identity, public = age_key
+    _configure(workspace, public, None)
+
+    result = cli(
+        "backup",
+        "--root",
+        workspace.root,
+        "--name",
+        "secret",
+        "--compress",
+        "--encrypt",
+    )
+
+    assert result.code == 0, result.err
+    files = sorted(p.name for p in workspace.backups_dir.iterdir())
+    assert files == ["secret.tar.zst.age"]
+    path = workspace.backups_dir / files[0]
+    assert path.read_bytes().startswith(b"age-encryption.org/v1")
+    plain = subprocess.run(
+        ["age", "-d", "-i", identity, path], check=True, capture_output=True
+    ).stdout
+    untarred = subprocess.run(
+        ["tar", "--zstd", "-tf", "-"], input=plain, check=True, capture_output=True
+    ).stdout.decode()
+    assert untarred.splitlines()[0] == "backup-manifest.json"
+    assert "config/dev.toml" in untarred
+
+
+def test_plain_tar_encrypted_by_age_restores(workspace, age_key, tmp_path):
+    identity, public = age_key
+    made = create_backup(workspace, BackupOptions(name="plain"))
+    encrypted = tmp_path / "by-age.tar.age"
+    subprocess.run(["age", "-r", public, "-o", encrypted, made.path], check=True)
+    target = empty_place(tmp_path, workspace)
+    _configure(workspace, None, identity)
+    target.config_dir.mkdir()
+    shutil.copy(workspace.user_config, target.user_config)
+
+    result = restore_backup(
+        target, backup_from_file(encrypted), RestoreOptions(overwrite=True, verify=True)
+    )
+
+    assert result.written > 0
+    assert (target.root / "infra/dev/dev-dev/settings.toml").read_bytes() == (
+        workspace.root / "infra/dev/dev-dev/settings.toml"
+    ).read_bytes()
+
+
+def test_passphrase_backup_round_trips_and_wrong_one_is_refused(
+    workspace, cli, monkeypatch
+):
+    monkeypatch.setenv("PROVISIONING_BACKUP_PASSPHRASE", "correct horse")
+    made = cli("backup", "--root", workspace.root, "--name", "pw", "--encrypt")
+    verified = cli(
+        "restore",
+        "--root",
+        workspace.root,
+        "--backup-name",
+        "pw",
+        "--verify",
+        "--dry-run",
+    )
+    monkeypatch.setenv("PROVISIONING_BACKUP_PASSPHRASE", "wrong")
+    refused = cli(
+        "restore", "--root", workspace.root, "--backup-name", "pw", "--dry-run"
+    )
+
+    assert made.code == 0, made.err
+    assert verified.code == 0, verified.err
+    assert refused.code == 1
+    assert "cannot decrypt" in refused.err
+
+
+def test_machine_with_only_recipients_cannot_read_its_backup(workspace, age_key, cli):
+    _configure(workspace, age_key[1], None)
+    cli("backup", "--root", workspace.root, "--name", "sealed", "--encrypt")
+
+    result = cli(
+        "restore", "--root", workspace.root, "--backup-name", "sealed", "--dry-run"
+    )
+
+    assert result.code == 1
+    assert "identity_file" in result.err
+
+
+def test_encrypt_without_any_key_names_what_to_configure(workspace, cli):
+    result = cli("backup", "--root", workspace.root, "--encrypt")
+
+    assert result.code == 2
+    assert "[backup] recipients" in result.err
+    assert "PROVISIONING_BACKUP_PASSPHRASE" in result.err
+
+
+def test_manifest_of_encrypted_backup_reads_with_identity(workspace, age_key, cli):
+    identity, public = age_key
+    _configure(workspace, public, identity)
+    cli("backup", "--root", workspace.root, "--name", "sealed", "--encrypt")
+
+    result = cli(
+        "restore",
+        "--root",
+        workspace.root,
+        "--show-contents",
+        "--backup-name",
+        "sealed",
+    )
+
+    assert result.code == 0, result.err
+    assert "Backup sealed of dev" in result.out
+    assert tarfile is not None and io is not None

@@ -1,0 +1,58 @@
+"""Resetting a user's areas: backed up first or explicitly forced."""
+
+from __future__ import annotations
+
+from workspace_tasks.backup import list_backups, verify_backup
+
+
+def test_reset_needs_backup_first_or_force_no_backup(workspace, cli):
+    bare = cli("reset", "--root", workspace.root)
+    unforced = cli("reset", "--root", workspace.root, "--no-backup")
+
+    assert bare.code == 2 and "--backup-first" in bare.err
+    assert unforced.code == 2 and "--force" in unforced.err
+    assert workspace.user_config.is_file()
+
+
+def test_reset_backs_up_first_and_leaves_other_users_alone(make_workspace, cli):
+    ws = make_workspace("dev", "--template", "full")
+    other = make_workspace("alice")
+    mine = ws.infra_dir / "dev" / "mine.txt"
+    mine.write_text("precious\n")
+    (ws.data_dir / "database.db").write_text("rows\n")
+    alice_file = other.infra_dir / "alice" / "hers.txt"
+    alice_file.write_text("hers\n")
+
+    result = cli("reset", "--root", ws.root, "--backup-first", "--force")
+
+    assert result.code == 0, result.err
+    assert not mine.exists()
+    assert (ws.data_dir / "database.db").read_text() == ""
+    assert alice_file.read_text() == "hers\n"
+    assert ws.user_config.is_file()
+    backups = list_backups(ws)
+    assert len(backups) == 1 and verify_backup(ws, backups[0]).ok
+    restored = cli("restore", "--root", ws.root, "--latest", "--overwrite")
+    assert restored.code == 0, restored.err
+    assert mine.read_text() == "precious\n"
+
+
+def test_reset_keep_config_keeps_the_user_config(workspace, cli):
+    workspace.user_config.write_text(workspace.user_config.read_text() + "# mine\n")
+
+    result = cli(
+        "reset", "--root", workspace.root, "--force", "--no-backup", "--keep-config"
+    )
+
+    assert result.code == 0, result.err
+    assert workspace.user_config.read_text().endswith("# mine\n")
+    assert list_backups(workspace) == []
+
+
+def test_reset_dry_run_lists_and_removes_nothing(workspace, cli):
+    result = cli("reset", "--root", workspace.root, "--backup-first", "--dry-run")
+
+    assert result.code == 0
+    assert "Would remove" in result.out and "config/dev.toml" in result.out
+    assert workspace.user_config.is_file()
+    assert list_backups(workspace) == []

@@ -1,0 +1,636 @@
+"""Make, list, verify and expire backups of one user's workspace.
+
+A backup is one archive file (see :mod:`workspace_tasks.archive`) in the
+user's backups folder (``runtime/data/<user>/backups/`` unless ``[backup]
+dir`` says otherwise), private to the user. It is written under a hidden
+temporary name and renamed only once complete and flushed, so an
+interrupted backup never looks like one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from workspace_tasks import __version__, archive, safefs, settings
+from workspace_tasks.archive import Manifest
+from workspace_tasks.context import Workspace
+from workspace_tasks.errors import NotFoundError, UsageError
+from workspace_tasks.names import check_name
+from workspace_tasks.units import parse_age
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("config", "extensions", "infra", "runtime", "logs", "cache")
+DEFAULT_COMPONENTS = ("config", "extensions", "infra", "runtime")
+RUNTIME_OF_COMPONENT = {"runtime": ("workspaces", "state", "data")}
+LAST_BACKUP = "last-backup.json"
+LOCK_NAME = "workspace.lock"
+_NAME_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    """The flags of ``workspace backup``."""
+
+    name: str | None = None
+    components: tuple[str, ...] = DEFAULT_COMPONENTS
+    include_logs: bool = False
+    include_cache: bool = False
+    compression: str = "none"
+    encrypt: bool = False
+    remote: str | None = None
+    force: bool = False
+
+
+@dataclass
+class BackupResult:
+    """What a backup wrote."""
+
+    name: str
+    path: str
+    size: int
+    files: int
+    entries: int
+    bytes: int
+    components: list[str]
+    compression: str
+    encrypted: bool
+    remote_url: str | None = None
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BackupInfo:
+    """One backup as listed: where it is, how big, when it was made."""
+
+    name: str
+    location: str
+    size: int
+    created: datetime
+    encrypted: bool
+    compression: str
+    remote: bool = False
+    manifest: Manifest | None = None
+
+    def to_dict(self) -> dict:
+        data = {
+            "name": self.name,
+            "location": self.location,
+            "size": self.size,
+            "created": self.created.isoformat(),
+            "encrypted": self.encrypted,
+            "compression": self.compression,
+            "remote": self.remote,
+        }
+        if self.manifest is not None:
+            data["user"] = self.manifest.user
+            data["components"] = self.manifest.components
+            data["files"] = sum(1 for e in self.manifest.entries if e.type == "file")
+            data["bytes"] = self.manifest.total_bytes
+            data["tool_version"] = self.manifest.tool_version
+        return data
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of checking every checksum of a backup."""
+
+    name: str
+    ok: bool
+    files_checked: int
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Where backups live and what they hold.
+
+
+def backups_dir(ws: Workspace) -> Path:
+    """Return the user's backups folder: ``[backup] dir`` or the default."""
+    configured = settings.setting(ws, "backup.dir")
+    if not configured:
+        return ws.backups_dir
+    path = Path(str(configured).replace("${workspace.user}", ws.user)).expanduser()
+    return path if path.is_absolute() else ws.root / path
+
+
+def lock_file(ws: Workspace) -> Path:
+    """Return the per-user lock shared by backup, restore and reset."""
+    return ws.state_dir / LOCK_NAME
+
+
+def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
+    """Hold the user's workspace lock while ``what`` runs."""
+    return safefs.user_lock(lock_file(ws), what)
+
+
+def component_paths(ws: Workspace, components: tuple[str, ...]) -> list[str]:
+    """Return the paths (relative to the root) that ``components`` cover."""
+    tops: list[str] = []
+    for component in components:
+        if component in ("config", "extensions", "infra"):
+            tops.append(component)
+        elif component == "runtime":
+            tops += [f"runtime/{a}/{ws.user}" for a in ("workspaces", "state", "data")]
+        else:
+            tops.append(f"runtime/{component}/{ws.user}")
+    return tops
+
+
+def excluded_paths(ws: Workspace) -> set[str]:
+    """Return the paths a backup never holds: backups, the lock, tool state."""
+    excluded = set()
+    for path in (
+        backups_dir(ws),
+        lock_file(ws),
+        ws.doit_dep_file,
+        ws.state_dir / LAST_BACKUP,
+    ):
+        if safefs.is_within(path, ws.root):
+            excluded.add(Path(os.path.relpath(path, ws.root)).as_posix())
+    return excluded
+
+
+def component_of(path: str) -> str:
+    """Return the component an archive path belongs to (its top folder)."""
+    parts = path.split("/")
+    if parts[0] == "runtime" and len(parts) > 1:
+        return parts[1] if parts[1] in ("logs", "cache") else "runtime"
+    return parts[0]
+
+
+def check_components(names: tuple[str, ...], flag: str = "--components") -> None:
+    """Refuse component names that are not known, naming the flag."""
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown or not names:
+        raise UsageError(
+            f"{flag}: {', '.join(unknown) or 'nothing'} is not a component; "
+            f"choose from {','.join(COMPONENTS)}"
+        )
+
+
+def parse_components(text: str, flag: str = "--components") -> tuple[str, ...]:
+    """Split ``config,extensions`` into names, refusing unknown ones."""
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    check_components(names, flag)
+    return names
+
+
+# Listing.
+
+
+def _split_name(filename: str) -> tuple[str, str, bool] | None:
+    encrypted = filename.endswith(archive.ENCRYPTED_SUFFIX)
+    base = filename[: -len(archive.ENCRYPTED_SUFFIX)] if encrypted else filename
+    for suffix in _NAME_SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            compression = {".tar.zst": "zstd", ".tar.gz": "gzip", ".tar": "none"}
+            return base[: -len(suffix)], compression[suffix], encrypted
+    return None
+
+
+def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
+    """Return the backups of the user, newest first (local, or at ``remote``).
+
+    Hidden files (backups still being written) are never listed.
+    """
+    found: list[BackupInfo] = []
+    if remote:
+        from workspace_tasks import remote as remote_store
+
+        for item in remote_store.list_files(ws, remote):
+            parts = _split_name(item.name)
+            if parts and not item.name.startswith("."):
+                created = item.modified or datetime.fromtimestamp(0, UTC)
+                found.append(
+                    BackupInfo(
+                        parts[0],
+                        item.url,
+                        item.size,
+                        created,
+                        parts[2],
+                        parts[1],
+                        remote=True,
+                    )
+                )
+    else:
+        folder = backups_dir(ws)
+        entries = list(os.scandir(folder)) if folder.is_dir() else []
+        for entry in entries:
+            parts = _split_name(entry.name)
+            if (
+                parts is None
+                or entry.name.startswith(".")
+                or not entry.is_file(follow_symlinks=False)
+            ):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            created = datetime.fromtimestamp(info.st_mtime, UTC)
+            found.append(
+                BackupInfo(
+                    parts[0], entry.path, info.st_size, created, parts[2], parts[1]
+                )
+            )
+    found.sort(key=lambda b: (b.created, b.name), reverse=True)
+    return found
+
+
+def expired_backups(ws: Workspace, now: datetime) -> list[BackupInfo]:
+    """Return the local backups past retention, oldest last.
+
+    A backup is kept when it is one of the ``[backup] keep_last`` newest or
+    younger than ``[backup] keep_within``; every other one has expired.
+    """
+    keep_last = int(settings.setting(ws, "backup.keep_last", 0) or 0)
+    within = settings.setting(ws, "backup.keep_within")
+    window = (
+        timedelta(seconds=parse_age(within, "[backup] keep_within")) if within else None
+    )
+    expired = []
+    for index, info in enumerate(list_backups(ws)):
+        if index < keep_last:
+            continue
+        if window is not None and now - info.created <= window:
+            continue
+        expired.append(info)
+    return expired
+
+
+def find_backup(ws: Workspace, name: str, remote: str | None = None) -> BackupInfo:
+    """Return the backup called ``name``.
+
+    Raises:
+        NotFoundError: there is none, naming where it was looked for.
+    """
+    for info in list_backups(ws, remote):
+        if info.name == name:
+            return info
+    where = remote or backups_dir(ws)
+    raise NotFoundError(
+        f"--backup-name: no backup {name!r} in {where}; "
+        "see 'workspace restore --list-backups'"
+    )
+
+
+def backup_from_file(path: Path) -> BackupInfo:
+    """Describe an archive given by path (ours, or a plain tar)."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise NotFoundError(
+            f"--backup-file: cannot read {path}: {exc.strerror}"
+        ) from None
+    parts = _split_name(path.name) or (path.name, "none", False)
+    created = datetime.fromtimestamp(info.st_mtime, UTC)
+    return BackupInfo(parts[0], str(path), info.st_size, created, parts[2], parts[1])
+
+
+def open_backup(ws: Workspace, info: BackupInfo) -> BinaryIO:
+    """Open a backup's file for reading, local or remote."""
+    if info.remote:
+        from workspace_tasks import remote as remote_store
+
+        return remote_store.open_file(ws, info.location)
+    return open(info.location, "rb")  # noqa: SIM115 - the caller closes it
+
+
+def decryption_keys(ws: Workspace) -> Callable[[], object]:
+    """Return a function giving the keys to open backups, read when needed."""
+
+    def keys() -> object:
+        from workspace_tasks import crypto
+
+        return crypto.decryption_keys(ws)
+
+    return keys
+
+
+def read_manifest(ws: Workspace, info: BackupInfo) -> Manifest | None:
+    """Read a backup's manifest (None for a tar that has none)."""
+    with (
+        open_backup(ws, info) as raw,
+        archive.open_tar(raw, decryption_keys(ws)) as tar,
+    ):
+        manifest, _ = archive.read_manifest_member(tar)
+    return manifest
+
+
+def describe(ws: Workspace, infos: list[BackupInfo]) -> list[BackupInfo]:
+    """Fill in each backup's manifest where it can be read (``--detailed``)."""
+    for info in infos:
+        try:
+            info.manifest = read_manifest(ws, info)
+        except Exception as exc:  # one unreadable backup must not hide the rest
+            log.warning("cannot read the manifest of %s: %s", info.name, exc)
+    return infos
+
+
+# Verifying.
+
+
+def verify_backup(ws: Workspace, info: BackupInfo) -> VerifyResult:
+    """Read a whole backup and check every entry against its manifest."""
+    problems: list[str] = []
+    checked = 0
+    try:
+        with (
+            open_backup(ws, info) as raw,
+            archive.open_tar(raw, decryption_keys(ws)) as tar,
+        ):
+            manifest, _ = archive.read_manifest_member(tar)
+            if manifest is None:
+                return VerifyResult(
+                    info.name, False, 0, ["the archive has no manifest"]
+                )
+            expected = {e.path: e for e in manifest.entries}
+            for member in archive.members(tar):
+                checked += _verify_member(tar, member, expected, problems)
+            problems += [f"{path}: missing from the archive" for path in expected]
+    except Exception as exc:  # any failure to read is a failed verification
+        from workspace_tasks.errors import WorkspaceError
+
+        if not isinstance(exc, WorkspaceError | OSError | EOFError):
+            raise
+        problems.append(str(exc))
+    return VerifyResult(info.name, not problems, checked, problems)
+
+
+def latest_known_good(ws: Workspace, remote: str | None = None) -> BackupInfo:
+    """Return the newest backup that verifies.
+
+    Raises:
+        NotFoundError: no backup verifies.
+    """
+    for info in list_backups(ws, remote):
+        result = verify_backup(ws, info)
+        if result.ok:
+            return info
+        log.warning("backup %s does not verify: %s", info.name, result.problems[0])
+    raise NotFoundError(
+        f"--latest-known-good: no backup in {remote or backups_dir(ws)} verifies"
+    )
+
+
+def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
+    name = member.name.rstrip("/")
+    entry = expected.pop(name, None)
+    if entry is None:
+        problems.append(f"{name}: not in the manifest")
+        return 0
+    if entry.type != "file":
+        return 0
+    if not member.isfile() or member.size != entry.size:
+        problems.append(f"{name}: size or type differs from the manifest")
+        return 0
+    if archive.copy_member(tar, member, None) != entry.sha256:
+        problems.append(f"{name}: checksum does not match")
+    return 1
+
+
+# Making a backup.
+
+
+def auto_name(ws: Workspace, now: datetime) -> str:
+    """Return ``workspace-<user>-<YYYYmmdd_HHMMSS>``, unique in the folder."""
+    stem = f"workspace-{ws.user}-{now.astimezone().strftime('%Y%m%d_%H%M%S')}"
+    taken = {b.name for b in list_backups(ws)}
+    name, counter = stem, 2
+    while name in taken:
+        name, counter = f"{stem}-{counter}", counter + 1
+    return name
+
+
+def _check_options(options: BackupOptions) -> None:
+    if options.name is not None:
+        check_name(options.name, "--name")
+    check_components(options.components)
+    if options.compression not in archive.COMPRESSIONS:
+        raise UsageError(
+            f"--compress: {options.compression!r} is not one of zstd, gzip"
+        )
+
+
+def create_backup(
+    ws: Workspace,
+    options: BackupOptions,
+    now: datetime | None = None,
+    progress: archive.ProgressFn | None = None,
+) -> BackupResult:
+    """Back up the user's workspace as one archive (holding the user's lock).
+
+    Raises:
+        UsageError: a bad option, or an existing name without ``force``.
+        archive.ArchiveError: a file changed while being read.
+    """
+    with locked(ws, "backup"):
+        return make_backup(ws, options, now or datetime.now(UTC), progress)
+
+
+def make_backup(
+    ws: Workspace,
+    options: BackupOptions,
+    now: datetime,
+    progress: archive.ProgressFn | None = None,
+) -> BackupResult:
+    """Back up the user's workspace; the caller holds the user's lock."""
+    _check_options(options)
+    keys = _encryption_keys(ws) if options.encrypt else None
+    name = options.name or auto_name(ws, now)
+    folder = backups_dir(ws)
+    suffix = archive.SUFFIXES[options.compression]
+    target = folder / f"{name}{suffix}{archive.ENCRYPTED_SUFFIX if keys else ''}"
+    existing = [b for b in list_backups(ws) if b.name == name]
+    if existing and not options.force:
+        raise UsageError(
+            f"--name: a backup {name!r} already exists; pass --force to replace it"
+        )
+
+    components = list(options.components)
+    components += [
+        c
+        for c, on in (("logs", options.include_logs), ("cache", options.include_cache))
+        if on
+    ]
+    components = list(dict.fromkeys(components))
+    tops = component_paths(ws, tuple(components))
+    entries, skipped = archive.scan_tree(ws.root, tops, excluded_paths(ws))
+    manifest = Manifest(
+        name=name,
+        user=ws.user,
+        workspace_type=ws.type,
+        components=components,
+        created=now.isoformat(),
+        compression=options.compression,
+        tool_version=__version__,
+        entries=entries,
+    )
+
+    safefs.ensure_dir(folder, safefs.PRIVATE_DIR)
+    _write(target, ws.root, manifest, options.compression, keys, progress)
+    replaced = [b.location for b in existing if b.location != str(target)]
+    for old in replaced:
+        safefs.remove_path(Path(old), folder)
+    _record_last_backup(ws, name, now, fingerprint(entries))
+    log.info("backup %s written to %s", name, target)
+
+    remote_url = None
+    if options.remote:
+        from workspace_tasks import remote as remote_store
+
+        remote_url = remote_store.upload(ws, target, options.remote).url
+    files = [e for e in entries if e.type == "file"]
+    return BackupResult(
+        name=name,
+        path=str(target),
+        size=target.stat().st_size,
+        files=len(files),
+        entries=len(entries),
+        bytes=sum(e.size for e in files),
+        components=components,
+        compression=options.compression,
+        encrypted=keys is not None,
+        remote_url=remote_url,
+        replaced=replaced,
+        skipped=skipped,
+    )
+
+
+def _encryption_keys(ws: Workspace) -> object:
+    from workspace_tasks import crypto
+
+    return crypto.encryption_keys(ws)
+
+
+def _write(
+    target: Path,
+    root: Path,
+    manifest: Manifest,
+    compression: str,
+    keys: object,
+    progress: archive.ProgressFn | None,
+) -> None:
+    with safefs.atomic_output(target, safefs.PRIVATE_FILE) as temporary:
+        os.chmod(temporary, safefs.PRIVATE_FILE)
+        with open(temporary, "wb") as out, contextlib.ExitStack() as stack:
+            sink: BinaryIO = out
+            if keys is not None:
+                from workspace_tasks import crypto
+
+                sink = stack.enter_context(crypto.encrypting(out, keys))
+            sink = stack.enter_context(archive.compressing(sink, compression))
+            archive.write_archive(sink, root, manifest, progress)
+
+
+# Automatic backups.
+
+
+def fingerprint(entries: list[archive.Entry]) -> str:
+    """Return a digest of the paths, sizes, modes and mtimes of ``entries``.
+
+    Folder mtimes are left out: they change whenever the tool writes its own
+    state beside backed-up files, and their contents are listed anyway.
+    """
+    digest = hashlib.sha256()
+    for e in entries:
+        mtime = 0 if e.type == "dir" else e.mtime_ns
+        digest.update(
+            f"{e.path}\0{e.type}\0{e.mode}\0{mtime}\0{e.size}\0{e.target}\n".encode(
+                "utf-8", "surrogateescape"
+            )
+        )
+    return digest.hexdigest()
+
+
+def _record_last_backup(ws: Workspace, name: str, now: datetime, digest: str) -> None:
+    record = {"name": name, "time": now.isoformat(), "fingerprint": digest}
+    safefs.atomic_write(ws.state_dir / LAST_BACKUP, json.dumps(record) + "\n")
+
+
+def _last_backup(ws: Workspace) -> dict:
+    try:
+        return json.loads((ws.state_dir / LAST_BACKUP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+@dataclass
+class AutoBackupResult:
+    """Whether an automatic backup was made, and why (or why not)."""
+
+    made: bool
+    reason: str
+    backup: BackupResult | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "made": self.made,
+            "reason": self.reason,
+            "backup": self.backup.to_dict() if self.backup else None,
+        }
+
+
+def auto_backup(ws: Workspace, now: datetime | None = None) -> AutoBackupResult:
+    """Back up when ``backup_interval`` has passed and something changed.
+
+    The interval is ``[development] backup_interval`` of the user config
+    (off when missing or when ``auto_backup`` is false); compression is
+    ``[backup] compress``, encryption ``[backup] encrypt``.
+    """
+    now = now or datetime.now(UTC)
+    interval = settings.setting(ws, "development.backup_interval")
+    if not interval or settings.setting(ws, "development.auto_backup") is False:
+        return AutoBackupResult(
+            False,
+            "automatic backups are off ([development] backup_interval is not set)",
+        )
+    seconds = parse_age(str(interval), "[development] backup_interval")
+    with locked(ws, "backup"):
+        last = _last_backup(ws)
+        reason = _why_not(ws, last, now, seconds)
+        if reason:
+            return AutoBackupResult(False, reason)
+        options = BackupOptions(
+            compression=str(settings.setting(ws, "backup.compress") or "none"),
+            encrypt=bool(settings.setting(ws, "backup.encrypt", False)),
+        )
+        result = make_backup(ws, options, now)
+    return AutoBackupResult(True, "made a new backup", result)
+
+
+def _why_not(ws: Workspace, last: dict, now: datetime, seconds: float) -> str:
+    when = None
+    with contextlib.suppress(KeyError, ValueError, TypeError):
+        when = datetime.fromisoformat(last["time"])
+    if when is None:
+        newest = list_backups(ws)
+        when = newest[0].created if newest else None
+    if when is not None and (now - when).total_seconds() < seconds:
+        return (
+            f"the last backup is from {when.isoformat(timespec='seconds')}, "
+            f"within the interval of {seconds:g}s"
+        )
+    entries, _ = archive.scan_tree(
+        ws.root,
+        component_paths(ws, DEFAULT_COMPONENTS),
+        excluded_paths(ws),
+        with_checksums=False,
+    )
+    if last.get("fingerprint") == fingerprint(entries):
+        return "nothing changed since the last backup"
+    return ""

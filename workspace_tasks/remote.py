@@ -1,0 +1,170 @@
+"""Copy backups to and from remote storage named by an fsspec URL.
+
+``s3://bucket/prefix`` and ``file:///path`` (or any fsspec protocol) work.
+For S3 the endpoint comes from ``[backup] s3_endpoint_url`` in the config,
+else ``AWS_ENDPOINT_URL`` in the workspace's environment; credentials from
+``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` there, else the usual
+AWS configuration. Every upload is read back and checked (size and sha256)
+before it counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from workspace_tasks import settings
+from workspace_tasks.context import Workspace
+from workspace_tasks.errors import UsageError, WorkspaceError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+
+
+class RemoteError(WorkspaceError):
+    """Remote storage that cannot be reached, or an upload that did not verify."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file in remote storage."""
+
+    url: str
+    name: str
+    size: int
+    modified: datetime | None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["modified"] = self.modified.isoformat() if self.modified else None
+        return data
+
+
+def _storage_options(ws: Workspace, protocol: str) -> dict[str, Any]:
+    if protocol not in ("s3", "s3a"):
+        return {}
+    options: dict[str, Any] = {}
+    endpoint = settings.setting(ws, "backup.s3_endpoint_url") or ws.environ.get(
+        "AWS_ENDPOINT_URL"
+    )
+    client: dict[str, Any] = {}
+    if endpoint:
+        client["endpoint_url"] = str(endpoint)
+    region = ws.environ.get("AWS_REGION") or ws.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        client["region_name"] = region
+    if client:
+        options["client_kwargs"] = client
+    key = ws.environ.get("AWS_ACCESS_KEY_ID")
+    secret = ws.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        options.update(key=key, secret=secret)
+    return options
+
+
+def filesystem(ws: Workspace, url: str) -> tuple[Any, str]:
+    """Return the fsspec filesystem and the path inside it for ``url``.
+
+    Raises:
+        UsageError: the URL names no known protocol.
+    """
+    import fsspec
+
+    if "://" not in url:
+        raise UsageError(f"--remote: {url!r} is not a URL; use s3://bucket/prefix")
+    protocol = url.split("://", 1)[0]
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except (ValueError, ImportError) as exc:
+        raise UsageError(f"--remote: {exc}") from None
+    fs = cls(**_storage_options(ws, protocol))
+    return fs, cls._strip_protocol(url).rstrip("/")
+
+
+def _join(url: str, name: str) -> str:
+    return f"{url.rstrip('/')}/{name}"
+
+
+def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
+    """Copy ``local`` into the folder ``url``; verify size and sha256 after.
+
+    Raises:
+        RemoteError: the copy failed or does not match what was sent.
+    """
+    fs, folder = filesystem(ws, url)
+    target = f"{folder}/{local.name}"
+    size = local.stat().st_size
+    expected = _sha256_local(local)
+    try:
+        fs.makedirs(folder, exist_ok=True)
+        fs.put_file(str(local), target)
+        fs.invalidate_cache(folder)
+        remote_size = int(fs.info(target)["size"])
+        with fs.open(target, "rb") as handle:
+            remote_sum = _sha256_stream(handle)
+    except (OSError, ValueError) as exc:
+        raise RemoteError(f"upload of {local.name} to {url} failed: {exc}") from exc
+    if remote_size != size or remote_sum != expected:
+        raise RemoteError(
+            f"upload of {local.name} to {url} did not verify "
+            f"({remote_size} bytes, expected {size}; checksum "
+            f"{'matches' if remote_sum == expected else 'differs'})"
+        )
+    log.info("uploaded %s to %s (%d bytes, verified)", local, url, size)
+    return RemoteFile(_join(url, local.name), local.name, size, None)
+
+
+def list_files(ws: Workspace, url: str) -> list[RemoteFile]:
+    """List the files directly inside the remote folder ``url``."""
+    fs, folder = filesystem(ws, url)
+    try:
+        if not fs.exists(folder):
+            return []
+        infos = fs.ls(folder, detail=True)
+    except (OSError, ValueError) as exc:
+        raise RemoteError(f"cannot list {url}: {exc}") from exc
+    files = []
+    for info in infos:
+        if info.get("type") != "file":
+            continue
+        name = str(info["name"]).rstrip("/").rsplit("/", 1)[-1]
+        files.append(
+            RemoteFile(_join(url, name), name, int(info.get("size") or 0), _mtime(info))
+        )
+    return files
+
+
+def _mtime(info: dict) -> datetime | None:
+    for key in ("LastModified", "mtime", "created"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def open_file(ws: Workspace, url: str) -> BinaryIO:
+    """Open a remote file for reading."""
+    fs, path = filesystem(ws, url)
+    try:
+        return fs.open(path, "rb", block_size=CHUNK)
+    except (OSError, ValueError) as exc:
+        raise RemoteError(f"cannot open {url}: {exc}") from exc
+
+
+def _sha256_local(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _sha256_stream(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(CHUNK):
+        digest.update(block)
+    return digest.hexdigest()

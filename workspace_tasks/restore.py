@@ -1,0 +1,745 @@
+"""Restore a backup into the workspace, safely and all or nothing.
+
+A restore runs in steps:
+
+1. **Check** every member of the archive before anything is written: no
+   absolute path, no ``..``, no backslash, no device or special file, no
+   symbolic or hard link leading out of the target, no member written
+   through a link or file placed by an earlier one. One bad member refuses
+   the whole archive, naming it. With ``verify`` every checksum is checked
+   too, so a corrupt archive restores nothing.
+2. **Plan** what happens to each path (create, replace, keep, unchanged);
+   local files newer than the backup are kept with ``merge``, replaced with
+   ``overwrite``, and otherwise stop the restore. ``dry_run`` stops here.
+3. **Stage** the new files in a hidden folder inside the workspace.
+4. **Swap** them in by renames recorded in a journal; on failure the
+   journal is undone, and a restore killed half-way is undone by the next.
+
+Files that exist locally but are not in the backup are never removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from workspace_tasks import archive, safefs
+from workspace_tasks.archive import ArchiveError, Manifest
+from workspace_tasks.backup import (
+    BackupInfo,
+    check_components,
+    component_of,
+    decryption_keys,
+    locked,
+    open_backup,
+)
+from workspace_tasks.context import Workspace
+from workspace_tasks.errors import ChecksFailed, UnsafeOperation, UsageError
+from workspace_tasks.names import check_name
+
+log = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".workspace-restore-"
+JOURNAL = "journal"
+DONE = "done"
+WRITES = ("create", "replace")
+
+
+class UnsafeArchive(UnsafeOperation):
+    """An archive with a member that could write outside its target."""
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """The flags of ``workspace restore``."""
+
+    components: tuple[str, ...] | None = None
+    restore_to: str | None = None
+    merge: bool = False
+    overwrite: bool = False
+    dry_run: bool = False
+    verify: bool = False
+
+
+@dataclass
+class Member:
+    """One checked member of an archive: its clean path and what it is."""
+
+    path: str
+    type: str
+    mode: int
+    mtime_ns: int
+    size: int = 0
+    target: str = ""
+    sha256: str = ""
+
+
+@dataclass
+class Step:
+    """What the restore does to one path of the workspace."""
+
+    source: str
+    path: str
+    type: str
+    action: str
+    size: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RestorePlan:
+    """Every step of a restore, computed before anything is written."""
+
+    backup: str
+    root: str
+    user: str
+    source_user: str | None
+    steps: list[Step] = field(default_factory=list)
+    verified: bool = False
+
+    @property
+    def kept_newer(self) -> list[str]:
+        return [s.path for s in self.steps if s.action == "keep"]
+
+    def count(self, action: str) -> int:
+        return sum(1 for s in self.steps if s.action == action)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["kept_newer"] = self.kept_newer
+        return data
+
+
+@dataclass
+class RestoreResult:
+    """What a restore did (or, with ``dry_run``, would do)."""
+
+    plan: RestorePlan
+    dry_run: bool
+    written: int = 0
+
+    def to_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "written": self.written, **self.plan.to_dict()}
+
+
+# Step 1: checking the members.
+
+
+def _refuse(label: str, name: str, reason: str) -> UnsafeArchive:
+    return UnsafeArchive(
+        f"refusing {label}: member {name!r} {reason}; nothing was restored"
+    )
+
+
+def _clean_path(name: str) -> list[str] | str:
+    """Return the parts of a safe relative name, or why it is not one."""
+    if "\\" in name:
+        return "has a backslash in its name"
+    if name.startswith("/"):
+        return "has an absolute path"
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return "has '..' in its path"
+    return parts
+
+
+class MemberChecker:
+    """Check members in archive order, remembering what earlier ones placed."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.seen: dict[str, str] = {}
+
+    def check(self, info: tarfile.TarInfo) -> Member | None:
+        """Return the checked member, None for the archive's root folder.
+
+        Raises:
+            UnsafeArchive: naming the member and what is wrong with it.
+        """
+        parts = _clean_path(info.name)
+        if isinstance(parts, str):
+            raise _refuse(self.label, info.name, parts)
+        if not parts:
+            return None
+        path = "/".join(parts)
+        kind = self._kind(info)
+        self._check_parents(info.name, parts)
+        earlier = self.seen.get(path)
+        if earlier is not None and not (earlier == kind == "dir"):
+            raise _refuse(self.label, info.name, "appears twice in the archive")
+        target = ""
+        if kind == "symlink":
+            target = info.linkname
+            self._check_symlink(info.name, parts, target)
+        elif kind == "hardlink":
+            target = self._check_hardlink(info.name, info.linkname)
+        self.seen[path] = kind
+        mode = info.mode & (0o1777 if kind == "dir" else 0o777)
+        size = info.size if kind == "file" else 0
+        return Member(path, kind, mode, int(info.mtime) * 1_000_000_000, size, target)
+
+    def _kind(self, info: tarfile.TarInfo) -> str:
+        if info.isreg():
+            return "file"
+        if info.isdir():
+            return "dir"
+        if info.issym():
+            return "symlink"
+        if info.islnk():
+            return "hardlink"
+        raise _refuse(self.label, info.name, "is a device or special file")
+
+    def _check_parents(self, name: str, parts: list[str]) -> None:
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            kind = self.seen.get(prefix)
+            if kind == "symlink":
+                raise _refuse(
+                    self.label,
+                    name,
+                    f"would be written through the "
+                    f"link {prefix!r} placed by an earlier member",
+                )
+            if kind is not None and kind != "dir":
+                raise _refuse(
+                    self.label, name, f"is below {prefix!r}, which is not a folder"
+                )
+
+    def _check_symlink(self, name: str, parts: list[str], target: str) -> None:
+        if not target or target.startswith("/"):
+            raise _refuse(self.label, name, f"links to {target!r}, outside the target")
+        stack = list(parts[:-1])
+        for part in target.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not stack:
+                    raise _refuse(
+                        self.label, name, f"links to {target!r}, outside the target"
+                    )
+                stack.pop()
+                continue
+            stack.append(part)
+            if self.seen.get("/".join(stack)) == "symlink":
+                raise _refuse(
+                    self.label,
+                    name,
+                    f"links through another link ({'/'.join(stack)!r})",
+                )
+
+    def _check_hardlink(self, name: str, linkname: str) -> str:
+        parts = _clean_path(linkname)
+        if isinstance(parts, str) or not parts:
+            raise _refuse(
+                self.label, name, f"is a hard link to {linkname!r}, outside the archive"
+            )
+        target = "/".join(parts)
+        if self.seen.get(target) != "file":
+            raise _refuse(
+                self.label,
+                name,
+                f"is a hard link to {linkname!r}, "
+                "which is not a file earlier in the archive",
+            )
+        return target
+
+
+def check_archive(
+    ws: Workspace, info: BackupInfo, raw: BinaryIO, verify: bool
+) -> tuple[Manifest | None, list[Member]]:
+    """Read the whole archive once, checking every member (and checksum).
+
+    Raises:
+        UnsafeArchive: a member could write outside the target.
+        ChecksFailed: with ``verify``, a checksum or the manifest disagrees.
+    """
+    checker = MemberChecker(info.name)
+    checked: list[Member] = []
+    problems: list[str] = []
+    with archive.open_tar(raw, decryption_keys(ws)) as tar:
+        manifest, pending = archive.read_manifest_member(tar)
+        expected = {e.path: e for e in manifest.entries} if manifest else {}
+        for tarinfo in archive.members(tar, pending):
+            member = checker.check(tarinfo)
+            if member is None:
+                continue
+            entry = expected.get(member.path)
+            if entry is not None:
+                member.mtime_ns, member.sha256 = entry.mtime_ns, entry.sha256
+            elif manifest is not None:
+                problems.append(f"{member.path}: not in the manifest")
+            if member.type == "file" and (verify or manifest is None):
+                digest = archive.copy_member(tar, tarinfo, None)
+                if member.sha256 and digest != member.sha256:
+                    problems.append(f"{member.path}: checksum does not match")
+                member.sha256 = digest
+            checked.append(member)
+    if manifest is not None:
+        present = {m.path for m in checked}
+        problems += [
+            f"{p}: missing from the archive" for p in expected if p not in present
+        ]
+    if problems and (verify or manifest is not None):
+        raise ChecksFailed(
+            f"backup {info.name} does not verify ({len(problems)} problems, first: "
+            f"{problems[0]}); nothing was restored"
+        )
+    return manifest, checked
+
+
+# Step 2: planning.
+
+
+def map_path(path: str, source_user: str | None, user: str) -> str:
+    """Return where ``path`` of ``source_user``'s backup goes for ``user``."""
+    if not source_user or source_user == user:
+        return path
+    parts = path.split("/")
+    if parts[0] == "config" and len(parts) == 2 and parts[1] == f"{source_user}.toml":
+        parts[1] = f"{user}.toml"
+    elif parts[0] == "infra" and len(parts) > 1 and parts[1] == source_user:
+        parts[1] = user
+    elif (
+        parts[0] in ("extensions", "runtime")
+        and len(parts) > 2
+        and (parts[2] == source_user)
+    ):
+        parts[2] = user
+    return "/".join(parts)
+
+
+def _rewrites_user(path: str, user: str) -> bool:
+    return path == f"config/{user}.toml" or (
+        path.startswith(f"runtime/workspaces/{user}/") and path.endswith(".toml")
+    )
+
+
+def rewrite_user(data: bytes, source_user: str, user: str) -> bytes:
+    """Replace the user name where it stands as a quoted value or path part."""
+    pattern = rb'(?<=["/])' + re.escape(source_user.encode()) + rb'(?=["/])'
+    return re.sub(pattern, user.encode(), data)
+
+
+def _local_state(root: Path, path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(root / path)
+    except FileNotFoundError:
+        return None
+
+
+def _check_destination(root: Path, path: str) -> None:
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        prefix = "/".join(parts[:depth])
+        state = _local_state(root, prefix)
+        if state is None:
+            return
+        if stat.S_ISLNK(state.st_mode):
+            raise UnsafeOperation(
+                f"refusing to restore {path}: {prefix} in the workspace is a "
+                "symbolic link, and writing through it could leave the workspace"
+            )
+        if not stat.S_ISDIR(state.st_mode):
+            raise UsageError(
+                f"cannot restore {path}: {root / prefix} is a file where the backup "
+                "has a folder; move it away first"
+            )
+
+
+def _same(root: Path, member: Member, path: str, state: os.stat_result) -> bool:
+    mode = stat.S_IMODE(state.st_mode)
+    if member.type == "dir":
+        return stat.S_ISDIR(state.st_mode) and mode == member.mode
+    if member.type == "symlink":
+        return stat.S_ISLNK(state.st_mode) and os.readlink(root / path) == member.target
+    if member.type == "hardlink":
+        return False
+    return (
+        stat.S_ISREG(state.st_mode)
+        and state.st_size == member.size
+        and mode == member.mode
+        and state.st_mtime_ns == member.mtime_ns
+        and archive.file_sha256(root / path) == member.sha256
+    )
+
+
+def _decide(
+    root: Path, member: Member, path: str, options: RestoreOptions, rewritten: bool
+) -> str:
+    _check_destination(root, path)
+    state = _local_state(root, path)
+    if state is None:
+        return "create"
+    if not rewritten and _same(root, member, path, state):
+        return "unchanged"
+    if member.type == "dir" and stat.S_ISDIR(state.st_mode):
+        return "update"
+    local_is_newer = state.st_mtime_ns > member.mtime_ns
+    if not local_is_newer or options.overwrite:
+        return "replace"
+    return "keep" if options.merge else "conflict"
+
+
+def plan_restore(
+    ws: Workspace,
+    info: BackupInfo,
+    manifest: Manifest | None,
+    members: list[Member],
+    options: RestoreOptions,
+) -> RestorePlan:
+    """Decide what happens to every path; refuse unresolved conflicts.
+
+    Raises:
+        UsageError: local files are newer than the backup and neither
+            ``merge`` nor ``overwrite`` says what to do with them.
+    """
+    source_user = manifest.user if manifest else None
+    plan = RestorePlan(
+        info.name, str(ws.root), ws.user, source_user, verified=options.verify
+    )
+    for member in members:
+        if options.components and component_of(member.path) not in options.components:
+            continue
+        path = map_path(member.path, source_user, ws.user)
+        rewritten = bool(source_user and source_user != ws.user) and _rewrites_user(
+            path, ws.user
+        )
+        action = _decide(ws.root, member, path, options, rewritten)
+        plan.steps.append(Step(member.path, path, member.type, action, member.size))
+    conflicts = [s.path for s in plan.steps if s.action == "conflict"]
+    if conflicts:
+        raise UsageError(
+            f"{len(conflicts)} local files are newer than backup {info.name} "
+            f"(first: {conflicts[0]}); pass --merge to keep them or --overwrite "
+            "to replace them"
+        )
+    return plan
+
+
+# Steps 3 and 4: staging and swapping.
+
+
+def _stage(
+    ws: Workspace,
+    info: BackupInfo,
+    raw: BinaryIO,
+    plan: RestorePlan,
+    staging: Path,
+    checked: dict[str, Member],
+    progress: archive.ProgressFn | None,
+) -> int:
+    steps = {s.source: s for s in plan.steps if s.action in WRITES}
+    checker = MemberChecker(info.name)
+    names = _staged_names(plan)
+    new = staging / "new"
+    new.mkdir()
+    written = 0
+    with archive.open_tar(raw, decryption_keys(ws)) as tar:
+        manifest, pending = archive.read_manifest_member(tar)
+        sums = {e.path: e.sha256 for e in manifest.entries} if manifest else {}
+        for tarinfo in archive.members(tar, pending):
+            again = checker.check(tarinfo)
+            step = steps.pop(again.path, None) if again else None
+            if again is None or step is None:
+                continue
+            # The first pass holds the manifest's exact mtimes and checksums.
+            member = checked[again.path]
+            _stage_member(tar, tarinfo, member, step, plan, new, ws.root, sums, names)
+            written += 1
+            if progress is not None:
+                progress(written, written + len(steps))
+    if steps:
+        raise ArchiveError(
+            f"backup {info.name} changed during the restore; nothing was restored"
+        )
+    return written
+
+
+def _stage_member(
+    tar: tarfile.TarFile,
+    tarinfo: tarfile.TarInfo,
+    member: Member,
+    step: Step,
+    plan: RestorePlan,
+    new: Path,
+    root: Path,
+    sums: dict[str, str],
+    names: dict[str, str],
+) -> None:
+    # Staged flat, one name per step: no folders to create and remove twice.
+    target = new / names[step.path]
+    if member.type == "dir":
+        return
+    if member.type == "symlink":
+        os.symlink(member.target, target)
+        mtime = (member.mtime_ns, member.mtime_ns)
+        os.utime(target, ns=mtime, follow_symlinks=False)
+    elif member.type == "hardlink":
+        linked = map_path(member.target, plan.source_user, plan.user)
+        source = new / names.get(linked, "-")
+        os.link(source if os.path.lexists(source) else root / linked, target)
+    else:
+        _stage_file(tar, tarinfo, member, step, plan, target, sums)
+
+
+def _stage_file(
+    tar: tarfile.TarFile,
+    tarinfo: tarfile.TarInfo,
+    member: Member,
+    step: Step,
+    plan: RestorePlan,
+    target: Path,
+    sums: dict[str, str],
+) -> None:
+    mtime_ns = member.mtime_ns
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        if (
+            plan.source_user
+            and _rewrites_user(step.path, plan.user)
+            and (plan.source_user != plan.user)
+        ):
+            handle = tar.extractfile(tarinfo)
+            data = handle.read() if handle else b""
+            digest = archive.hashlib.sha256(data).hexdigest()
+            out.write(rewrite_user(data, plan.source_user, plan.user))
+        else:
+            digest = archive.copy_member(tar, tarinfo, out)
+            out.truncate(member.size)
+        os.fchmod(out.fileno(), member.mode)
+    expected = sums.get(member.path)
+    if expected and digest != expected:
+        raise ArchiveError(
+            f"{member.path}: checksum does not match the manifest; the backup is "
+            "damaged and nothing was restored"
+        )
+    os.utime(target, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+
+
+class _Journal:
+    """The renames of a swap, written as they happen so they can be undone."""
+
+    def __init__(self, staging: Path) -> None:
+        self.staging = staging
+        self.path = staging / JOURNAL
+        self.handle = self.path.open("a", encoding="utf-8")
+        self.moved = 0
+
+    def record(self, action: str, path: Path, saved: Path | None = None) -> None:
+        line = {"action": action, "path": str(path), "saved": str(saved or "")}
+        self.handle.write(json.dumps(line) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _swap(
+    root: Path,
+    plan: RestorePlan,
+    staging: Path,
+    folders: dict[str, tuple[int, int]],
+) -> None:
+    journal = _Journal(staging)
+    names = _staged_names(plan)
+    known: set[Path] = {root}
+    old = staging / "old"
+    old.mkdir()
+    try:
+        for index, step in enumerate(s for s in plan.steps if s.action in WRITES):
+            dest = root / step.path
+            _make_parents(dest.parent, journal, known)
+            if step.type == "dir" and step.action == "create":
+                dest.mkdir()
+                journal.record("mkdir", dest)
+                known.add(dest)
+                continue
+            if os.path.lexists(dest):
+                saved = old / str(index)
+                journal.record("save", dest, saved)
+                os.rename(dest, saved)
+            if step.type == "dir":
+                dest.mkdir()
+                journal.record("mkdir", dest)
+                known.add(dest)
+                continue
+            journal.record("place", dest)
+            os.rename(staging / "new" / names[step.path], dest)
+        journal.close()
+        (staging / DONE).touch()
+    except BaseException:
+        journal.close()
+        undo_journal(staging)
+        raise
+    _apply_folder_metadata(root, plan, folders)
+
+
+def _staged_names(plan: RestorePlan) -> dict[str, str]:
+    return {step.path: str(index) for index, step in enumerate(plan.steps)}
+
+
+def _make_parents(folder: Path, journal: _Journal, known: set[Path]) -> None:
+    missing = []
+    while folder not in known and not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    known.add(folder)
+    for path in reversed(missing):
+        path.mkdir()
+        journal.record("mkdir", path)
+        known.add(path)
+
+
+def _apply_folder_metadata(
+    root: Path, plan: RestorePlan, folders: dict[str, tuple[int, int]]
+) -> None:
+    """Give restored folders their modes and mtimes, deepest first."""
+    touched = [
+        s.path
+        for s in plan.steps
+        if s.type == "dir" and s.action in (*WRITES, "update")
+    ]
+    for path in sorted(touched, key=lambda p: p.count("/"), reverse=True):
+        mode, mtime_ns = folders[path]
+        os.chmod(root / path, mode)
+        os.utime(root / path, ns=(mtime_ns, mtime_ns))
+
+
+def undo_journal(staging: Path) -> None:
+    """Undo the renames recorded in ``staging``'s journal, newest first."""
+    try:
+        lines = (staging / JOURNAL).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill: its rename never happened
+        path, saved = Path(record["path"]), Path(record["saved"] or ".")
+        if record["action"] == "place" and os.path.lexists(path):
+            _discard(path)
+        elif record["action"] == "save" and os.path.lexists(saved):
+            if os.path.lexists(path):
+                _discard(path)
+            os.rename(saved, path)
+        elif record["action"] == "mkdir" and path.is_dir() and not path.is_symlink():
+            try:
+                path.rmdir()
+            except OSError:
+                log.warning("left %s in place: it is not empty", path)
+    log.info("undid the interrupted restore recorded in %s", staging)
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def recover_interrupted(ws: Workspace) -> list[str]:
+    """Undo restores killed half-way and remove their staging folders."""
+    recovered = []
+    for staging in sorted(ws.root.glob(f"{STAGING_PREFIX}*")):
+        if not staging.is_dir() or staging.is_symlink():
+            continue
+        if not (staging / DONE).exists():
+            undo_journal(staging)
+        safefs.remove_path(staging, ws.root)
+        recovered.append(staging.name)
+    return recovered
+
+
+# The whole restore.
+
+
+def _check_options(options: RestoreOptions) -> None:
+    if options.merge and options.overwrite:
+        raise UsageError(
+            "--merge keeps newer local files and --overwrite replaces them: choose one"
+        )
+    if options.components is not None:
+        check_components(options.components)
+    if options.restore_to is not None:
+        check_name(options.restore_to, "--restore-to")
+
+
+def _rewind(ws: Workspace, info: BackupInfo, raw: BinaryIO) -> BinaryIO:
+    try:
+        raw.seek(0)
+        return raw
+    except (OSError, ValueError):
+        raw.close()
+        return open_backup(ws, info)
+
+
+def restore_backup(
+    ws: Workspace,
+    info: BackupInfo,
+    options: RestoreOptions,
+    progress: archive.ProgressFn | None = None,
+) -> RestoreResult:
+    """Check, plan, stage and swap in the backup ``info`` (see the module).
+
+    With ``restore_to`` the backup goes to that user's areas, its paths and
+    the user name in its configs rewritten.
+    """
+    _check_options(options)
+    target = ws.for_user(options.restore_to) if options.restore_to else ws
+    raw = open_backup(ws, info)
+    try:
+        manifest, members = check_archive(ws, info, raw, options.verify)
+        if options.restore_to and manifest is None:
+            raise UsageError(
+                "--restore-to needs a backup made by this tool "
+                "(this archive has no manifest naming its user)"
+            )
+        if options.dry_run:
+            plan = plan_restore(target, info, manifest, members, options)
+            return RestoreResult(plan, dry_run=True)
+        with locked(target, "restore"):
+            recover_interrupted(target)
+            plan = plan_restore(target, info, manifest, members, options)
+            raw = _rewind(ws, info, raw)
+            written = _apply(target, info, raw, plan, members, progress)
+    finally:
+        raw.close()
+    log.info("restored %s into %s (%d written)", info.name, target.root, written)
+    return RestoreResult(plan, dry_run=False, written=written)
+
+
+def _apply(
+    ws: Workspace,
+    info: BackupInfo,
+    raw: BinaryIO,
+    plan: RestorePlan,
+    members: list[Member],
+    progress: archive.ProgressFn | None,
+) -> int:
+    if not any(s.action in (*WRITES, "update") for s in plan.steps):
+        return 0
+    folders = {
+        map_path(m.path, plan.source_user, plan.user): (m.mode, m.mtime_ns)
+        for m in members
+        if m.type == "dir"
+    }
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ws.root))
+    try:
+        checked = {m.path: m for m in members}
+        written = _stage(ws, info, raw, plan, staging, checked, progress)
+        _swap(ws.root, plan, staging, folders)
+    finally:
+        safefs.remove_path(staging, ws.root)
+    return written
