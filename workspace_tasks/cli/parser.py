@@ -16,6 +16,7 @@ from workspace_tasks.errors import UsageError
 FAMILIES = (
     "workspace_tasks.cli.workspace_cmds",
     "workspace_tasks.cli.resolve_cmds",
+    "workspace_tasks.cli.health_cmds",
 )
 
 

@@ -46,6 +46,10 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     listing.add_argument("--include-core", action="store_true")
     listing.set_defaults(handler=run_list_extensions)
 
+    from workspace_tasks.cli.health_cmds import register_resolve
+
+    register_resolve(verbs, common)
+
 
 def run_path(args: argparse.Namespace) -> int:
     from workspace_tasks.resolver import resolve_path

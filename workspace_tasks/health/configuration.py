@@ -36,7 +36,13 @@ def check_configuration(ws: Workspace, fix: bool = False) -> ComponentResult:
 
     # Parsed after the repairs, so a file just created counts as present.
     problems = _config_problems(ws)
-    if not problems:
+    if problems:
+        where = ", ".join(dict.fromkeys(str(p.file) for p in problems))
+        result.recommendations.append(
+            f"Fix the configuration syntax in {where}, then run "
+            "'workspace health check-config'"
+        )
+    else:
         problems = _completeness_problems(ws)
         if problems:
             result.recommendations.append(

@@ -176,3 +176,23 @@ def latest_report(ws: Workspace) -> dict[str, Any] | None:
         return None
     body = data.get("workspace_health") if isinstance(data, dict) else None
     return body if isinstance(body, dict) else None
+
+
+def health_summary(ws: Workspace) -> dict[str, Any] | None:
+    """Return the latest report in short: verdict, time, issues, advice."""
+    body = latest_report(ws)
+    if body is None:
+        return None
+    checks = body.get("checks") if isinstance(body.get("checks"), dict) else {}
+    issues = [
+        f"[{name}] {issue}"
+        for name, check in checks.items()
+        if isinstance(check, dict)
+        for issue in check.get("issues", [])
+    ]
+    return {
+        "overall_status": body.get("overall_status"),
+        "timestamp": body.get("timestamp"),
+        "issues": issues,
+        "recommendations": list(body.get("recommendations", [])),
+    }

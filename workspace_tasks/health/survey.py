@@ -73,6 +73,8 @@ def survey_workspace(ws: Workspace, now: float | None = None) -> Survey:
                 stack.append((entry.path, depth + 1, area_of.get(entry.path, area)))
             elif area is not None:
                 _note_file(found, area, entry, now)
+    found.symlinks.sort()
+    found.too_deep.sort()
     return found
 
 

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from workspace_tasks.context import Workspace
 
-FAMILIES = ("workspace_tasks.taskdefs.status",)
+FAMILIES = (
+    "workspace_tasks.taskdefs.status",
+    "workspace_tasks.taskdefs.health",
+)
 
 
 def task_creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
