@@ -23,8 +23,20 @@ CHECK_COMMANDS = {
 
 def _report_flags(parser: argparse.ArgumentParser, nested: bool) -> None:
     # On a component command the flags default to "not given", so that
-    # ``health --detailed check-config`` keeps what was said before it.
+    # ``health --root DIR check-config`` keeps what was said before it.
     default = argparse.SUPPRESS if nested else None
+    if nested:
+        parser.add_argument(
+            "--root", metavar="DIR", default=default, help="the workspace folder"
+        )
+        parser.add_argument(
+            "--workspace-user",
+            "--user-name",
+            dest="user",
+            metavar="USER",
+            default=default,
+            help="the workspace user",
+        )
     parser.add_argument(
         "--detailed",
         action="store_true",
@@ -62,11 +74,7 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     health.set_defaults(handler=run_health, component=None)
     checks = health.add_subparsers(title="component checks", metavar="CHECK")
     for command, component in CHECK_COMMANDS.items():
-        check = checks.add_parser(
-            command,
-            parents=[common.root, common.user],
-            help=f"check the {component} component only",
-        )
+        check = checks.add_parser(command, help=f"check the {component} component only")
         _report_flags(check, nested=True)
         check.set_defaults(handler=run_health, component=component)
 

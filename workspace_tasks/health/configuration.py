@@ -115,9 +115,4 @@ def _completeness_problems(ws: Workspace) -> list[Problem]:
     provider = settings.setting(ws, "infra.default_provider")
     if isinstance(provider, str) and provider.strip():
         return []
-    problem = Problem(
-        "User configuration missing default provider",
-        file=relative(ws, ws.user_config),
-        severity="warning",
-    )
-    return [problem]
+    return [Problem("User configuration missing default provider", severity="warning")]

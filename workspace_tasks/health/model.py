@@ -51,6 +51,12 @@ def status_of(problems: list[Problem]) -> str:
     return WARNING if problems else HEALTHY
 
 
+def issue_text(problem: Problem) -> str:
+    """Return ``file:line:column: message`` (the severity is the status's)."""
+    where = [str(p) for p in (problem.file, problem.line, problem.column) if p]
+    return f"{':'.join(where)}: {problem.message}" if where else problem.message
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem seen by a check, and the repair that fixes it, if safe."""
@@ -77,7 +83,7 @@ class ComponentResult:
 
     @property
     def issues(self) -> list[str]:
-        return [str(p) for p in self.problems]
+        return [issue_text(p) for p in self.problems]
 
     def to_dict(self, detailed: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -73,8 +73,10 @@ def survey_workspace(ws: Workspace, now: float | None = None) -> Survey:
                 stack.append((entry.path, depth + 1, area_of.get(entry.path, area)))
             elif area is not None:
                 _note_file(found, area, entry, now)
-    found.symlinks.sort()
-    found.too_deep.sort()
+    for noted in (found.symlinks, found.too_deep, found.unlisted, found.sidecars):
+        noted.sort()
+    found.suspect_cache.sort()
+    found.logs.sort()
     return found
 
 
