@@ -7,7 +7,10 @@ import sys
 
 from benchmarks.common import print_rows
 
-MODULES = ("benchmarks.bench_startup",)
+MODULES = (
+    "benchmarks.bench_startup",
+    "benchmarks.bench_health",
+)
 
 
 def main(selected: list[str]) -> int:
