@@ -25,6 +25,7 @@ run: $(STAMP)
 	  USER=$${USER:-$$(id -un)} $(BIN)/workspace init --root $(WORKSPACE) --create-examples; \
 	fi
 	USER=$${USER:-$$(id -un)} $(BIN)/workspace status --root $(WORKSPACE) --detailed
+	USER=$${USER:-$$(id -un)} $(BIN)/workspace health --root $(WORKSPACE) --detailed
 	USER=$${USER:-$$(id -un)} $(BIN)/workspace backup --root $(WORKSPACE) --auto-name --compress
 	USER=$${USER:-$$(id -un)} $(BIN)/workspace restore --root $(WORKSPACE) --list-backups
 

@@ -13,6 +13,7 @@ MODULES = (
     "benchmarks.bench_runtime",
     "benchmarks.bench_extensions",
     "benchmarks.bench_backup",
+    "benchmarks.bench_health",
 )
 
 

@@ -214,3 +214,14 @@ def test_tool_log_rotates_at_the_configured_size(workspace, cli):
     rotated = workspace.logs_dir / "provisioning.log.1.gz"
     assert gzip.decompress(rotated.read_bytes()).startswith(b"filler\nfiller\n")
     assert workspace.log_file.stat().st_size < 8192
+
+
+@pytest.mark.parametrize(
+    ("name", "rotated"),
+    [("app.log", False), ("app.log.1.gz", True), ("app.log.3", True)],
+    ids=["live", "gzip-copy", "plain-copy"],
+)
+def test_rotated_copies_are_recognised(tmp_path, name, rotated):
+    from workspace_tasks.logfiles import is_rotated
+
+    assert is_rotated(tmp_path / name) is rotated

@@ -215,6 +215,40 @@ def _runtime_folders(ws: Workspace) -> list[Path]:
     return folders
 
 
+def expected_folders(ws: Workspace) -> list[Path]:
+    """Return every folder ``init`` makes for ``ws``'s user, parents first.
+
+    The user's runtime folders (private, mode 0700) are the last ones; see
+    :func:`private_folders`.
+    """
+    infra = ws.infra or default_infra_name(ws.user, _known_type(ws.type))
+    shared = [ws.runtime_root / area for area in RUNTIME_SUBFOLDERS]
+    return _folders(ws, InitOptions(), infra) + shared + _runtime_folders(ws)
+
+
+def private_folders(ws: Workspace) -> list[Path]:
+    """Return the user's runtime folders, which ``init`` makes private (0700)."""
+    return _runtime_folders(ws)
+
+
+def _known_type(workspace_type: str) -> str:
+    return workspace_type if workspace_type in WORKSPACE_TYPES else "development"
+
+
+def generated_file(ws: Workspace, relpath: str) -> templating.PlannedFile | None:
+    """Return the file ``init`` writes at ``relpath`` for ``ws``'s user, if any.
+
+    Rendered exactly as ``init`` would (the user's type and infra), so a
+    missing generated file can be put back as it was made.
+    """
+    options = InitOptions(
+        infra_name=ws.infra or None, workspace_type=_known_type(ws.type)
+    )
+    infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
+    files = plan_files(ws, options, _variables(ws, options, infra))
+    return next((f for f in files if f.relpath == relpath), None)
+
+
 def init_workspace(
     ws: Workspace, options: InitOptions, now: datetime | None = None
 ) -> InitResult:

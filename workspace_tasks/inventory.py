@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workspace_tasks.context import EXTENSION_KINDS, RUNTIME_AREAS, Workspace
+from workspace_tasks.health.model import health_summary
 from workspace_tasks.measure import tree_size
 from workspace_tasks.resolver import ORIGINS, list_extensions
 
@@ -68,6 +69,7 @@ def workspace_status(ws: Workspace, *, detailed: bool = False) -> StatusReport:
         core_root=str(ws.core_root),
         initialised=ws.user_initialised,
         extensions=extension_counts(ws),
+        health=health_summary(ws),
     )
     if detailed:
         report.runtime = runtime_sizes(ws)

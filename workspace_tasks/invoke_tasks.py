@@ -238,6 +238,36 @@ def list_backups(c):
     _run(c, "restore", "--list-backups")
 
 
+@task(
+    help={
+        "detailed": "add each component's details and figures",
+        "fix-issues": "repair what can be repaired safely",
+        "report-format": "text or json",
+        "check": "one component: directories, config, runtime, extensions, "
+        "resources or integration",
+    }
+)
+def health(
+    c,
+    detailed=False,
+    fix_issues=False,
+    report_format="text",
+    workspace_user=None,
+    check=None,
+):
+    """Check the workspace's health; exit 1 unless healthy."""
+    _run(
+        c,
+        "health",
+        *([f"check-{check}"] if check else []),
+        *_opt("--detailed", detailed),
+        *_opt("--fix-issues", fix_issues),
+        "--report-format",
+        report_format,
+        *_opt("--workspace-user", workspace_user),
+    )
+
+
 TASKS = [
     init,
     status,
@@ -250,6 +280,7 @@ TASKS = [
     deploy_test,
     backup,
     list_backups,
+    health,
 ]
 
 

@@ -121,6 +121,11 @@ def rotated_logs(folder: Path) -> list[Path]:
     )
 
 
+def is_rotated(path: Path) -> bool:
+    """Tell whether ``path`` is itself a rotated copy (``x.log.3.gz``, ``x.log.1``)."""
+    return bool(_ROTATED.match(path.name))
+
+
 def rotated_name(path: Path, number: int, compressed: bool = True) -> Path:
     """Return the name of rotation ``number`` of ``path`` (``x.log.2.gz``)."""
     return path.with_name(f"{path.name}.{number}{SUFFIX if compressed else ''}")

@@ -94,6 +94,26 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
         raise
 
 
+def atomic_symlink(link: Path, target: str | os.PathLike) -> None:
+    """Point ``link`` at ``target`` atomically, replacing a link already there.
+
+    A new link is made beside ``link`` and renamed over it, so the name never
+    disappears; whatever ``link`` pointed to before is left untouched.
+    """
+    link = Path(link)
+    tmp = link.parent / f".{link.name}.{os.getpid()}.link.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(link.parent)
+
+
 def ensure_dir(path: Path, mode: int | None = None) -> bool:
     """Create ``path`` (and parents); set ``mode`` on it. Return True if created."""
     path = Path(path)

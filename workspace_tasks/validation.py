@@ -454,7 +454,11 @@ def validate_extension(ws: Workspace, kind: str, name: str) -> list[Problem]:
     Raises:
         UsageError: the kind or name is not valid, or no such extension exists.
     """
-    extension = resolve_extension(ws, kind, name)
+    return validate_found(ws, resolve_extension(ws, kind, name))
+
+
+def validate_found(ws: Workspace, extension: Extension) -> list[Problem]:
+    """Validate the extension folder discovery found (any origin)."""
     outside = outside_location(ws, extension)
     if outside is not None:
         return [
@@ -467,8 +471,8 @@ def validate_extension(ws: Workspace, kind: str, name: str) -> list[Problem]:
     base = ws.root if extension.origin != "core" else ws.core_root.parent
     return check_folder(
         extension.path,
-        kind,
-        name,
+        extension.kind,
+        extension.name,
         base=base,
         find_taskserv=taskserv_finder(ws),
     )

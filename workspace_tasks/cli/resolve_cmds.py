@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 from workspace_tasks import output
+from workspace_tasks.cli import config_cmds, health_cmds
 from workspace_tasks.cli.common import open_workspace, show
-from workspace_tasks.cli.config_cmds import register_resolve
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
-    """Add ``resolve path``, ``extension``, ``list-extensions`` and ``config``."""
+    """Add ``resolve path|extension|list-extensions|config`` and the health checks."""
     resolve = commands.add_parser("resolve", help="resolve paths and extensions")
     verbs = resolve.add_subparsers(title="what", metavar="WHAT", required=True)
 
@@ -47,7 +47,8 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     listing.add_argument("--include-core", action="store_true")
     listing.set_defaults(handler=run_list_extensions)
 
-    register_resolve(verbs, common)
+    config_cmds.register_resolve(verbs, common)
+    health_cmds.register_resolve(verbs, common)
 
 
 def run_path(args: argparse.Namespace) -> int:

@@ -140,6 +140,8 @@ def _print_status(report) -> None:
             f"Health:    {report.health.get('overall_status')} "
             f"(checked {report.health.get('timestamp')})"
         )
+        for line in report.health.get("recommendations", []):
+            output.print_line(f"  {line}")
 
 
 def run_list(args: argparse.Namespace) -> int:

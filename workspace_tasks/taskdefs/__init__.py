@@ -18,6 +18,7 @@ FAMILIES = (
     "workspace_tasks.taskdefs.config",
     "workspace_tasks.taskdefs.extensions",
     "workspace_tasks.taskdefs.backup",
+    "workspace_tasks.taskdefs.health",
 )
 
 

@@ -1,0 +1,82 @@
+"""``doit health`` runs the file-bound parts only when their files change."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import invoke
+
+from workspace_tasks.invoke_tasks import collection_for
+
+BIN = Path(sys.executable).parent
+PART = re.compile(r"^(\.|--)\s+health:(\w+)$", re.MULTILINE)
+
+
+def doit_health(ws) -> tuple[int, dict[str, bool], str]:
+    env = {**os.environ, "USER": ws.user}
+    result = subprocess.run(
+        [BIN / "doit", "health"], cwd=ws.tools_dir, env=env,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    ran = {name: mark == "." for mark, name in PART.findall(result.stdout)}
+    return result.returncode, ran, result.stdout + result.stderr
+
+
+ALWAYS = {"directories", "runtime", "resources", "integration", "report"}
+
+
+def test_second_run_skips_configuration_and_extensions(workspace):
+    first_code, first, _ = doit_health(workspace)
+    second_code, second, out = doit_health(workspace)
+
+    assert (first_code, second_code) == (0, 0), out
+    assert all(first.values()) and len(first) == 7
+    assert {name for name, ran in second.items() if ran} == ALWAYS
+    report = json.loads((workspace.state_dir / "health.json").read_text())
+    assert report["workspace_health"]["overall_status"] == "healthy"
+    assert "overall: healthy" in out
+
+
+def test_a_changed_layer_or_template_reruns_its_part_only(workspace, cli):
+    doit_health(workspace)
+    workspace.user_config.write_text(workspace.user_config.read_text() + "# edit\n")
+    _, after_config, _ = doit_health(workspace)
+
+    created = cli("tools", "create-extension", "clusters/k8s", "--root", workspace.root)
+    assert created.code == 0, created.err
+    doit_health(workspace)
+    template = workspace.user_extensions_dir("clusters") / "k8s" / "main.j2"
+    template.write_text("{{ nodes }\n")
+    code, after_template, out = doit_health(workspace)
+
+    assert after_config["configuration"] and not after_config["extensions"]
+    assert after_template["extensions"] and not after_template["configuration"]
+    assert code != 0
+    assert "extensions/clusters/dev/k8s/main.j2:1: template syntax" in out
+    report = json.loads((workspace.state_dir / "health.json").read_text())
+    assert report["workspace_health"]["checks"]["extensions"]["clusters"] == 1
+
+
+def test_a_deleted_user_config_reruns_the_configuration_part(workspace):
+    doit_health(workspace)
+    workspace.user_config.unlink()
+    code, ran, out = doit_health(workspace)
+    assert ran["configuration"]
+    assert code != 0
+    assert "Missing user configuration config/dev.toml" in out
+
+
+def test_invoke_health_runs_the_same_check(workspace, capsys):
+    workspace.logs_dir.chmod(0o711)
+    tasks = collection_for(workspace.root)
+    program = invoke.Program(namespace=tasks, binary="invoke")
+    try:
+        program.run(["invoke", "health", "--check", "runtime", "--fix-issues"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert "Set mode 0700 on runtime/logs/dev (was 0711)" in capsys.readouterr().out

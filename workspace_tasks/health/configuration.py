@@ -1,0 +1,112 @@
+"""Configuration files: present, parsing, complete.
+
+The user's file and the workspace defaults must exist (``--fix-issues``
+creates a missing user file from ``config/local-overrides.toml.example`` and
+a missing defaults file as ``init`` writes it); every layer must parse; the
+merged configuration must name a default provider.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from workspace_tasks import init, settings
+from workspace_tasks.context import Workspace
+from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.health.model import ComponentResult, Finding
+from workspace_tasks.health.repairs import Repair, conclude, relative
+from workspace_tasks.problems import Problem
+
+EXAMPLE = "local-overrides.toml.example"
+_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def config_layers(ws: Workspace) -> list[Path]:
+    """Return the layer files, lowest first, whether they exist or not."""
+    layers = [ws.core_defaults, ws.workspace_defaults, ws.env_defaults]
+    layers += [ws.local_overrides, ws.user_config]
+    return list(dict.fromkeys(layers))
+
+
+def check_configuration(ws: Workspace, fix: bool = False) -> ComponentResult:
+    """Check the configuration files; create missing ones when ``fix``."""
+    result = ComponentResult("configuration")
+    conclude(ws, result, _missing_files(ws), fix)
+
+    # Parsed after the repairs, so a file just created counts as present.
+    problems = _config_problems(ws)
+    if problems:
+        where = ", ".join(dict.fromkeys(str(p.file) for p in problems))
+        result.recommendations.append(
+            f"Fix the configuration syntax in {where}, then run "
+            "'workspace health check-config'"
+        )
+    else:
+        problems = _completeness_problems(ws)
+        if problems:
+            result.recommendations.append(
+                f"Set [infra] default_provider in {relative(ws, ws.user_config)}"
+            )
+    result.problems += problems
+    present = [p for p in config_layers(ws) if p.is_file()]
+    result.figures["layers"] = len(present)
+    result.details["layers"] = [relative(ws, p) for p in present]
+    return result
+
+
+def _required(ws: Workspace) -> list[Path]:
+    return list(dict.fromkeys([ws.workspace_defaults, ws.env_defaults, ws.user_config]))
+
+
+def _missing_files(ws: Workspace) -> list[Finding]:
+    findings = []
+    for path in _required(ws):
+        if path.is_file() or path.is_symlink():
+            continue
+        name = relative(ws, path)
+        source, data = _default_content(ws, path)
+        what = "user configuration" if path == ws.user_config else "defaults file"
+        problem = Problem(f"Missing {what} {name}", severity="warning")
+        if data is None:
+            findings.append(Finding(problem))
+            continue
+        done = f"Created missing {what} {name} from {source}"
+        findings.append(Finding(problem, Repair("create-file", path, done, data=data)))
+    return findings
+
+
+def _default_content(ws: Workspace, path: Path) -> tuple[str, bytes | None]:
+    example = ws.config_dir / EXAMPLE
+    if path == ws.user_config and example.is_file() and not example.is_symlink():
+        return relative(ws, example), example.read_bytes()
+    planned = init.generated_file(ws, relative(ws, path))
+    if planned is None:
+        return "", None
+    return "the shipped template", planned.data
+
+
+def _config_problems(ws: Workspace) -> list[Problem]:
+    """Return every layer's problems: syntax, schema types, references."""
+    from workspace_tasks.config_validation import validate_config
+
+    return validate_config(ws)
+
+
+def toml_syntax_problem(name: str, text: str) -> Problem:
+    """Turn the text of a TOMLDecodeError into a problem with line and column."""
+    match = _POSITION.search(text)
+    if match is None:
+        return Problem(f"invalid TOML: {text}", file=name)
+    message = f"invalid TOML: {text[: match.start()]}"
+    return Problem(message, file=name, line=int(match[1]), column=int(match[2]))
+
+
+def _completeness_problems(ws: Workspace) -> list[Problem]:
+    try:
+        provider = settings.setting(ws, "infra.default_provider")
+    except FileSyntaxError:
+        return []
+    if isinstance(provider, str) and provider.strip():
+        return []
+    return [Problem("User configuration missing default provider", severity="warning")]

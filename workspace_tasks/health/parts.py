@@ -1,0 +1,86 @@
+"""Health checked in parts, for ``doit health``: one file per component.
+
+Each component's result is kept in ``runtime/state/<user>/health/<name>.json``
+with when it was measured; :func:`assemble_report` joins the latest parts
+into the report at ``runtime/state/<user>/health.json``. The configuration
+and extension parts list the files they read (:func:`part_inputs`), so a
+task runner can skip them while those files are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from workspace_tasks import safefs
+from workspace_tasks.context import Workspace
+from workspace_tasks.health.checkup import check_component
+from workspace_tasks.health.configuration import config_layers
+from workspace_tasks.health.extensions import workspace_extensions
+from workspace_tasks.health.model import (
+    COMPONENTS,
+    ComponentResult,
+    HealthReport,
+    save_report,
+)
+from workspace_tasks.validation import extension_files
+
+# Parts whose result depends only on the files they read.
+FILE_BOUND = ("configuration", "extensions")
+
+
+def parts_dir(ws: Workspace) -> Path:
+    """Return the folder holding the latest result of each component."""
+    return ws.state_dir / "health"
+
+
+def part_path(ws: Workspace, name: str) -> Path:
+    """Return the file holding component ``name``'s latest result."""
+    return parts_dir(ws) / f"{name}.json"
+
+
+def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
+    """Return the files part ``name`` reads, and what it expects to exist.
+
+    The second list names the files and extensions looked for, present or
+    not, so that one appearing or disappearing makes the part run again.
+    """
+    if name == "configuration":
+        defaults = sorted(ws.config_dir.glob("*-defaults.toml"))
+        schema = ws.core_config_dir / "config.schema.json"
+        layers = list(dict.fromkeys([*config_layers(ws), *defaults, schema]))
+        present = [p for p in layers if p.is_file()]
+        return present, [f"{p}:{p in present}" for p in layers]
+    if name == "extensions":
+        extensions = workspace_extensions(ws)
+        files = [f for e in extensions for f in extension_files(e.path)]
+        names = [f"{e.kind}/{e.name}:{e.origin}" for e in extensions]
+        return files, names + [str(f) for f in files]
+    return [], []
+
+
+def record_part(ws: Workspace, name: str) -> ComponentResult:
+    """Check component ``name`` (no repairs) and keep its result."""
+    result = check_component(ws, name)
+    data = result.to_dict(detailed=True)
+    data["recommendations"] = result.recommendations
+    safefs.ensure_dir(parts_dir(ws), safefs.PRIVATE_DIR)
+    safefs.atomic_write(part_path(ws, name), json.dumps(data, indent=2) + "\n")
+    return result
+
+
+def assemble_report(ws: Workspace) -> HealthReport:
+    """Join the latest part of every component into the report and save it.
+
+    A component with no recorded part is checked now.
+    """
+    components = []
+    for name in COMPONENTS:
+        try:
+            data = json.loads(part_path(ws, name).read_text(encoding="utf-8"))
+            components.append(ComponentResult.from_dict(name, data))
+        except (OSError, ValueError, TypeError):
+            components.append(record_part(ws, name))
+    report = HealthReport(ws.user, components)
+    save_report(ws, report)
+    return report
