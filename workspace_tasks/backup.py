@@ -250,17 +250,22 @@ def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
     return found
 
 
-def expired_backups(ws: Workspace, now: datetime) -> list[BackupInfo]:
+def expired_backups(
+    ws: Workspace, now: datetime, keep_within: float | None = None
+) -> list[BackupInfo]:
     """Return the local backups past retention, oldest last.
 
     A backup is kept when it is one of the ``[backup] keep_last`` newest or
-    younger than ``[backup] keep_within``; every other one has expired.
+    younger than ``[backup] keep_within`` (or ``keep_within`` seconds, when
+    given); every other one has expired.
     """
     keep_last = int(settings.setting(ws, "backup.keep_last", 0) or 0)
-    within = settings.setting(ws, "backup.keep_within")
-    window = (
-        timedelta(seconds=parse_age(within, "[backup] keep_within")) if within else None
-    )
+    if keep_within is None:
+        within = settings.setting(ws, "backup.keep_within")
+        keep_within = parse_age(within, "[backup] keep_within") if within else None
+    window = timedelta(seconds=keep_within) if keep_within is not None else None
+    if keep_last <= 0 and window is None:
+        return []  # no retention configured: every backup is kept
     expired = []
     for index, info in enumerate(list_backups(ws)):
         if index < keep_last:

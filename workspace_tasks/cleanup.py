@@ -192,6 +192,43 @@ def plan_cleanup(
     return plan
 
 
+def plan_named_files(paths: Iterable[Path], root: Path, reason: str) -> CleanupPlan:
+    """Plan the removal of the named files inside ``root``.
+
+    For files chosen by something other than age (backups past retention):
+    a link is removed as a link, anything that is neither a file nor a link
+    is skipped, and a path outside ``root`` is refused.
+    """
+    plan = CleanupPlan([], None)
+    for path in paths:
+        path = Path(path)
+        _check_allowed(path.parent, [root])
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            kind, size = "link", 0
+        elif stat.S_ISREG(info.st_mode):
+            kind, size = "file", info.st_size
+        else:
+            plan.skipped.append(Skip(path, "not a regular file"))
+            continue
+        plan.removals.append(
+            Removal(
+                path.parent,
+                path.name,
+                root,
+                kind,
+                size,
+                reason,
+                info.st_ino,
+                info.st_mtime_ns,
+            )  # fmt: skip
+        )
+    return plan
+
+
 def _check_allowed(folder: Path, allowed_roots: Sequence[Path]) -> None:
     if not any(safefs.is_within(folder, root) for root in allowed_roots):
         roots = ", ".join(str(r) for r in allowed_roots)

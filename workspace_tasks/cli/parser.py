@@ -20,6 +20,7 @@ FAMILIES = (
     "workspace_tasks.cli.runtime_cmds",
     "workspace_tasks.cli.tools_cmds",
     "workspace_tasks.cli.backup_cmds",
+    "workspace_tasks.cli.cleanup_cmds",
     "workspace_tasks.cli.health_cmds",
 )
 

@@ -6,6 +6,13 @@ import argparse
 import sys
 
 from workspace_tasks import output
+from workspace_tasks.cli.cleanup_view import (
+    confirm,
+    execute_with_progress,
+    print_plan,
+    print_result,
+    require_terminal,
+)
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.errors import UsageError
 
@@ -115,14 +122,14 @@ def run_cleanup(args: argparse.Namespace) -> int:
     if args.rotate and args.type not in ("logs", "all"):
         raise UsageError("--rotate goes with --type logs or all")
     if not args.dry_run and not args.force:
-        _require_terminal("runtime cleanup")
+        require_terminal("runtime cleanup")
     ws = open_workspace(args)
     plan = runtime.plan_runtime_cleanup(ws, args.type, age)
     rotations = logfiles.logs_to_rotate(ws) if args.rotate else []
     if args.dry_run:
-        show(args, {**plan.to_dict(), "would_rotate": rotations}, _print_plan)
+        show(args, {**plan.to_dict(), "would_rotate": rotations}, print_plan)
         return 0
-    if not args.force and not _confirm(plan, rotations):
+    if not args.force and not confirm(plan, rotations):
         output.note("Nothing removed.")
         return 0
     result = execute_with_progress(plan)
@@ -132,71 +139,8 @@ def run_cleanup(args: argparse.Namespace) -> int:
         result_dict["rotated"] = [r.to_dict() for r in report.rotations]
     else:
         result_dict = result.to_dict()
-    show(args, result_dict, _print_result)
+    show(args, result_dict, print_result)
     return 0
-
-
-def _require_terminal(command: str) -> None:
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"{command} asks before removing and standard input is not a terminal; "
-            "pass --force to remove without asking or --dry-run to only list"
-        )
-
-
-def _confirm(plan, rotations: list) -> bool:
-    _print_plan({**plan.to_dict(), "would_rotate": rotations})
-    if not plan.removals and not rotations:
-        return False
-    output.note(f"Remove {plan.files} files ({output.human_size(plan.bytes_to_free)})?")
-    try:
-        answer = input("[y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
-def execute_with_progress(plan):
-    """Run a cleanup plan, with a progress bar when standard error is a terminal."""
-    from workspace_tasks.cleanup import execute_plan
-
-    if not output.stderr_is_terminal() or len(plan.removals) < 1000:
-        return execute_plan(plan)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("removing", total=len(plan.removals))
-        return execute_plan(plan, lambda done: bar.update(task, completed=done))
-
-
-def _print_plan(plan: dict) -> None:
-    for item in plan["removals"]:
-        size = output.human_size(item["size"])
-        output.print_line(f"would remove {item['path']} ({size}; {item['reason']})")
-    for item in plan.get("would_rotate", []):
-        size = output.human_size(item["size"])
-        output.print_line(f"would rotate {item['path']} ({size})")
-    for item in plan["skipped"]:
-        output.print_line(f"skip {item['path']}: {item['reason']}")
-    output.print_line(
-        f"{plan['files']} files, {output.human_size(plan['bytes_to_free'])} "
-        f"would be freed ({plan['bytes_to_free']} bytes)"
-    )
-
-
-def _print_result(result: dict) -> None:
-    for item in result["removed"]:
-        output.print_line(f"removed {item['path']} ({item['reason']})")
-    for item in result["skipped"]:
-        output.print_line(f"skipped {item['path']}: {item['reason']}")
-    for item in result.get("rotated", []):
-        output.print_line(f"rotated {item['path']} to {item['rotated_to']}")
-    output.print_line(
-        f"{result['files_removed']} files removed, "
-        f"{output.human_size(result['bytes_freed'])} freed "
-        f"({result['bytes_freed']} bytes)"
-    )
 
 
 # logs
@@ -288,9 +232,9 @@ def run_cache(args: argparse.Namespace) -> int:
         return 0
     plan = cache.plan_cache_action(ws, action, args.type, args.selective)
     if args.dry_run:
-        show(args, plan.to_dict(), _print_plan)
+        show(args, plan.to_dict(), print_plan)
         return 0
-    show(args, execute_with_progress(plan).to_dict(), _print_result)
+    show(args, execute_with_progress(plan).to_dict(), print_result)
     return 0
 
 
