@@ -117,7 +117,7 @@ class _Cycle(Exception):
 
 
 class _Unresolved(Exception):
-    pass
+    """A reference names a key that does not exist."""
 
 
 def interpolate(data: Mapping[str, Any], builtins: Builtins) -> Interpolated:
@@ -166,7 +166,7 @@ class _Expander:
             except _Unresolved as exc:
                 self._report(path, str(exc))
             except _Failed:
-                pass
+                return item  # already reported where it failed
             return item
         if isinstance(item, Mapping | list):
             return self._walk(item, path)
@@ -178,7 +178,7 @@ class _Expander:
         except _Cycle as cycle:
             self._report(cycle.chain[0], f"interpolation cycle: {cycle}")
         except _Failed:
-            pass
+            return text  # already reported where it failed
         return text
 
     def _report(self, key: KeyPath, message: str) -> None:

@@ -32,9 +32,8 @@ def fsync_dir(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):  # some file systems cannot sync folders
+            os.fsync(fd)
     finally:
         os.close(fd)
 
