@@ -84,7 +84,7 @@ def test_no_traceback_for_bad_input_in_a_real_process(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "workspace: error: --user-name: '../x' is not a valid name; use lowercase "
-        "letters, digits, '-', '_' and '.' (not first)"
+        "letters, digits, '-', '_' and '.' ('-' and '.' not first)"
     ]
 
 
@@ -116,3 +116,27 @@ def test_output_cut_short_by_a_closed_pipe_is_not_an_error(make_workspace, tmp_p
     assert len(result.stdout) == 10
     assert "BrokenPipe" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_workspace_root_that_is_a_file_is_one_line(cli, tmp_path, monkeypatch):
+    canary = tmp_path / "canary.txt"
+    canary.write_text("untouched")
+    monkeypatch.setenv("PROVISIONING_WORKSPACE_ROOT", str(canary))
+    result = cli("init", cwd=tmp_path)
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "PROVISIONING_WORKSPACE_ROOT" in result.err
+    assert canary.read_text() == "untouched"
+
+
+def test_file_errors_name_the_file_in_one_line(cli, make_workspace, tmp_path):
+    ws = make_workspace("dev")
+    result = cli("resolve", "path", "infra", "x", "--root", ws.root, "--create-missing")
+    assert result.code == 0
+    (ws.root / "infra" / "dev").rename(tmp_path / "moved")
+    (ws.root / "infra" / "dev").write_text("not a folder")
+    broken = cli("resolve", "path", "infra", "y", "--root", ws.root, "--create-missing")
+    assert broken.code == 2
+    assert broken.err.count("\n") == 1
+    assert "infra/dev" in broken.err
+    assert "Traceback" not in broken.err

@@ -286,3 +286,26 @@ def test_flag_values_are_checked(cli, tmp_path, flag):
     result = cli("init", "--root", tmp_path / "ws", flag, "bogus")
     assert result.code == 2
     assert flag in result.err
+
+
+def test_overwrite_keeps_the_recorded_type_infra_and_template(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli(
+        "init", "--root", root, "--template", "full", "--workspace-type",
+        "production", "--infra-name", "prod1",
+    )  # fmt: skip
+    result = cli("init", "--root", root, "--overwrite")
+    assert result.code == 0, result.err
+    settings = _settings(root, "dev")
+    assert (settings["type"], settings["infra_name"]) == ("production", "prod1")
+    assert settings["template"] == "full"
+    assert not (root / "extensions/providers/template/README.md").exists()
+    assert 'type = "production"' in (root / "config" / "dev.toml").read_text()
+
+
+def test_overwrite_with_a_new_type_takes_that_types_default_infra(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    cli("init", "--root", root, "--overwrite", "--workspace-type", "testing")
+    settings = _settings(root, "dev")
+    assert (settings["type"], settings["infra_name"]) == ("testing", "dev-test")

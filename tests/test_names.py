@@ -17,6 +17,7 @@ REFUSED = {
     "too-long": "a" * 65,
     "upper": "Dev",
     "leading-dot": ".hidden",
+    "leading-dash": "-x",
 }
 ACCEPTED = ["dev", "dev-2", "ci_runner", "a.b", "a" * 64]
 
@@ -57,3 +58,23 @@ def test_bad_user_from_environment_names_the_variable(cli, tmp_path, monkeypatch
     result = cli("init", "--root", tmp_path / "ws")
     assert result.code == 2
     assert "PROVISIONING_WORKSPACE_USER" in result.err
+
+
+def test_leading_dash_in_equals_form_is_refused(cli, tmp_path):
+    result = cli("init", "--root", tmp_path / "ws", "--user-name=-x")
+    assert result.code == 2
+    assert "--user-name" in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_longest_user_name_still_gets_a_valid_default_infra(cli, tmp_path):
+    user = "u" * 64
+    root = tmp_path / "ws"
+    assert cli("init", "--root", root, "--user-name", user).code == 0
+    (infra,) = (root / "infra" / user).iterdir()
+    assert len(infra.name) == 64
+    assert infra.name.endswith("-dev")
+    found = cli(
+        "resolve", "path", "infra", infra.name, "--root", root, "--workspace-user", user
+    )
+    assert found.code == 0, found.err

@@ -264,6 +264,8 @@ def locate(
         chosen, how = cwd / "workspace", "the default ./workspace"
     chosen = (cwd / chosen).resolve()
     log.debug("workspace %s chosen by %s", chosen, how)
+    if chosen.exists() and not chosen.is_dir():
+        raise UsageError(f"{how}: {chosen} is a file, not a workspace folder")
     if must_exist and not (chosen / MARKER).is_file():
         raise NotFoundError(
             f"{chosen} is not a workspace (no {MARKER}); "

@@ -12,7 +12,8 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass, field
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from workspace_tasks.context import (
     Workspace,
 )
 from workspace_tasks.errors import UsageError
-from workspace_tasks.names import check_name
+from workspace_tasks.names import MAX_NAME_LENGTH, check_name
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ class InitOptions:
     """The flags of ``workspace init``."""
 
     infra_name: str | None = None
-    workspace_type: str = "development"
-    template: str = "minimal"
+    workspace_type: str | None = None  # None: as recorded, else development
+    template: str | None = None  # None: as recorded, else minimal
     template_dir: Path | None = None
     overwrite: bool = False
     create_examples: bool = False
@@ -86,8 +87,37 @@ class _Step:
 
 
 def default_infra_name(user: str, workspace_type: str) -> str:
-    """Return the infra name used when ``--infra-name`` is not given."""
-    return f"{user}-{ENV_OF_TYPE[workspace_type]}"
+    """Return the infra name used when ``--infra-name`` is not given.
+
+    ``<user>-<env>``, the user part shortened so the name stays a valid one.
+    """
+    suffix = f"-{ENV_OF_TYPE[workspace_type]}"
+    return f"{user[: MAX_NAME_LENGTH - len(suffix)]}{suffix}"
+
+
+def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
+    """Fill the choices not given with what this user's ``init`` recorded.
+
+    So ``init --overwrite`` regenerates the workspace the user has (its type,
+    infra and template), not a default one. For a new user the defaults are
+    development, ``<user>-<env>`` and minimal.
+    """
+    recorded = {}
+    if ws.user_initialised:
+        try:
+            with ws.settings_file.open("rb") as handle:
+                recorded = tomllib.load(handle).get("workspace", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            recorded = {}
+    workspace_type = options.workspace_type or recorded.get("type") or "development"
+    template = options.template or recorded.get("template") or "minimal"
+    infra = options.infra_name
+    same_type = options.workspace_type in (None, recorded.get("type"))
+    if infra is None and same_type:
+        infra = recorded.get("infra_name")  # a new type brings its own default
+    return replace(
+        options, workspace_type=workspace_type, template=template, infra_name=infra
+    )
 
 
 def _check_options(options: InitOptions) -> None:
@@ -258,6 +288,7 @@ def init_workspace(
         UsageError: a bad option, or the user already has a workspace here
             and ``overwrite`` is not set.
     """
+    options = with_recorded_choices(ws, options)
     _check_options(options)
     if ws.user_initialised and not options.overwrite:
         raise UsageError(

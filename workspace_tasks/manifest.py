@@ -9,6 +9,7 @@ module). Clusters also list their task services.
 
 from __future__ import annotations
 
+import keyword
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -76,9 +77,15 @@ _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def module_name(name: str) -> str:
-    """Return the Python package name of extension ``name``: ``my-aws`` → ``my_aws``."""
+    """Return the Python package name of extension ``name``: ``my-aws`` → ``my_aws``.
+
+    A name that would not be a Python identifier (``1abc``) or would be a
+    keyword (``class``, ``import``) gets the prefix ``ext_``.
+    """
     module = re.sub(r"[^a-z0-9_]", "_", name.lower())
-    return module if module[:1].isalpha() or module[:1] == "_" else f"ext_{module}"
+    if not module.isidentifier() or keyword.iskeyword(module):
+        return f"ext_{module}"
+    return module
 
 
 def required_files(kind: str, name: str) -> list[str]:

@@ -7,14 +7,15 @@ import re
 from workspace_tasks.errors import InvalidName
 
 MAX_NAME_LENGTH = 64
-_NAME = re.compile(r"[a-z0-9_-][a-z0-9._-]*")
+_NAME = re.compile(r"[a-z0-9_][a-z0-9._-]*")
 
 
 def check_name(value: str | None, flag: str) -> str:
     """Return ``value`` when it is a safe single path component.
 
-    Allowed are lowercase letters, digits, ``-``, ``_`` and ``.`` (not as
-    the first character), at most 64 characters.
+    Allowed are lowercase letters, digits, ``-``, ``_`` and ``.``, at most 64
+    characters; the first is a letter, a digit or ``_`` (a leading ``-`` would
+    read as a flag, a leading ``.`` as a hidden file).
 
     Raises:
         InvalidName: naming ``flag`` and the bad value.
@@ -29,6 +30,6 @@ def check_name(value: str | None, flag: str) -> str:
     if not _NAME.fullmatch(value):
         raise InvalidName(
             f"{flag}: {value!r} is not a valid name; use lowercase letters, "
-            "digits, '-', '_' and '.' (not first)"
+            "digits, '-', '_' and '.' ('-' and '.' not first)"
         )
     return value

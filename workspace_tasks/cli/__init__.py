@@ -41,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A file the command had to read or write: name it, in one line.
+        if logsetup.debug_enabled(os.environ):
+            raise
+        log.debug("file error", exc_info=True)
+        where = exc.filename or "a file"
+        output.error(f"{where}: {exc.strerror or exc}")
+        return EXIT_USAGE
     except Exception as exc:
         if logsetup.debug_enabled(os.environ):
             raise

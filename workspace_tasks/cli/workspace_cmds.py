@@ -29,14 +29,14 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     init.add_argument(
         "--workspace-type",
         choices=("development", "testing", "production"),
-        default="development",
+        help="default: as recorded for the user (with --overwrite), else development",
     )
     init.add_argument(
         "--template",
         choices=("minimal", "full", "custom"),
-        default="minimal",
-        help="minimal: configs and empty extension templates; full: complete "
-        "extension templates and examples; custom: minimal plus --template-dir",
+        help="minimal (default): configs and empty extension templates; full: "
+        "complete extension templates and examples; custom: minimal plus "
+        "--template-dir; with --overwrite, the one recorded for the user",
     )
     init.add_argument(
         "--template-dir",
