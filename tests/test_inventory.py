@@ -89,3 +89,9 @@ def test_list_json_has_users_extensions_infras_and_configs(cli, make_workspace):
     assert ("tester-dev", "user:tester") in infras
     assert "config/dev.toml" in listing["config_files"]
     assert "config/tester.toml" in listing["config_files"]
+
+
+def test_list_shows_example_infrastructures_only_when_created(cli, make_workspace):
+    ws = make_workspace("dev")
+    listing = json.loads(cli("list", "--root", ws.root, "--format", "json").out)
+    assert [i for i in listing["infrastructures"] if i["origin"] == "example"] == []

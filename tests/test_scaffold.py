@@ -302,3 +302,13 @@ def test_ci_file_and_binary_are_copied_byte_for_byte(cli, workspace, tmp_path):
     ):
         assert (created / relpath).read_bytes() == (template / relpath).read_bytes()
     assert "${{ matrix.py }}" in (created / ".github/workflows/ci.yml").read_text()
+
+
+@pytest.mark.parametrize("name", ["class", "import", "1abc"])
+def test_names_that_are_not_python_modules_still_validate(make_workspace, cli, name):
+    ws = make_workspace("dev")
+    created = cli("tools", "create-extension", f"providers/{name}", "--root", ws.root)
+    assert created.code == 0, created.err
+    checked = cli("tools", "validate-extension", f"providers/{name}", "--root", ws.root)
+    assert checked.code == 0, checked.out + checked.err
+    assert (ws.user_extensions_dir("providers") / name / f"ext_{name}").is_dir()

@@ -86,6 +86,7 @@ def _infrastructures(ws: Workspace) -> list[dict[str, str]]:
                 {"name": p.name, "origin": origin, "path": str(p)}
                 for p in sorted(folder.iterdir())
                 if p.is_dir()
+                and (origin != "example" or (p / "settings.toml").is_file())
             ]
     return found
 
