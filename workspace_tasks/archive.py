@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import stat
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from workspace_tasks.errors import WorkspaceError
+from workspace_tasks.tarstream import TarError, TarMember, TarReader
 
 log = logging.getLogger(__name__)
 
@@ -448,6 +448,8 @@ def tar_header(
     header = _ustar_header(path, kind, mode, size, mtime, target)
     if header is not None:
         return header
+    import tarfile
+
     info = tarfile.TarInfo(path)
     info.mode, info.mtime, info.size = mode, mtime, size
     info.type = _TYPEFLAGS[kind]
@@ -573,18 +575,13 @@ def plain_stream(raw: BinaryIO, keys: object = None) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def open_tar(raw: BinaryIO, keys: object = None) -> Iterator[tarfile.TarFile]:
+def open_tar(raw: BinaryIO, keys: object = None) -> Iterator[TarReader]:
     """Open a backup file for one sequential pass over its members."""
     with plain_stream(raw, keys) as stream:
-        try:
-            tar = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise ArchiveError(f"not a readable backup archive: {exc}") from exc
-        with tar:
-            yield tar
+        yield TarReader(stream)
 
 
-def read_manifest_member(tar: tarfile.TarFile) -> tuple[Manifest | None, object]:
+def read_manifest_member(tar: TarReader) -> tuple[Manifest | None, object]:
     """Read the first member; return the manifest (or None) and that member.
 
     A foreign tar has no manifest: its first member is returned so the
@@ -592,23 +589,22 @@ def read_manifest_member(tar: tarfile.TarFile) -> tuple[Manifest | None, object]
     """
     try:
         first = tar.next()
-    except (tarfile.TarError, EOFError, OSError) as exc:
+        if first is None or first.name != MANIFEST_NAME or first.kind != "file":
+            return None, first
+        data = tar.read(first)
+    except (TarError, EOFError, OSError) as exc:
         raise ArchiveError(f"not a readable backup archive: {exc}") from exc
-    if first is None or first.name != MANIFEST_NAME or not first.isfile():
-        return None, first
-    handle = tar.extractfile(first)
-    assert handle is not None
-    return Manifest.from_bytes(handle.read()), None
+    return Manifest.from_bytes(data), None
 
 
-def members(tar: tarfile.TarFile, pending: object = None) -> Iterator[tarfile.TarInfo]:
+def members(tar: TarReader, pending: object = None) -> Iterator[TarMember]:
     """Yield the remaining members, starting with ``pending`` if given."""
     if pending is not None:
         yield pending  # type: ignore[misc]
     while True:
         try:
             member = tar.next()
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except (TarError, EOFError, OSError) as exc:
             raise ArchiveError(f"the archive is damaged: {exc}") from exc
         if member is None:
             return
@@ -616,30 +612,26 @@ def members(tar: tarfile.TarFile, pending: object = None) -> Iterator[tarfile.Ta
 
 
 def copy_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, out: BinaryIO | None
+    tar: TarReader, name: str, size: int, fd: int | None, offset: int | None = None
 ) -> str:
-    """Copy a regular member's data to ``out`` (None: only read); return sha256.
+    """Copy a regular member's data to ``fd`` (None: only read); return sha256.
 
-    Runs of zeros are skipped with a seek when writing, so a sparse file
-    comes back sparse; the caller truncates ``out`` to the member's size.
+    The data is the current member's, or that at ``offset`` of the stream
+    (forward only). Runs of zeros are skipped with a seek when writing, so
+    a sparse file comes back sparse.
     """
-    digest = hashlib.sha256()
-    handle = tar.extractfile(member)
-    if handle is None:
-        return digest.hexdigest()
-    zeros = bytes(CHUNK)
     try:
-        while True:
-            block = handle.read(CHUNK)
-            if not block:
-                break
-            digest.update(block)
-            if out is None:
-                continue
-            if block == zeros[: len(block)]:
-                out.seek(len(block), os.SEEK_CUR)
-            else:
-                out.write(block)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ArchiveError(f"{member.name}: the archive is damaged: {exc}") from exc
-    return digest.hexdigest()
+        if offset is not None:
+            tar.seek(offset)
+        return tar.copy(size, name, fd)
+    except (TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{name}: the archive is damaged: {exc}") from exc
+
+
+def read_member(tar: TarReader, name: str, size: int, offset: int) -> bytes:
+    """Return the data of the regular member whose data is at ``offset``."""
+    try:
+        tar.seek(offset)
+        return b"".join(tar.pieces(size, name))
+    except (TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{name}: the archive is damaged: {exc}") from exc

@@ -395,10 +395,10 @@ def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
         return 0
     if entry.type != "file":
         return 0
-    if not member.isfile() or member.size != entry.size:
+    if member.kind != "file" or member.size != entry.size:
         problems.append(f"{name}: size or type differs from the manifest")
         return 0
-    if archive.copy_member(tar, member, None) != entry.sha256:
+    if archive.copy_member(tar, name, member.size, None) != entry.sha256:
         problems.append(f"{name}: checksum does not match")
     return 1
 
