@@ -38,7 +38,8 @@ ENCRYPTED_SUFFIX = ".age"
 CHUNK = 1 << 20
 BLOCK = 512
 RECORD = 20 * BLOCK
-ZSTD_THREADS = 0
+ZSTD_THREADS = 2
+ZSTD_JOB = 1 << 20
 ZSTD_LEVEL = 3
 GZIP_LEVEL = 6
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -248,8 +249,12 @@ def compressing(out: BinaryIO, compression: str) -> Iterator[BinaryIO]:
     if compression == "zstd":
         import zstandard
 
-        # A worker thread compresses while this one reads the files.
-        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=ZSTD_THREADS)
+        # Worker threads compress while this one reads the files; small jobs
+        # keep their buffers to a few megabytes.
+        params = zstandard.ZstdCompressionParameters.from_level(
+            ZSTD_LEVEL, threads=ZSTD_THREADS, job_size=ZSTD_JOB
+        )
+        compressor = zstandard.ZstdCompressor(compression_params=params)
         writer = compressor.stream_writer(out, closefd=False)
         yield writer
         writer.close()

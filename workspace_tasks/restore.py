@@ -477,7 +477,7 @@ class _Layout:
         self.new = f"{staging}/new"
         writes = [s for s in plan.steps if s.action in WRITES]
         created = {s.path for s in writes if s.type == "dir"}
-        self.moved = [s for s in writes if s.path.rpartition("/")[0] not in created]
+        self.moved = [s for s in writes if not _inside(s.path, created)]
         self.folders: set[str] = {""}
 
     def staged(self, path: str) -> str:
@@ -485,15 +485,30 @@ class _Layout:
         return f"{self.new}/{path}"
 
     def make_folder(self, path: str) -> None:
-        """Create the staged folder ``path`` and its parents (private)."""
+        """Create the staged folder ``path`` and its parents.
+
+        They get the default mode, as tar gives folders it must make; the
+        staging folder itself is private, and restored folders get their
+        own modes once swapped in.
+        """
         missing = []
         while path not in self.folders:
             missing.append(path)
             path = path.rpartition("/")[0]
         for folder in reversed(missing):
             with contextlib.suppress(FileExistsError):
-                os.mkdir(self.staged(folder), 0o700)
+                os.mkdir(self.staged(folder))
             self.folders.add(folder)
+
+
+def _inside(path: str, folders: set[str]) -> bool:
+    """Tell whether a proper parent of ``path`` is one of ``folders``."""
+    parent = path.rpartition("/")[0]
+    while parent:
+        if parent in folders:
+            return True
+        parent = parent.rpartition("/")[0]
+    return False
 
 
 def _stage(

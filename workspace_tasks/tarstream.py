@@ -194,9 +194,7 @@ class TarReader:
             elif member.kind == "longlink":
                 local["linkpath"] = _text(self._take_data(member.size))
             elif member.kind == "sparse":
-                raise TarError(
-                    f"member {member.name!r} is a sparse file, not supported"
-                )
+                raise _sparse(member.name)
             else:
                 return self._finish(member, {**self._globals, **local})
 
