@@ -11,9 +11,12 @@ A restore runs in steps:
 2. **Plan** what happens to each path (create, replace, keep, unchanged);
    local files newer than the backup are kept with ``merge``, replaced with
    ``overwrite``, and otherwise stop the restore. ``dry_run`` stops here.
-3. **Stage** the new files in a hidden folder inside the workspace.
-4. **Swap** them in by renames recorded in a journal; on failure the
-   journal is undone, and a restore killed half-way is undone by the next.
+3. **Stage** the new files in a hidden folder inside the workspace that
+   mirrors it, from what step 1 checked: a second read of the archive takes
+   only file data, at the offsets found then, each file against its checksum.
+4. **Swap** them in by renames recorded in a journal (one per new subtree or
+   replaced path); on failure the journal is undone, and a restore killed
+   half-way is undone by the next.
 
 Files that exist locally but are not in the backup are never removed.
 """
