@@ -19,13 +19,14 @@ import json
 import logging
 import os
 import stat
-import tarfile
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from workspace_tasks.errors import WorkspaceError
+from workspace_tasks.tarstream import TarError, TarMember, TarReader
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ COMPRESSIONS = ("none", "zstd", "gzip")
 SUFFIXES = {"none": ".tar", "zstd": ".tar.zst", "gzip": ".tar.gz"}
 ENCRYPTED_SUFFIX = ".age"
 CHUNK = 1 << 20
+BLOCK = 512
+RECORD = 20 * BLOCK
+ZSTD_THREADS = 2
+ZSTD_JOB = 1 << 20
 ZSTD_LEVEL = 3
 GZIP_LEVEL = 6
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -132,106 +137,107 @@ def scan_tree(
     tops: Iterable[str],
     exclude: Iterable[str] = (),
     *,
-    with_checksums: bool = True,
+    with_checksums: bool = False,
 ) -> tuple[list[Entry], list[str]]:
     """List the entries under each of ``tops`` (paths relative to ``root``).
 
     Folders come before their contents; names are sorted. Symbolic links
     are recorded, never followed; a second name of an already listed file
     becomes a hard link. Returns the entries and the paths skipped (sockets,
-    pipes and devices, which a backup cannot hold).
+    pipes and devices, which a backup cannot hold). Checksums are left
+    empty unless ``with_checksums``: the archive writer computes them while
+    it reads each file for the archive.
     """
     excluded = set(exclude)
-    entries: list[Entry] = []
-    skipped: list[str] = []
-    inodes: dict[tuple[int, int], str] = {}
+    scan = _Scan(str(root), excluded)
     for top in tops:
-        if top in excluded or not os.path.lexists(root / top):
+        if top in excluded or not os.path.lexists(f"{scan.root}/{top}"):
             continue
-        _scan_path(root, top, excluded, entries, skipped, inodes, with_checksums)
-    return entries, skipped
+        scan.add(top)
+    if with_checksums:
+        hash_entries(root, scan.entries)
+    return scan.entries, scan.skipped
 
 
-def _scan_path(
-    root: Path,
-    relpath: str,
-    excluded: set[str],
-    entries: list[Entry],
-    skipped: list[str],
-    inodes: dict[tuple[int, int], str],
-    with_checksums: bool,
-) -> None:
-    info = os.lstat(root / relpath)
-    mode = stat.S_IMODE(info.st_mode)
-    if stat.S_ISDIR(info.st_mode):
-        entries.append(Entry(relpath, "dir", mode, info.st_mtime_ns))
-        with os.scandir(root / relpath) as listing:
-            names = sorted(entry.name for entry in listing)
-        for name in names:
-            child = f"{relpath}/{name}"
-            if child not in excluded:
-                _scan_path(
-                    root, child, excluded, entries, skipped, inodes, with_checksums
-                )
-    elif stat.S_ISLNK(info.st_mode):
-        target = os.readlink(root / relpath)
-        entries.append(Entry(relpath, "symlink", mode, info.st_mtime_ns, 0, "", target))
-    elif stat.S_ISREG(info.st_mode):
-        key = (info.st_dev, info.st_ino)
-        if info.st_nlink > 1 and key in inodes:
-            entries.append(
-                Entry(relpath, "hardlink", mode, info.st_mtime_ns, target=inodes[key])
+class _Scan:
+    """The walk of one scan: plain string paths, one ``lstat`` per entry."""
+
+    def __init__(self, root: str, excluded: set[str]) -> None:
+        self.root = root
+        self.excluded = excluded
+        self.entries: list[Entry] = []
+        self.skipped: list[str] = []
+        self.inodes: dict[tuple[int, int], str] = {}
+
+    def add(self, relpath: str) -> None:
+        """Record ``relpath`` and, for a folder, everything below it."""
+        path = f"{self.root}/{relpath}"
+        info = os.lstat(path)
+        kind = info.st_mode
+        mode = stat.S_IMODE(kind)
+        if stat.S_ISDIR(kind):
+            self.entries.append(Entry(relpath, "dir", mode, info.st_mtime_ns))
+            with os.scandir(path) as listing:
+                names = sorted(entry.name for entry in listing)
+            for name in names:
+                child = f"{relpath}/{name}"
+                if child not in self.excluded:
+                    self.add(child)
+        elif stat.S_ISLNK(kind):
+            target = os.readlink(path)
+            self.entries.append(
+                Entry(relpath, "symlink", mode, info.st_mtime_ns, 0, "", target)
             )
-            return
-        inodes[key] = relpath
-        digest = file_sha256(root / relpath, info.st_size) if with_checksums else ""
-        entries.append(
-            Entry(relpath, "file", mode, info.st_mtime_ns, info.st_size, digest)
-        )
-    else:
-        log.warning("skipping %s: not a file, folder or link", relpath)
-        skipped.append(relpath)
+        elif stat.S_ISREG(kind):
+            key = (info.st_dev, info.st_ino)
+            if info.st_nlink > 1 and key in self.inodes:
+                self.entries.append(
+                    Entry(
+                        relpath,
+                        "hardlink",
+                        mode,
+                        info.st_mtime_ns,
+                        target=self.inodes[key],
+                    )
+                )
+                return
+            self.inodes[key] = relpath
+            self.entries.append(
+                Entry(relpath, "file", mode, info.st_mtime_ns, info.st_size)
+            )
+        else:
+            log.warning("skipping %s: not a file, folder or link", relpath)
+            self.skipped.append(relpath)
 
 
-def file_sha256(path: Path, size: int | None = None) -> str:
+def hash_entries(root: Path, entries: list[Entry]) -> None:
+    """Fill in the sha256 of every file entry, reading the files once."""
+    base = str(root)
+    for entry in entries:
+        if entry.type == "file":
+            entry.sha256 = file_sha256(f"{base}/{entry.path}", entry.size)
+
+
+def file_sha256(path: str | os.PathLike, size: int | None = None) -> str:
     """Return the sha256 of the first ``size`` bytes of ``path`` (all if None)."""
     digest = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
         remaining = size
         while remaining is None or remaining > 0:
             want = CHUNK if remaining is None else min(CHUNK, remaining)
-            block = handle.read(want)
+            block = os.read(fd, want)
             if not block:
                 break
             digest.update(block)
             if remaining is not None:
                 remaining -= len(block)
+    finally:
+        os.close(fd)
     return digest.hexdigest()
 
 
 # Writing.
-
-
-class _HashingReader(io.RawIOBase):
-    """Read a file, hashing what is read, so the write pass checks the data."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self._handle = handle
-        self.digest = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        block = self._handle.read(size)
-        self.digest.update(block)
-        return block
-
-    def readinto(self, buffer) -> int:
-        block = self.read(len(buffer))
-        buffer[: len(block)] = block
-        return len(block)
 
 
 @contextlib.contextmanager
@@ -243,8 +249,12 @@ def compressing(out: BinaryIO, compression: str) -> Iterator[BinaryIO]:
     if compression == "zstd":
         import zstandard
 
-        # Several threads keep compression from being the slow step.
-        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+        # Worker threads compress while this one reads the files; small jobs
+        # keep their buffers to a few megabytes.
+        params = zstandard.ZstdCompressionParameters.from_level(
+            ZSTD_LEVEL, threads=ZSTD_THREADS, job_size=ZSTD_JOB
+        )
+        compressor = zstandard.ZstdCompressor(compression_params=params)
         writer = compressor.stream_writer(out, closefd=False)
         yield writer
         writer.close()
@@ -268,20 +278,159 @@ def write_archive(
 ) -> None:
     """Write ``manifest`` then every entry it lists, read from ``root``.
 
+    Every file entry must already hold its checksum (see :func:`hash_entries`).
+
     Raises:
         ArchiveError: a file changed between the checksum pass and now.
     """
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        data = manifest.to_bytes()
-        info = tarfile.TarInfo(MANIFEST_NAME)
-        info.size, info.mode = len(data), 0o600
-        info.mtime = _created_seconds(manifest)
-        tar.addfile(info, io.BytesIO(data))
-        total = len(manifest.entries)
-        for done, entry in enumerate(manifest.entries, start=1):
-            _add_entry(tar, root, entry)
-            if progress is not None:
-                progress(done, total)
+    head = manifest_member(manifest)
+    sink.write(head)
+    body = write_members(sink, root, manifest.entries, progress)
+    sink.write(archive_end(len(head) + body))
+
+
+def write_spooled(
+    path: Path,
+    root: Path,
+    manifest: Manifest,
+    compression: str,
+    progress: ProgressFn | None = None,
+) -> None:
+    """Write the archive of ``manifest`` to ``path``, reading each file once.
+
+    The members go first to a hidden spool file beside ``path``, compressed,
+    while their checksums are computed; the manifest, complete by then, is
+    written to ``path`` as a compressed stream of its own, and the spool is
+    appended. Compressed streams put end to end read as one (zstd frames,
+    gzip members), so ``path`` is one ordinary archive with its manifest
+    first. Nothing written here is decrypted data of an encrypted backup:
+    encrypted backups take :func:`write_archive`, which spools nothing.
+    """
+    fd, spool_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".members", dir=path.parent
+    )
+    try:
+        with os.fdopen(fd, "w+b") as spool:
+            with compressing(spool, compression) as body:
+                size = write_members(body, root, manifest.entries, progress)
+                head = manifest_member(manifest)
+                body.write(archive_end(len(head) + size))
+            spool.flush()
+            with open(path, "wb") as out:
+                with compressing(out, compression) as first:
+                    first.write(head)
+                out.flush()
+                _append_file(spool.fileno(), out.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(spool_name)
+
+
+def _append_file(source: int, target: int) -> None:
+    """Copy all of ``source`` to the end of ``target`` inside the kernel."""
+    offset = 0
+    size = os.fstat(source).st_size
+    try:
+        while offset < size:
+            sent = os.sendfile(target, source, offset, size - offset)
+            if sent == 0:
+                break
+            offset += sent
+    except OSError:
+        # A file system without sendfile: copy the rest through memory.
+        while offset < size:
+            block = os.pread(source, min(CHUNK, size - offset), offset)
+            if not block:
+                break
+            os.write(target, block)
+            offset += len(block)
+    if offset != size:
+        raise ArchiveError("the archive could not be completed; run the backup again")
+
+
+def manifest_member(manifest: Manifest) -> bytes:
+    """Return the tar member holding ``manifest``: header, data, padding."""
+    data = manifest.to_bytes()
+    mtime = _created_seconds(manifest)
+    header = tar_header(MANIFEST_NAME, "file", 0o600, len(data), mtime)
+    return header + data + bytes(-len(data) % BLOCK)
+
+
+def archive_end(written: int) -> bytes:
+    """Return the end-of-archive blocks for an archive of ``written`` bytes.
+
+    Two zero blocks, padded to a whole tar record as tar itself does.
+    """
+    total = written + 2 * BLOCK
+    return bytes(2 * BLOCK + (-total % RECORD))
+
+
+def write_members(
+    sink: BinaryIO,
+    root: Path,
+    entries: list[Entry],
+    progress: ProgressFn | None = None,
+) -> int:
+    """Write the tar members of ``entries``; return the bytes written.
+
+    A file's checksum is computed from the bytes written: an entry without
+    one gets it, an entry with one must match it.
+
+    Raises:
+        ArchiveError: a file changed while it was being backed up.
+    """
+    base = str(root)
+    pending = bytearray()
+    written = 0
+    total = len(entries)
+    for done, entry in enumerate(entries, start=1):
+        mtime = entry.mtime_ns // 1_000_000_000
+        size = entry.size if entry.type == "file" else 0
+        header = tar_header(
+            entry.path, entry.type, entry.mode, size, mtime, entry.target
+        )
+        pending += header
+        written += len(header)
+        if entry.type == "file":
+            written += _add_file(sink, pending, f"{base}/{entry.path}", entry)
+        if len(pending) >= CHUNK:
+            sink.write(pending)
+            pending.clear()
+        if progress is not None:
+            progress(done, total)
+    sink.write(pending)
+    return written
+
+
+def _add_file(sink: BinaryIO, pending: bytearray, path: str, entry: Entry) -> int:
+    # Not yet: sparse files are stored whole (their holes as zeros); store
+    # holes once the format has sparse members. Restores punch the holes
+    # back, so the files round-trip byte for byte and stay sparse.
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _changed(entry.path) from exc
+    try:
+        left = entry.size
+        while left > 0:
+            block = os.read(fd, min(CHUNK, left))
+            if not block:
+                raise _changed(entry.path)
+            digest.update(block)
+            pending += block
+            left -= len(block)
+            if len(pending) >= CHUNK:
+                sink.write(pending)
+                pending.clear()
+    finally:
+        os.close(fd)
+    pending += bytes(-entry.size % BLOCK)
+    checksum = digest.hexdigest()
+    if entry.sha256 and checksum != entry.sha256:
+        raise _changed(entry.path)
+    entry.sha256 = checksum
+    return entry.size + (-entry.size % BLOCK)
 
 
 def _created_seconds(manifest: Manifest) -> int:
@@ -297,95 +446,53 @@ _TYPEFLAGS = {"file": b"0", "hardlink": b"1", "symlink": b"2", "dir": b"5"}
 _LIMIT = 8**11
 
 
-def _ustar_header(entry: Entry, mtime: int) -> bytes | None:
-    """Return a plain ustar header for simple entries, None for the others.
+def tar_header(
+    path: str, kind: str, mode: int, size: int, mtime: int, target: str = ""
+) -> bytes:
+    """Return the tar header of one member (ustar, or PAX where needed)."""
+    header = _ustar_header(path, kind, mode, size, mtime, target)
+    if header is not None:
+        return header
+    import tarfile
+
+    info = tarfile.TarInfo(path)
+    info.mode, info.mtime, info.size = mode, mtime, size
+    info.type = _TYPEFLAGS[kind]
+    info.linkname = target
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def _ustar_header(
+    path: str, kind: str, mode: int, size: int, mtime: int, target: str
+) -> bytes | None:
+    """Return a plain ustar header for simple members, None for the others.
 
     tarfile builds each header through its general PAX path, the slowest
     step of a backup of many small files; short ASCII names need none of it.
     """
-    name = entry.path + ("/" if entry.type == "dir" else "")
-    if not (name.isascii() and entry.target.isascii()):
+    name = path + ("/" if kind == "dir" else "")
+    if not (name.isascii() and target.isascii()):
         return None
-    raw_name, raw_link = name.encode(), entry.target.encode()
+    raw_name, raw_link = name.encode(), target.encode()
     if len(raw_name) > 100 or len(raw_link) > 100:
         return None
-    if entry.size >= _LIMIT or not 0 <= mtime < _LIMIT:
+    if size >= _LIMIT or not 0 <= mtime < _LIMIT:
         return None
     header = b"".join(
         (
             raw_name.ljust(100, b"\0"),
-            b"%07o\0%07o\0%07o\0" % (entry.mode, 0, 0),
-            b"%011o\0%011o\0" % (entry.size if entry.type == "file" else 0, mtime),
+            b"%07o\0%07o\0%07o\0" % (mode, 0, 0),
+            b"%011o\0%011o\0" % (size, mtime),
             b" " * 8,
-            _TYPEFLAGS[entry.type],
+            _TYPEFLAGS[kind],
             raw_link.ljust(100, b"\0"),
             b"ustar\x0000",
             b"\0" * 64,
             b"%07o\0%07o\0" % (0, 0),
         )
-    ).ljust(tarfile.BLOCKSIZE, b"\0")
+    ).ljust(BLOCK, b"\0")
     checksum = b"%06o\0 " % sum(header)
     return header[:148] + checksum + header[156:]
-
-
-def _add_entry(tar: tarfile.TarFile, root: Path, entry: Entry) -> None:
-    # Not yet: sparse files are stored whole (their holes as zeros); store
-    # holes once tarfile writes GNU or PAX sparse members. Restores punch
-    # the holes back, so the files round-trip byte for byte and stay sparse.
-    mtime = entry.mtime_ns // 1_000_000_000
-    header = _ustar_header(entry, mtime)
-    if header is None:
-        _add_entry_slowly(tar, root, entry, mtime)
-        return
-    out = tar.fileobj
-    out.write(header)
-    tar.offset += tarfile.BLOCKSIZE
-    if entry.type != "file":
-        return
-    digest = hashlib.sha256()
-    fd = os.open(root / entry.path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb", buffering=0) as handle:
-        left = entry.size
-        while left > 0:
-            block = handle.read(min(CHUNK, left))
-            if not block:
-                raise _changed(entry.path)
-            digest.update(block)
-            out.write(block)
-            left -= len(block)
-    padding = -entry.size % tarfile.BLOCKSIZE
-    out.write(b"\0" * padding)
-    tar.offset += entry.size + padding
-    if digest.hexdigest() != entry.sha256:
-        raise _changed(entry.path)
-
-
-def _add_entry_slowly(
-    tar: tarfile.TarFile, root: Path, entry: Entry, mtime: int
-) -> None:
-    info = tarfile.TarInfo(entry.path)
-    info.mode = entry.mode
-    info.mtime = mtime
-    if entry.type == "dir":
-        info.type = tarfile.DIRTYPE
-        tar.addfile(info)
-    elif entry.type == "symlink":
-        info.type, info.linkname = tarfile.SYMTYPE, entry.target
-        tar.addfile(info)
-    elif entry.type == "hardlink":
-        info.type, info.linkname = tarfile.LNKTYPE, entry.target
-        tar.addfile(info)
-    else:
-        info.size = entry.size
-        fd = os.open(root / entry.path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as handle:
-            reader = _HashingReader(handle)
-            try:
-                tar.addfile(info, reader)
-            except OSError as exc:
-                raise _changed(entry.path) from exc
-        if reader.digest.hexdigest() != entry.sha256:
-            raise _changed(entry.path)
 
 
 def _changed(path: str) -> ArchiveError:
@@ -473,18 +580,13 @@ def plain_stream(raw: BinaryIO, keys: object = None) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def open_tar(raw: BinaryIO, keys: object = None) -> Iterator[tarfile.TarFile]:
+def open_tar(raw: BinaryIO, keys: object = None) -> Iterator[TarReader]:
     """Open a backup file for one sequential pass over its members."""
     with plain_stream(raw, keys) as stream:
-        try:
-            tar = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise ArchiveError(f"not a readable backup archive: {exc}") from exc
-        with tar:
-            yield tar
+        yield TarReader(stream)
 
 
-def read_manifest_member(tar: tarfile.TarFile) -> tuple[Manifest | None, object]:
+def read_manifest_member(tar: TarReader) -> tuple[Manifest | None, object]:
     """Read the first member; return the manifest (or None) and that member.
 
     A foreign tar has no manifest: its first member is returned so the
@@ -492,23 +594,22 @@ def read_manifest_member(tar: tarfile.TarFile) -> tuple[Manifest | None, object]
     """
     try:
         first = tar.next()
-    except (tarfile.TarError, EOFError, OSError) as exc:
+        if first is None or first.name != MANIFEST_NAME or first.kind != "file":
+            return None, first
+        data = tar.read(first)
+    except (TarError, EOFError, OSError) as exc:
         raise ArchiveError(f"not a readable backup archive: {exc}") from exc
-    if first is None or first.name != MANIFEST_NAME or not first.isfile():
-        return None, first
-    handle = tar.extractfile(first)
-    assert handle is not None
-    return Manifest.from_bytes(handle.read()), None
+    return Manifest.from_bytes(data), None
 
 
-def members(tar: tarfile.TarFile, pending: object = None) -> Iterator[tarfile.TarInfo]:
+def members(tar: TarReader, pending: object = None) -> Iterator[TarMember]:
     """Yield the remaining members, starting with ``pending`` if given."""
     if pending is not None:
         yield pending  # type: ignore[misc]
     while True:
         try:
             member = tar.next()
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except (TarError, EOFError, OSError) as exc:
             raise ArchiveError(f"the archive is damaged: {exc}") from exc
         if member is None:
             return
@@ -516,30 +617,26 @@ def members(tar: tarfile.TarFile, pending: object = None) -> Iterator[tarfile.Ta
 
 
 def copy_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, out: BinaryIO | None
+    tar: TarReader, name: str, size: int, fd: int | None, offset: int | None = None
 ) -> str:
-    """Copy a regular member's data to ``out`` (None: only read); return sha256.
+    """Copy a regular member's data to ``fd`` (None: only read); return sha256.
 
-    Runs of zeros are skipped with a seek when writing, so a sparse file
-    comes back sparse; the caller truncates ``out`` to the member's size.
+    The data is the current member's, or that at ``offset`` of the stream
+    (forward only). Runs of zeros are skipped with a seek when writing, so
+    a sparse file comes back sparse.
     """
-    digest = hashlib.sha256()
-    handle = tar.extractfile(member)
-    if handle is None:
-        return digest.hexdigest()
-    zeros = bytes(CHUNK)
     try:
-        while True:
-            block = handle.read(CHUNK)
-            if not block:
-                break
-            digest.update(block)
-            if out is None:
-                continue
-            if block == zeros[: len(block)]:
-                out.seek(len(block), os.SEEK_CUR)
-            else:
-                out.write(block)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ArchiveError(f"{member.name}: the archive is damaged: {exc}") from exc
-    return digest.hexdigest()
+        if offset is not None:
+            tar.seek(offset)
+        return tar.copy(size, name, fd)
+    except (TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{name}: the archive is damaged: {exc}") from exc
+
+
+def read_member(tar: TarReader, name: str, size: int, offset: int) -> bytes:
+    """Return the data of the regular member whose data is at ``offset``."""
+    try:
+        tar.seek(offset)
+        return b"".join(tar.pieces(size, name))
+    except (TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{name}: the archive is damaged: {exc}") from exc

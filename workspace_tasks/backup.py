@@ -400,10 +400,10 @@ def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
         return 0
     if entry.type != "file":
         return 0
-    if not member.isfile() or member.size != entry.size:
+    if member.kind != "file" or member.size != entry.size:
         problems.append(f"{name}: size or type differs from the manifest")
         return 0
-    if archive.copy_member(tar, member, None) != entry.sha256:
+    if archive.copy_member(tar, name, member.size, None) != entry.sha256:
         problems.append(f"{name}: checksum does not match")
     return 1
 
@@ -532,12 +532,17 @@ def _write(
 ) -> None:
     with safefs.atomic_output(target, safefs.PRIVATE_FILE) as temporary:
         os.chmod(temporary, safefs.PRIVATE_FILE)
+        if keys is None:
+            # One read of each file: checksums are computed while writing.
+            archive.write_spooled(temporary, root, manifest, compression, progress)
+            return
+        # Encrypted: nothing unencrypted may be spooled, so the checksums
+        # for the manifest come from a first pass over the files.
+        archive.hash_entries(root, manifest.entries)
         with open(temporary, "wb") as out, contextlib.ExitStack() as stack:
-            sink: BinaryIO = out
-            if keys is not None:
-                from workspace_tasks import crypto
+            from workspace_tasks import crypto
 
-                sink = stack.enter_context(crypto.encrypting(out, keys))
+            sink: BinaryIO = stack.enter_context(crypto.encrypting(out, keys))
             sink = stack.enter_context(archive.compressing(sink, compression))
             archive.write_archive(sink, root, manifest, progress)
 

@@ -11,22 +11,26 @@ A restore runs in steps:
 2. **Plan** what happens to each path (create, replace, keep, unchanged);
    local files newer than the backup are kept with ``merge``, replaced with
    ``overwrite``, and otherwise stop the restore. ``dry_run`` stops here.
-3. **Stage** the new files in a hidden folder inside the workspace.
-4. **Swap** them in by renames recorded in a journal; on failure the
-   journal is undone, and a restore killed half-way is undone by the next.
+3. **Stage** the new files in a hidden folder inside the workspace that
+   mirrors it, from what step 1 checked: a second read of the archive takes
+   only file data, at the offsets found then, each file against its checksum.
+4. **Swap** them in by renames recorded in a journal (one per new subtree or
+   replaced path); on failure the journal is undone, and a restore killed
+   half-way is undone by the next.
 
 Files that exist locally but are not in the backup are never removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 import stat
-import tarfile
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,6 +85,7 @@ class Member:
     size: int = 0
     target: str = ""
     sha256: str = ""
+    offset: int = 0
 
 
 @dataclass
@@ -161,7 +166,7 @@ class MemberChecker:
         self.label = label
         self.seen: dict[str, str] = {}
 
-    def check(self, info: tarfile.TarInfo) -> Member | None:
+    def check(self, info: archive.TarMember) -> Member | None:
         """Return the checked member, None for the archive's root folder.
 
         Raises:
@@ -173,7 +178,9 @@ class MemberChecker:
         if not parts:
             return None
         path = "/".join(parts)
-        kind = self._kind(info)
+        kind = info.kind
+        if kind not in ("file", "dir", "symlink", "hardlink"):
+            raise _refuse(self.label, info.name, "is a device or special file")
         self._check_parents(info.name, parts)
         earlier = self.seen.get(path)
         if earlier is not None and not (earlier == kind == "dir"):
@@ -187,18 +194,8 @@ class MemberChecker:
         self.seen[path] = kind
         mode = info.mode & (0o1777 if kind == "dir" else 0o777)
         size = info.size if kind == "file" else 0
-        return Member(path, kind, mode, int(info.mtime) * 1_000_000_000, size, target)
-
-    def _kind(self, info: tarfile.TarInfo) -> str:
-        if info.isreg():
-            return "file"
-        if info.isdir():
-            return "dir"
-        if info.issym():
-            return "symlink"
-        if info.islnk():
-            return "hardlink"
-        raise _refuse(self.label, info.name, "is a device or special file")
+        mtime_ns = int(info.mtime) * 1_000_000_000
+        return Member(path, kind, mode, mtime_ns, size, target, "", info.offset)
 
     def _check_parents(self, name: str, parts: list[str]) -> None:
         for depth in range(1, len(parts)):
@@ -280,7 +277,7 @@ def check_archive(
             elif manifest is not None:
                 problems.append(f"{member.path}: not in the manifest")
             if member.type == "file" and (verify or manifest is None):
-                digest = archive.copy_member(tar, tarinfo, None)
+                digest = archive.copy_member(tar, member.path, member.size, None)
                 if member.sha256 and digest != member.sha256:
                     problems.append(f"{member.path}: checksum does not match")
                 member.sha256 = digest
@@ -333,28 +330,60 @@ def rewrite_user(data: bytes, source_user: str, user: str) -> bytes:
 
 def _local_state(root: Path, path: str) -> os.stat_result | None:
     try:
-        return os.lstat(root / path)
+        return os.lstat(f"{root}/{path}")
     except FileNotFoundError:
         return None
 
 
-def _check_destination(root: Path, path: str) -> None:
-    parts = path.split("/")
-    for depth in range(1, len(parts)):
-        prefix = "/".join(parts[:depth])
-        state = _local_state(root, prefix)
-        if state is None:
-            return
-        if stat.S_ISLNK(state.st_mode):
-            raise UnsafeOperation(
-                f"refusing to restore {path}: {prefix} in the workspace is a "
-                "symbolic link, and writing through it could leave the workspace"
-            )
-        if not stat.S_ISDIR(state.st_mode):
-            raise UsageError(
-                f"cannot restore {path}: {root / prefix} is a file where the backup "
-                "has a folder; move it away first"
-            )
+class _Folders:
+    """What planning learnt about the workspace's folders: real or missing.
+
+    Members come folder first, so most lookups of a restore into an empty
+    place end at a folder already known to be missing, with no system call.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.known: dict[str, bool] = {}
+
+    def state(self, path: str) -> os.stat_result | None:
+        """Return ``lstat`` of ``path``, None when it or a parent is missing."""
+        parent = path.rpartition("/")[0]
+        if parent and self.known.get(parent) is False:
+            return None
+        return _local_state(self.root, path)
+
+    def check(self, path: str) -> None:
+        """Refuse to restore ``path`` through a link or below a file."""
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            known = self.known.get(prefix)
+            if known is False:
+                return
+            if known is None:
+                state = _local_state(self.root, prefix)
+                known = state is not None and stat.S_ISDIR(state.st_mode)
+                if state is None or known:
+                    self.known[prefix] = known
+                    if not known:
+                        return
+                    continue
+                _refuse_destination(self.root, path, prefix, state)
+
+
+def _refuse_destination(
+    root: Path, path: str, prefix: str, state: os.stat_result
+) -> None:
+    if stat.S_ISLNK(state.st_mode):
+        raise UnsafeOperation(
+            f"refusing to restore {path}: {prefix} in the workspace is a "
+            "symbolic link, and writing through it could leave the workspace"
+        )
+    raise UsageError(
+        f"cannot restore {path}: {root / prefix} is a file where the backup "
+        "has a folder; move it away first"
+    )
 
 
 def _same(root: Path, member: Member, path: str, state: os.stat_result) -> bool:
@@ -375,10 +404,17 @@ def _same(root: Path, member: Member, path: str, state: os.stat_result) -> bool:
 
 
 def _decide(
-    root: Path, member: Member, path: str, options: RestoreOptions, rewritten: bool
+    folders: _Folders,
+    member: Member,
+    path: str,
+    options: RestoreOptions,
+    rewritten: bool,
 ) -> str:
-    _check_destination(root, path)
-    state = _local_state(root, path)
+    root = folders.root
+    folders.check(path)
+    state = folders.state(path)
+    if member.type == "dir" and (state is None or stat.S_ISDIR(state.st_mode)):
+        folders.known[path] = state is not None
     if state is None:
         return "create"
     if not rewritten and _same(root, member, path, state):
@@ -408,6 +444,7 @@ def plan_restore(
     plan = RestorePlan(
         info.name, str(ws.root), ws.user, source_user, verified=options.verify
     )
+    folders = _Folders(ws.root)
     for member in members:
         if options.components and component_of(member.path) not in options.components:
             continue
@@ -415,7 +452,7 @@ def plan_restore(
         rewritten = bool(source_user and source_user != ws.user) and _rewrites_user(
             path, ws.user
         )
-        action = _decide(ws.root, member, path, options, rewritten)
+        action = _decide(folders, member, path, options, rewritten)
         plan.steps.append(Step(member.path, path, member.type, action, member.size))
     conflicts = [s.path for s in plan.steps if s.action == "conflict"]
     if conflicts:
@@ -430,105 +467,145 @@ def plan_restore(
 # Steps 3 and 4: staging and swapping.
 
 
+class _Layout:
+    """Where each written step is staged, and which steps move on their own.
+
+    The staging folder mirrors the workspace. A step inside a folder that
+    the restore creates travels with that folder; only the others (the tops
+    of new subtrees, and what replaces local files) are renamed into place
+    one by one, so a restore into an empty place is a handful of renames.
+    """
+
+    def __init__(self, plan: RestorePlan, staging: Path) -> None:
+        self.new = f"{staging}/new"
+        writes = [s for s in plan.steps if s.action in WRITES]
+        created = {s.path for s in writes if s.type == "dir"}
+        self.moved = [s for s in writes if not _inside(s.path, created)]
+        self.folders: set[str] = {""}
+
+    def staged(self, path: str) -> str:
+        """Return where ``path`` of the workspace is staged."""
+        return f"{self.new}/{path}"
+
+    def make_folder(self, path: str) -> None:
+        """Create the staged folder ``path`` and its parents.
+
+        They get the default mode, as tar gives folders it must make; the
+        staging folder itself is private, and restored folders get their
+        own modes once swapped in.
+        """
+        missing = []
+        while path not in self.folders:
+            missing.append(path)
+            path = path.rpartition("/")[0]
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(self.staged(folder))
+            self.folders.add(folder)
+
+
+def _inside(path: str, folders: set[str]) -> bool:
+    """Tell whether a proper parent of ``path`` is one of ``folders``."""
+    parent = path.rpartition("/")[0]
+    while parent:
+        if parent in folders:
+            return True
+        parent = parent.rpartition("/")[0]
+    return False
+
+
 def _stage(
     ws: Workspace,
-    info: BackupInfo,
     raw: BinaryIO,
     plan: RestorePlan,
-    staging: Path,
+    layout: _Layout,
     checked: dict[str, Member],
     progress: archive.ProgressFn | None,
 ) -> int:
-    steps = {s.source: s for s in plan.steps if s.action in WRITES}
-    checker = MemberChecker(info.name)
-    names = _staged_names(plan)
-    new = staging / "new"
-    new.mkdir()
-    written = 0
-    with archive.open_tar(raw, decryption_keys(ws)) as tar:
-        manifest, pending = archive.read_manifest_member(tar)
-        sums = {e.path: e.sha256 for e in manifest.entries} if manifest else {}
-        for tarinfo in archive.members(tar, pending):
-            again = checker.check(tarinfo)
-            step = steps.pop(again.path, None) if again else None
-            if again is None or step is None:
-                continue
-            # The first pass holds the manifest's exact mtimes and checksums.
-            member = checked[again.path]
-            _stage_member(tar, tarinfo, member, step, plan, new, ws.root, sums, names)
-            written += 1
+    """Stage every written step from the members checked in the first pass.
+
+    Names, kinds, links and modes all come from that pass; this one reads
+    only file data, at the offsets found then, and checks every file
+    against its checksum (the manifest's, or the first pass's for a tar
+    without one), so an archive that changed in between restores nothing.
+    """
+    steps = [s for s in plan.steps if s.action in WRITES]
+    os.mkdir(layout.new, 0o700)
+    with contextlib.ExitStack() as stack:
+        tar = None
+        if any(checked[s.source].type == "file" for s in steps):
+            tar = stack.enter_context(archive.open_tar(raw, decryption_keys(ws)))
+        for done, step in enumerate(steps, start=1):
+            member = checked[step.source]
+            _stage_member(tar, member, step, plan, layout, ws.root)
             if progress is not None:
-                progress(written, written + len(steps))
-    if steps:
-        raise ArchiveError(
-            f"backup {info.name} changed during the restore; nothing was restored"
-        )
-    return written
+                progress(done, len(steps))
+    return len(steps)
 
 
 def _stage_member(
-    tar: tarfile.TarFile,
-    tarinfo: tarfile.TarInfo,
+    tar: archive.TarReader | None,
     member: Member,
     step: Step,
     plan: RestorePlan,
-    new: Path,
+    layout: _Layout,
     root: Path,
-    sums: dict[str, str],
-    names: dict[str, str],
 ) -> None:
-    # Staged flat, one name per step: no folders to create and remove twice.
-    target = new / names[step.path]
+    layout.make_folder(step.path.rpartition("/")[0])
+    target = layout.staged(step.path)
     if member.type == "dir":
-        return
-    if member.type == "symlink":
+        layout.make_folder(step.path)
+    elif member.type == "symlink":
         os.symlink(member.target, target)
         mtime = (member.mtime_ns, member.mtime_ns)
         os.utime(target, ns=mtime, follow_symlinks=False)
     elif member.type == "hardlink":
         linked = map_path(member.target, plan.source_user, plan.user)
-        source = new / names.get(linked, "-")
-        os.link(source if os.path.lexists(source) else root / linked, target)
+        source = layout.staged(linked)
+        if not os.path.lexists(source):
+            source = f"{root}/{linked}"
+        os.link(source, target, follow_symlinks=False)
     else:
-        _stage_file(tar, tarinfo, member, step, plan, target, sums)
+        assert tar is not None
+        _stage_file(tar, member, step, plan, target)
 
 
 def _stage_file(
-    tar: tarfile.TarFile,
-    tarinfo: tarfile.TarInfo,
+    tar: archive.TarReader,
     member: Member,
     step: Step,
     plan: RestorePlan,
-    target: Path,
-    sums: dict[str, str],
+    target: str,
 ) -> None:
-    mtime_ns = member.mtime_ns
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(target, flags, 0o600)
+    try:
         if (
             plan.source_user
             and _rewrites_user(step.path, plan.user)
             and (plan.source_user != plan.user)
         ):
-            handle = tar.extractfile(tarinfo)
-            data = handle.read() if handle else b""
-            digest = archive.hashlib.sha256(data).hexdigest()
-            out.write(rewrite_user(data, plan.source_user, plan.user))
+            data = archive.read_member(tar, member.path, member.size, member.offset)
+            digest = hashlib.sha256(data).hexdigest()
+            with os.fdopen(os.dup(fd), "wb") as out:
+                out.write(rewrite_user(data, plan.source_user, plan.user))
         else:
-            digest = archive.copy_member(tar, tarinfo, out)
-            out.truncate(member.size)
-        os.fchmod(out.fileno(), member.mode)
-    expected = sums.get(member.path)
-    if expected and digest != expected:
-        raise ArchiveError(
-            f"{member.path}: checksum does not match the manifest; the backup is "
-            "damaged and nothing was restored"
-        )
-    os.utime(target, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+            digest = archive.copy_member(
+                tar, member.path, member.size, fd, member.offset
+            )
+        if digest != member.sha256:
+            raise ArchiveError(
+                f"{member.path}: checksum does not match the manifest; the backup "
+                "is damaged and nothing was restored"
+            )
+        os.fchmod(fd, member.mode)
+        os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
+    finally:
+        os.close(fd)
 
 
 class _Journal:
-    """The renames of a swap, written as they happen so they can be undone."""
+    """The renames of a swap, written before they happen so they can be undone."""
 
     def __init__(self, staging: Path) -> None:
         self.staging = staging
@@ -536,8 +613,9 @@ class _Journal:
         self.handle = self.path.open("a", encoding="utf-8")
         self.moved = 0
 
-    def record(self, action: str, path: Path, saved: Path | None = None) -> None:
-        line = {"action": action, "path": str(path), "saved": str(saved or "")}
+    def record(self, action: str, path: str, saved: str = "") -> None:
+        """Append one operation, flushed to the file before it is done."""
+        line = {"action": action, "path": path, "saved": saved}
         self.handle.write(json.dumps(line) + "\n")
         self.handle.flush()
 
@@ -549,33 +627,23 @@ def _swap(
     root: Path,
     plan: RestorePlan,
     staging: Path,
+    layout: _Layout,
     folders: dict[str, tuple[int, int]],
 ) -> None:
     journal = _Journal(staging)
-    names = _staged_names(plan)
-    known: set[Path] = {root}
+    known: set[str] = {str(root)}
     old = staging / "old"
     old.mkdir()
     try:
-        for index, step in enumerate(s for s in plan.steps if s.action in WRITES):
-            dest = root / step.path
-            _make_parents(dest.parent, journal, known)
-            if step.type == "dir" and step.action == "create":
-                dest.mkdir()
-                journal.record("mkdir", dest)
-                known.add(dest)
-                continue
+        for index, step in enumerate(layout.moved):
+            dest = f"{root}/{step.path}"
+            _make_parents(dest.rpartition("/")[0], journal, known)
             if os.path.lexists(dest):
-                saved = old / str(index)
+                saved = f"{old}/{index}"
                 journal.record("save", dest, saved)
                 os.rename(dest, saved)
-            if step.type == "dir":
-                dest.mkdir()
-                journal.record("mkdir", dest)
-                known.add(dest)
-                continue
             journal.record("place", dest)
-            os.rename(staging / "new" / names[step.path], dest)
+            os.rename(layout.staged(step.path), dest)
         journal.close()
         (staging / DONE).touch()
     except BaseException:
@@ -585,19 +653,15 @@ def _swap(
     _apply_folder_metadata(root, plan, folders)
 
 
-def _staged_names(plan: RestorePlan) -> dict[str, str]:
-    return {step.path: str(index) for index, step in enumerate(plan.steps)}
-
-
-def _make_parents(folder: Path, journal: _Journal, known: set[Path]) -> None:
+def _make_parents(folder: str, journal: _Journal, known: set[str]) -> None:
     missing = []
     while folder not in known and not os.path.lexists(folder):
         missing.append(folder)
-        folder = folder.parent
+        folder = folder.rpartition("/")[0]
     known.add(folder)
     for path in reversed(missing):
-        path.mkdir()
         journal.record("mkdir", path)
+        os.mkdir(path)
         known.add(path)
 
 
@@ -612,8 +676,8 @@ def _apply_folder_metadata(
     ]
     for path in sorted(touched, key=lambda p: p.count("/"), reverse=True):
         mode, mtime_ns = folders[path]
-        os.chmod(root / path, mode)
-        os.utime(root / path, ns=(mtime_ns, mtime_ns))
+        os.chmod(f"{root}/{path}", mode)
+        os.utime(f"{root}/{path}", ns=(mtime_ns, mtime_ns))
 
 
 def undo_journal(staging: Path) -> None:
@@ -738,8 +802,9 @@ def _apply(
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ws.root))
     try:
         checked = {m.path: m for m in members}
-        written = _stage(ws, info, raw, plan, staging, checked, progress)
-        _swap(ws.root, plan, staging, folders)
+        layout = _Layout(plan, staging)
+        written = _stage(ws, raw, plan, layout, checked, progress)
+        _swap(ws.root, plan, staging, layout, folders)
     finally:
         safefs.remove_path(staging, ws.root)
     return written
