@@ -359,3 +359,19 @@ def test_archive_creates_the_user_data_folders_private(workspace, cli):
                    workspace.backups_dir / "logs"):  # fmt: skip
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     assert stat.S_IMODE(workspace.runtime_root.joinpath("data").stat().st_mode) == 0o755
+
+
+def test_workspace_cleanup_refuses_a_cache_leading_outside(workspace, cli, tmp_path):
+    outside = tmp_path / "outside"
+    build_tree(outside, {"providers/old.json": "o"})
+    old = time.time() - 90 * 86400
+    os.utime(outside / "providers/old.json", (old, old))
+    shared = workspace.runtime_root / "cache"
+    shared.rename(tmp_path / "old-cache")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "dev").symlink_to(outside)
+    shared.symlink_to(tmp_path / "linked")
+    result = cli("cleanup", "--root", workspace.root, "--type", "cache", "--force")
+    assert result.code == 2
+    assert "leads outside the workspace" in result.err
+    assert (outside / "providers/old.json").read_text() == "o"

@@ -251,6 +251,9 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
     cache: everything in ``runtime/cache/<user>``; logs: everything in
     ``runtime/logs/<user>``; temp: ``runtime/workspaces/<user>/tmp`` and
     temporary-looking files (``*.tmp``, ``*.partial``, …) in every area.
+
+    Raises:
+        UnsafeOperation: one of those folders leads outside the workspace.
     """
     if kind not in CLEANUP_TYPES:
         raise UsageError(f"--type: {kind!r} is not one of {', '.join(CLEANUP_TYPES)}")
@@ -263,6 +266,9 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
         targets.append(CleanupTarget(temp_dir(ws), "temp"))
         for area in RUNTIME_AREAS:
             targets.append(CleanupTarget(ws.runtime(area), "temp", TEMP_PATTERNS))
+    # A folder leading out of the workspace refuses the whole cleanup.
+    for target in targets:
+        check_inside(ws, target.folder)
     return targets
 
 
@@ -282,8 +288,6 @@ def plan_runtime_cleanup(
 ) -> CleanupPlan:
     """Plan ``runtime cleanup --type kind --age``: files older than ``age``."""
     targets = cleanup_targets(ws, kind)
-    for target in targets:
-        check_inside(ws, target.folder)
     if age is None:
         age = default_age(ws, kind)
     return plan_cleanup(targets, allowed_roots(ws), age, now=now)
