@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_stats_count_files_bytes_and_expired_per_type(cache_ws, cli):
 
 
 def test_clear_one_type_leaves_the_others(cache_ws, cli):
-    run_cache(cli, cache_ws, "--action", "clear", "--type", "providers")
+    run_cache(cli, cache_ws, "--action", "clear", "--type", "providers", "--force")
     assert remaining(cache_ws) == [
         "downloads/tool.tar",
         "images/a.img",
@@ -77,7 +78,7 @@ def test_clear_one_type_leaves_the_others(cache_ws, cli):
 
 
 def test_optimize_removes_expired_duplicates_and_empty_folders(cache_ws, cli):
-    data = run_cache(cli, cache_ws, "--action", "optimize")
+    data = run_cache(cli, cache_ws, "--action", "optimize", "--force")
     assert remaining(cache_ws) == [
         "downloads/tool.tar",
         "images/a.img",
@@ -105,7 +106,7 @@ def test_optimize_removes_expired_duplicates_and_empty_folders(cache_ws, cli):
     ids=["stale", "selective-ttl"],
 )  # fmt: skip
 def test_refresh_drops_stale_or_only_expired_entries(cache_ws, cli, flags, left):
-    run_cache(cli, cache_ws, "--action", "refresh", *flags)
+    run_cache(cli, cache_ws, "--action", "refresh", "--force", *flags)
     assert remaining(cache_ws) == left
 
 
@@ -129,3 +130,69 @@ def test_bad_cache_flags_are_one_line_exit_2(workspace, cli, flags, message):
     result = cli("runtime", "cache", "--root", workspace.root, *flags)
     assert result.code == 2
     assert message in result.err
+
+
+@pytest.mark.parametrize("action", ["clear", "optimize", "refresh"])
+def test_removing_actions_refuse_off_a_terminal_without_force(cache_ws, cli, action):
+    result = cli("runtime", "cache", "--root", cache_ws.root, "--action", action)
+    assert result.code == 2
+    assert "pass --force" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert len(remaining(cache_ws)) == 6
+
+
+def test_stats_show_future_times_as_in_the_future(cache_ws, cli):
+    future = cache_ws.cache_dir / "downloads/tool.tar"
+    set_age(future, -10 * 86400)
+    text = cli("runtime", "cache", "--root", cache_ws.root, "--type", "downloads")
+    assert text.code == 0, text.err
+    row = next(line for line in text.out.splitlines() if "downloads" in line)
+    assert row.count("in the future") == 3
+    assert "e+" not in text.out
+    data = run_cache(cli, cache_ws, "--type", "downloads")
+    assert data["types"][0]["newest_age_seconds"] < -9 * 86400
+
+
+def test_optimize_from_inside_an_empty_folder_keeps_it(cache_ws, cli):
+    inside = cache_ws.cache_dir / "images/empty"
+    result = cli("runtime", "cache", "--action", "optimize", "--force",
+                 "--format", "json", cwd=inside)  # fmt: skip
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert inside.is_dir()
+    assert not (cache_ws.cache_dir / "images/copy").exists()
+    skipped = {Path(s["path"]).name: s["reason"] for s in data["skipped"]}
+    assert skipped == {"empty": "the current folder is in it"}
+    after = cli("runtime", "cache", "--format", "json", cwd=inside)
+    assert after.code == 0, after.err
+
+
+def test_a_command_run_from_a_removed_folder_says_so(workspace, cli, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    os.chdir(gone)
+    gone.rmdir()
+    try:
+        result = cli("runtime", "cache")
+    finally:
+        os.chdir(tmp_path)
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: the current folder no longer exists (it was removed); "
+        "change to an existing folder and run the command again\n"
+    )
+
+
+def test_cache_leading_outside_the_workspace_is_refused(workspace, cli, tmp_path):
+    outside = tmp_path / "outside"
+    build_tree(outside, {"providers/keep.json": "k"})
+    cache = workspace.cache_dir
+    shutil.rmtree(cache)
+    cache.symlink_to(outside)
+    for flags in (["clear", "--force"], ["optimize", "--force"],
+                  ["refresh", "--dry-run"], ["stats"]):  # fmt: skip
+        action = flags[0]
+        result = cli("runtime", "cache", "--root", workspace.root, "--action", *flags)
+        assert result.code == 2, action
+        assert "leads outside the workspace" in result.err
+    assert (outside / "providers/keep.json").read_text() == "k"

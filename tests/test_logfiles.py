@@ -225,3 +225,153 @@ def test_rotated_copies_are_recognised(tmp_path, name, rotated):
     from workspace_tasks.logfiles import is_rotated
 
     assert is_rotated(tmp_path / name) is rotated
+
+
+@pytest.fixture
+def logs_outside(workspace, tmp_path):
+    """``runtime/logs/evil`` linked to a folder outside with a big, old log."""
+    outside = tmp_path / "outside" / "dir"
+    build_tree(outside, {"big.log": "x" * 5000, "big.log.1.gz": b"old"})
+    old = time.time() - 30 * 86400
+    os.utime(outside / "big.log.1.gz", (old, old))
+    (workspace.runtime_root / "logs" / "evil").symlink_to(outside)
+    return outside
+
+
+def listing(folder: Path) -> dict[str, int]:
+    return {p.name: p.lstat().st_size for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--action", "tail"],
+        ["--action", "tail", "--follow"],
+        ["--action", "rotate"],
+        ["--action", "archive", "--older-than", "7d"],
+    ],
+    ids=["tail", "follow", "rotate", "archive"],
+)
+def test_logs_actions_refuse_a_log_folder_leading_outside(
+    workspace, cli, logs_outside, flags
+):
+    before = listing(logs_outside)
+    result = cli("runtime", "logs", "--root", workspace.root, "--user-name", "evil",
+                 *flags)  # fmt: skip
+    assert result.code == 2
+    assert result.err.startswith("workspace: error: refusing to use runtime/logs/evil")
+    assert "leads outside the workspace" in result.err
+    assert len(result.err.splitlines()) == 1
+    assert listing(logs_outside) == before
+    assert not (workspace.runtime_root / "data" / "evil").exists()
+
+
+def test_logs_refuse_when_the_shared_logs_folder_leads_outside(workspace, cli,
+                                                               tmp_path):  # fmt: skip
+    shared = tmp_path / "shared-logs"
+    build_tree(shared, {"dev/app.log": "y" * 3000})
+    (workspace.runtime_root / "logs").rename(tmp_path / "old-logs")
+    (workspace.runtime_root / "logs").symlink_to(shared)
+    for command in (["runtime", "logs", "--action", "rotate"],
+                    ["runtime", "cleanup", "--type", "logs", "--age", "0s",
+                     "--force"]):  # fmt: skip
+        result = cli(*command, "--root", workspace.root)
+        assert result.code == 2, command
+        assert "leads outside the workspace" in result.err
+    assert listing(shared / "dev") == {"app.log": 3000}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["config", "show"], ["runtime", "init", "--force"]],
+    ids=["status", "config-show", "runtime-init"],
+)
+def test_the_debug_log_is_never_opened_through_a_link_leading_outside(
+    workspace, cli, logs_outside, command
+):
+    before = listing(logs_outside)
+    cli(*command, "--root", workspace.root, "--user-name", "evil")
+    assert listing(logs_outside) == before
+
+
+def test_a_log_file_leading_outside_is_not_written(workspace, cli, tmp_path):
+    outside = tmp_path / "elsewhere.log"
+    outside.write_text("theirs\n")
+    workspace.log_file.unlink(missing_ok=True)
+    workspace.log_file.symlink_to(outside)
+    result = cli("status", "--root", workspace.root)
+    assert result.code == 0, result.err
+    assert outside.read_text() == "theirs\n"
+
+
+@pytest.mark.parametrize(
+    "command", [["status"], ["config", "show"]], ids=["status", "config-show"]
+)
+def test_a_log_file_that_cannot_be_opened_does_not_fail_commands(
+    workspace, cli, command
+):
+    workspace.log_file.unlink(missing_ok=True)
+    workspace.log_file.mkdir()  # opening it for writing fails
+    result = cli(*command, "--root", workspace.root)
+    assert result.code == 0, result.err
+    assert "unexpected" not in result.err
+    warnings = [line for line in result.err.splitlines() if "log file" in line]
+    assert len(warnings) == 1
+    assert "going on without it" in warnings[0]
+
+
+def test_a_log_file_that_fails_while_writing_is_given_up_once(tmp_path):
+    import io
+    import logging
+
+    from workspace_tasks import logsetup
+
+    logger = logging.getLogger(logsetup.LOGGER)
+    saved, logger.handlers = logger.handlers, []
+    err = io.StringIO()
+    stderr = logging.StreamHandler(err)
+    stderr._workspace_stderr = True
+    logger.addHandler(stderr)
+    try:
+        handler = logsetup.attach_user_log(tmp_path / "tool.log", root=tmp_path)
+        os.close(handler.stream.fileno())  # every later write fails
+        for number in range(3):
+            logger.warning("message %d", number)
+            logging.getLogger("workspace_tasks.test").debug("more")
+    finally:
+        logsetup.detach_user_logs()
+        logger.handlers = saved
+    assert err.getvalue().count("cannot write the log file") == 1
+    assert "Traceback" not in err.getvalue()
+
+
+def test_archive_creates_the_user_data_folders_private(workspace, cli):
+    import shutil
+    import stat
+
+    shutil.rmtree(workspace.data_dir)
+    build_tree(workspace.logs_dir, {"orchestrator.log.1.gz": b"old"})
+    old = time.time() - 10 * 86400
+    os.utime(workspace.logs_dir / "orchestrator.log.1.gz", (old, old))
+    result = cli("runtime", "logs", "--root", workspace.root, "--action", "archive")
+    assert result.code == 0, result.err
+    for folder in (workspace.data_dir, workspace.backups_dir,
+                   workspace.backups_dir / "logs"):  # fmt: skip
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(workspace.runtime_root.joinpath("data").stat().st_mode) == 0o755
+
+
+def test_workspace_cleanup_refuses_a_cache_leading_outside(workspace, cli, tmp_path):
+    outside = tmp_path / "outside"
+    build_tree(outside, {"providers/old.json": "o"})
+    old = time.time() - 90 * 86400
+    os.utime(outside / "providers/old.json", (old, old))
+    shared = workspace.runtime_root / "cache"
+    shared.rename(tmp_path / "old-cache")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "dev").symlink_to(outside)
+    shared.symlink_to(tmp_path / "linked")
+    result = cli("cleanup", "--root", workspace.root, "--type", "cache", "--force")
+    assert result.code == 2
+    assert "leads outside the workspace" in result.err
+    assert (outside / "providers/old.json").read_text() == "o"

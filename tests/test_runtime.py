@@ -48,3 +48,82 @@ def test_broken_tree_needs_force_and_force_keeps_the_data(workspace, cli, tmp_pa
     aside = [p for p in state.iterdir() if p.name.startswith("workflows.broken-")]
     assert aside[0].read_text() == "a file where a folder belongs"
     assert workflows.is_dir()
+
+
+def test_force_puts_back_the_seeded_files_without_overwriting(workspace, cli):
+    settings = workspace.settings_file
+    # The time and the template name of the first init are not kept elsewhere.
+    expected = [line for line in settings.read_text().splitlines()
+                if not line.startswith(("created", "template"))]  # fmt: skip
+    settings.unlink()
+    (workspace.data_dir / "database.db").unlink()
+    infra = workspace.workspace_data_dir / "current-infra"
+    infra.write_text("mine\n")
+    result = cli("runtime", "init", "--root", workspace.root, "--force")
+    assert result.code == 0, result.err
+    assert "2 files created, 0 repaired" in result.out
+    assert [line for line in settings.read_text().splitlines()
+            if not line.startswith(("created", "template"))] == expected  # fmt: skip
+    assert 'infra_name = "dev-dev"' in expected
+    assert (workspace.data_dir / "database.db").exists()
+    assert infra.read_text() == "mine\n"
+
+
+def test_force_moves_aside_a_file_where_the_log_folder_belongs(workspace, cli):
+    logs = workspace.logs_dir
+    for child in logs.iterdir():
+        if child.is_dir():
+            child.rmdir()
+        else:
+            child.unlink()
+    logs.rmdir()
+    logs.write_text("not a folder")
+    result = cli("runtime", "init", "--root", workspace.root, "--force")
+    assert result.code == 0, result.err
+    assert logs.is_dir() and mode(logs) == 0o700
+    assert (logs / "extensions").is_dir()
+    assert (logs / "orchestrator.log").is_file()
+    aside = [p for p in logs.parent.iterdir() if p.name.startswith("dev.broken-")]
+    assert aside[0].read_text() == "not a folder"
+
+
+def test_force_moves_a_link_leading_outside_aside_without_writing_there(
+    workspace, cli, tmp_path
+):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ann = workspace.for_user("ann")
+    ann.logs_dir.symlink_to(outside)
+    result = cli("runtime", "init", "--root", workspace.root, "--user-name", "ann",
+                 "--force")  # fmt: skip
+    assert result.code == 0, result.err
+    assert list(outside.iterdir()) == []
+    assert ann.logs_dir.is_dir() and not ann.logs_dir.is_symlink()
+    assert (ann.logs_dir / "orchestrator.log").is_file()
+
+
+def test_force_moves_aside_a_shared_area_that_is_a_link(workspace, cli, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shared = workspace.runtime_root / "cache"
+    shared.rename(tmp_path / "old-cache")
+    shared.symlink_to(outside)
+    refused = cli("runtime", "init", "--root", workspace.root)
+    assert refused.code == 2
+    assert "runtime/cache is a symbolic link" in refused.err
+    result = cli("runtime", "init", "--root", workspace.root, "--force")
+    assert result.code == 0, result.err
+    assert shared.is_dir() and not shared.is_symlink()
+    assert mode(workspace.cache_dir) == 0o700
+    assert list(outside.iterdir()) == []
+
+
+def test_user_runtime_folders_made_on_demand_are_private(workspace):
+    from workspace_tasks.runtime import ensure_user_dir
+
+    tester = workspace.for_user("tester")
+    deep = tester.state_dir / "health" / "parts"
+    assert ensure_user_dir(tester, deep) is True
+    for folder in (tester.state_dir, tester.state_dir / "health", deep):
+        assert mode(folder) == 0o700
+    assert mode(workspace.runtime_root / "state") == 0o755

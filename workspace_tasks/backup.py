@@ -25,6 +25,7 @@ from workspace_tasks.archive import Manifest
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import NotFoundError, UsageError
 from workspace_tasks.names import check_name
+from workspace_tasks.runtime import ensure_user_dir
 from workspace_tasks.units import parse_age
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def lock_file(ws: Workspace) -> Path:
 
 def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
     """Hold the user's workspace lock while ``what`` runs."""
+    ensure_user_dir(ws, lock_file(ws).parent)
     return safefs.user_lock(lock_file(ws), what)
 
 
@@ -486,7 +488,7 @@ def make_backup(
         entries=entries,
     )
 
-    safefs.ensure_dir(folder, safefs.PRIVATE_DIR)
+    ensure_user_dir(ws, folder)
     _write(target, ws.root, manifest, options.compression, keys, progress)
     replaced = [b.location for b in existing if b.location != str(target)]
     for old in replaced:
@@ -569,6 +571,7 @@ def fingerprint(entries: list[archive.Entry]) -> str:
 
 def _record_last_backup(ws: Workspace, name: str, now: datetime, digest: str) -> None:
     record = {"name": name, "time": now.isoformat(), "fingerprint": digest}
+    ensure_user_dir(ws, ws.state_dir)
     safefs.atomic_write(ws.state_dir / LAST_BACKUP, json.dumps(record) + "\n")
 
 

@@ -29,6 +29,7 @@ from workspace_tasks.cleanup import (
 )
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
+from workspace_tasks.runtime import check_inside
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,11 @@ DEFAULT_REFRESH = 300.0
 
 @dataclass
 class TypeStats:
-    """Statistics of one cache type."""
+    """Statistics of one cache type.
+
+    In :meth:`to_dict` each moment is an age in seconds before ``now``; a
+    negative age is a time in the future (a clock set wrong, a copied tree).
+    """
 
     type: str
     files: int = 0
@@ -129,7 +134,8 @@ def cache_stats(
     ttl, _ = cache_limits(ws)
     stats = CacheStats(ttl, now)
     for name in chosen_types(kind):
-        stats.types.append(_type_stats(ws.cache_dir / name, name, now - ttl))
+        folder = check_inside(ws, ws.cache_dir / name)
+        stats.types.append(_type_stats(folder, name, now - ttl))
     return stats
 
 
@@ -168,8 +174,9 @@ def _count(result: TypeStats, info: os.stat_result, expiry: float) -> None:
 
 
 def _targets(ws: Workspace, kind: str | None) -> list[CleanupTarget]:
+    # A cache folder leading out of the workspace is refused as a whole.
     return [
-        CleanupTarget(ws.cache_dir / name, f"cache/{name}")
+        CleanupTarget(check_inside(ws, ws.cache_dir / name), f"cache/{name}")
         for name in chosen_types(kind)
     ]
 

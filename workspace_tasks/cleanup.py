@@ -229,6 +229,25 @@ def plan_named_files(paths: Iterable[Path], root: Path, reason: str) -> CleanupP
     return plan
 
 
+def spare_folders(plan: CleanupPlan, folders: Iterable[Path]) -> None:
+    """Keep every planned folder that is, or holds, one of ``folders``.
+
+    Given the current folder, so that a cleanup run from inside an emptied
+    folder does not remove the ground under the shell that started it.
+    """
+    held: set[str] = set()
+    for folder in folders:
+        real = Path(os.path.realpath(folder))
+        held.update(str(p) for p in (real, *real.parents))
+    remaining = []
+    for item in plan.removals:
+        if item.kind == "folder" and os.path.realpath(item.path) in held:
+            plan.skipped.append(Skip(item.path, "the current folder is in it"))
+        else:
+            remaining.append(item)
+    plan.removals = remaining
+
+
 def _check_allowed(folder: Path, allowed_roots: Sequence[Path]) -> None:
     if not any(safefs.is_within(folder, root) for root in allowed_roots):
         roots = ", ".join(str(r) for r in allowed_roots)

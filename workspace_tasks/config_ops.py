@@ -34,6 +34,7 @@ from workspace_tasks.config_validation import has_errors, validate_config
 from workspace_tasks.context import PACKAGE_DIR, Workspace
 from workspace_tasks.errors import UsageError
 from workspace_tasks.problems import Problem
+from workspace_tasks.runtime import ensure_user_dir
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +318,7 @@ def write_cache(ws: Workspace) -> MergeResult:
     header = [f"cascade-signature: {signature}", *_header(ws, cascade)]
     text = merged_document(cascade, header).as_string()
     assert text.startswith(SIGNATURE_PREFIX)
+    ensure_user_dir(ws, ws.merged_config.parent)
     safefs.atomic_write(ws.merged_config, text, mode=safefs.PRIVATE_FILE)
     log.info("wrote %s", ws.merged_config)
     return MergeResult(ws.merged_config, [layer.source for layer in cascade.layers])

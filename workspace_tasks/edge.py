@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from workspace_tasks.context import Workspace, locate
+from workspace_tasks.errors import UsageError
 
 
 def current_workspace(
@@ -21,14 +22,37 @@ def current_workspace(
     must_exist: bool = True,
 ) -> Workspace:
     """Return the workspace for this process: flags, then environment, then cwd."""
+    if root is not None and os.path.isabs(root):
+        # An absolute --root needs no current folder, even a removed one.
+        cwd = _cwd_or_none() or Path(root)
+    else:
+        cwd = current_folder()
     return locate(
         root=root,
         user=user,
         environ=dict(os.environ),
-        cwd=Path.cwd(),
+        cwd=cwd,
         user_flag=user_flag,
         must_exist=must_exist,
     )
+
+
+def current_folder() -> Path:
+    """Return the current folder, or say clearly (exit 2) that it was removed."""
+    folder = _cwd_or_none()
+    if folder is None:
+        raise UsageError(
+            "the current folder no longer exists (it was removed); "
+            "change to an existing folder and run the command again"
+        )
+    return folder
+
+
+def _cwd_or_none() -> Path | None:
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        return None
 
 
 def workspace_at(root: Path, user: str | None = None) -> Workspace:

@@ -271,12 +271,25 @@ def generated_file(ws: Workspace, relpath: str) -> templating.PlannedFile | None
     Rendered exactly as ``init`` would (the user's type and infra), so a
     missing generated file can be put back as it was made.
     """
+    return next((f for f in _generated_files(ws) if f.relpath == relpath), None)
+
+
+def runtime_seed_files(ws: Workspace) -> list[templating.PlannedFile]:
+    """Return the files ``init`` seeds in ``ws``'s user's runtime tree.
+
+    ``settings.toml`` and ``current-infra`` of ``runtime/workspaces/<user>``,
+    the first logs and the database, rendered as :func:`generated_file` does.
+    """
+    prefix = "runtime/"
+    return [f for f in _generated_files(ws) if f.relpath.startswith(prefix)]
+
+
+def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
     options = InitOptions(
         infra_name=ws.infra or None, workspace_type=_known_type(ws.type)
     )
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
-    files = plan_files(ws, options, _variables(ws, options, infra))
-    return next((f for f in files if f.relpath == relpath), None)
+    return plan_files(ws, options, _variables(ws, options, infra))
 
 
 def init_workspace(
@@ -300,6 +313,10 @@ def init_workspace(
     files = plan_files(ws, options, variables)
     manifest = read_manifest(ws)
     steps = _decide(ws, files, manifest, options.overwrite)
+    from workspace_tasks.runtime import check_inside
+
+    for folder in _runtime_folders(ws):
+        check_inside(ws, folder)  # a link out of the workspace: nothing written
 
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
     result = InitResult(
@@ -348,9 +365,10 @@ def _apply(
         manifest[planned.relpath] = _digest(planned.data)
         return
     if step.action == "preserve":
+        from workspace_tasks.runtime import ensure_user_dir
+
         copy = backup_dir / planned.relpath
-        safefs.ensure_dir(ws.backups_dir, safefs.PRIVATE_DIR)
-        copy.parent.mkdir(parents=True, exist_ok=True)
+        ensure_user_dir(ws, copy.parent)
         shutil.copy2(target, copy)
         result.preserved[planned.relpath] = str(copy)
         log.info("kept your changed %s as %s", planned.relpath, copy)

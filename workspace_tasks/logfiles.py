@@ -103,10 +103,22 @@ def log_limits(ws: Workspace) -> tuple[int, int]:
 # Which files are logs.
 
 
+def logs_folder(ws: Workspace) -> Path:
+    """Return the user's log folder, refusing one that leads out of the workspace.
+
+    Raises:
+        UnsafeOperation: ``runtime/logs/<user>`` (or a folder on the way) is
+            a link leading outside the workspace.
+    """
+    from workspace_tasks.runtime import check_inside
+
+    return check_inside(ws, ws.logs_dir)
+
+
 def user_logs(ws: Workspace) -> list[Path]:
     """Return the user's current log files (``*.log``), sorted, links left out."""
     found = []
-    for path in sorted(ws.logs_dir.rglob(LOG_PATTERN)):
+    for path in sorted(logs_folder(ws).rglob(LOG_PATTERN)):
         if path.is_file() and not path.is_symlink():
             found.append(path)
     return found
@@ -438,17 +450,20 @@ def archive_logs(
 
     The archive is written and read back before any rotated log is removed.
     """
+    from workspace_tasks.runtime import check_inside, ensure_user_dir
+
     now = time.time() if now is None else now
+    check_inside(ws, archive_folder(ws))
     chosen = [
         path
-        for path in rotated_logs(ws.logs_dir)
+        for path in rotated_logs(logs_folder(ws))
         if now - path.lstat().st_mtime > older_than
     ]
     if not chosen:
         return ArchiveResult(None)
     stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
     target = _free_name(archive_folder(ws), f"logs-{stamp}", ".tar.gz")
-    safefs.ensure_dir(archive_folder(ws), safefs.PRIVATE_DIR)
+    ensure_user_dir(ws, archive_folder(ws))
     with (
         safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,
         tarfile.open(tmp, "w:gz") as tar,

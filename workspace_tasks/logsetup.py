@@ -3,10 +3,16 @@
 ``PROVISIONING_DEBUG=true`` or ``PROVISIONING_LOG_LEVEL=debug`` turn on
 debug messages on standard error; the user's log file
 ``runtime/logs/<user>/provisioning.log`` receives everything at debug.
+
+The user's log file is best effort: when it cannot be opened or written
+(a read-only file system, a full disk) the command goes on without it and
+says so once on standard error. It is never opened through a link leading
+out of the workspace.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 from collections.abc import Mapping
@@ -64,13 +70,30 @@ class UserLogHandler(logging.handlers.RotatingFileHandler):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._rotating = False
+        self._failed = False
         self._pending: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._failed:
+            return
         if self._rotating:
             self._pending.append(record)
             return
         super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+        """Give up the file after its first failure, warning once."""
+        import sys
+
+        if self._failed:
+            return
+        self._failed = True
+        error = sys.exc_info()[1]
+        with contextlib.suppress(OSError):
+            if self.stream:
+                self.stream.close()
+        self.stream = None  # type: ignore[assignment]
+        _warn_once(self.baseFilename, error)
 
     def doRollover(self) -> None:  # noqa: N802 (the logging module's name)
         from workspace_tasks.logfiles import rotate_log
@@ -90,15 +113,35 @@ class UserLogHandler(logging.handlers.RotatingFileHandler):
             self.emit(record)
 
 
+def _warn_once(log_file: object, error: BaseException | None) -> None:
+    """Say on standard error (only) that the user's log file is not written."""
+    for handler in logging.getLogger(LOGGER).handlers:
+        if getattr(handler, "_workspace_stderr", False):
+            record = logging.LogRecord(
+                __name__,
+                logging.WARNING,
+                __file__,
+                0,
+                "cannot write the log file %s (%s); going on without it",
+                (log_file, error),
+                None,
+            )
+            handler.handle(record)
+
+
 def attach_user_log(
     log_file: Path,
     max_bytes: int = DEFAULT_MAX_BYTES,
     backup_count: int = DEFAULT_BACKUPS,
+    *,
+    root: Path | None = None,
 ) -> logging.Handler | None:
     """Send everything at debug to the user's log file, rotated by size.
 
     Nothing is attached when the user's log folder does not exist yet
-    (before ``workspace init``).
+    (before ``workspace init``), when the file or a folder on its way is a
+    link leading out of ``root`` (the workspace), or when the file cannot
+    be opened: the log is never a reason for a command to fail.
     """
     logger = logging.getLogger(LOGGER)
     for handler in logger.handlers:
@@ -106,14 +149,27 @@ def attach_user_log(
             return handler
     if not log_file.parent.is_dir():
         return None
-    handler = UserLogHandler(
-        log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
-    )
+    if root is not None and not _stays_inside(log_file, root):
+        logger.debug("not logging to %s: it leads outside %s", log_file, root)
+        return None
+    try:
+        handler = UserLogHandler(
+            log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+        )
+    except OSError as exc:
+        _warn_once(log_file, exc)
+        return None
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.setLevel(logging.DEBUG)
     handler._workspace_file = str(log_file)  # type: ignore[attr-defined]
     logger.addHandler(handler)
     return handler
+
+
+def _stays_inside(log_file: Path, root: Path) -> bool:
+    from workspace_tasks.safefs import resolves_within
+
+    return resolves_within(log_file, root)
 
 
 def detach_user_logs() -> None:

@@ -136,6 +136,39 @@ def is_within(path: Path, root: Path) -> bool:
     return candidate == root or root in candidate.parents
 
 
+def resolves_within(path: Path, root: Path) -> bool:
+    """Tell whether ``path``, with every link on it followed, lies inside ``root``.
+
+    For paths that are opened or written through (a log file, a folder
+    created or walked): a link anywhere on the way, the last part included,
+    must not lead out of ``root``.
+    """
+    return is_within(Path(os.path.realpath(path)), root)
+
+
+def ensure_private_dir(path: Path, base: Path) -> bool:
+    """Create ``path`` and every missing folder between ``base`` and it as 0700.
+
+    ``base`` itself must exist; ``path`` is made private even when it was
+    there already. Return True if ``path`` was created.
+    """
+    path, base = Path(path), Path(base)
+    current = base
+    created = False
+    for part in path.relative_to(base).parts:
+        current = current / part
+        try:
+            os.mkdir(current, PRIVATE_DIR)
+        except FileExistsError:
+            created = False
+            continue
+        created = True
+        os.chmod(current, PRIVATE_DIR)  # the umask may have taken bits away
+    if not created and stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR:
+        os.chmod(path, PRIVATE_DIR)
+    return created
+
+
 def check_within(path: Path, root: Path) -> None:
     """Raise :class:`UnsafeOperation` unless ``path`` is inside ``root``."""
     if not is_within(path, root):

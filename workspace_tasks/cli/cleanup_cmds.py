@@ -11,6 +11,7 @@ from workspace_tasks.cli.cleanup_view import (
     print_plan,
     print_result,
     require_terminal,
+    spare_current_folder,
 )
 from workspace_tasks.cli.common import open_workspace, show
 
@@ -58,6 +59,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     with backup.locked(ws, "cleanup"):
         plan = plan_workspace_cleanup(ws, args.type, age, now)
+        spare_current_folder(plan)
         if args.dry_run:
             show(args, {**plan.to_dict(), "would_rotate": []}, print_plan)
             return 0

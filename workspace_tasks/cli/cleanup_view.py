@@ -21,6 +21,14 @@ def require_terminal(command: str) -> None:
         )
 
 
+def spare_current_folder(plan) -> None:
+    """Leave out of ``plan`` the folders holding the current folder."""
+    from workspace_tasks.cleanup import spare_folders
+    from workspace_tasks.edge import current_folder
+
+    spare_folders(plan, [current_folder()])
+
+
 def confirm(plan, rotations: list) -> bool:
     """Show the plan and ask; True only for an explicit yes."""
     print_plan({**plan.to_dict(), "would_rotate": rotations})

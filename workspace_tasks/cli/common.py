@@ -29,7 +29,7 @@ def open_workspace(
     from workspace_tasks.logfiles import log_limits
 
     max_bytes, max_files = log_limits(ws)
-    logsetup.attach_user_log(ws.log_file, max_bytes, max_files)
+    logsetup.attach_user_log(ws.log_file, max_bytes, max_files, root=ws.root)
     return ws
 
 

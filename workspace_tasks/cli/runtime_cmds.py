@@ -12,6 +12,7 @@ from workspace_tasks.cli.cleanup_view import (
     print_plan,
     print_result,
     require_terminal,
+    spare_current_folder,
 )
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.errors import UsageError
@@ -70,6 +71,7 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     cache.add_argument(
         "--dry-run", action="store_true", help="list what would go; change nothing"
     )
+    cache.add_argument("--force", action="store_true", help="do not ask first")
     cache.set_defaults(handler=run_cache)
 
     monitor = verbs.add_parser(
@@ -102,8 +104,11 @@ def run_init(args: argparse.Namespace) -> int:
 def _print_init(result) -> None:
     output.print_line(
         f"Runtime of {result.user}: {len(result.created)} folders created, "
+        f"{len(result.files_created)} files created, "
         f"{len(result.repaired)} repaired"
     )
+    for relpath in result.files_created:
+        output.print_line(f"  created {relpath}")
     for problem in result.problems:
         output.print_line(f"  fixed: {problem}")
     for original, aside in result.moved_aside.items():
@@ -125,6 +130,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
         require_terminal("runtime cleanup")
     ws = open_workspace(args)
     plan = runtime.plan_runtime_cleanup(ws, args.type, age)
+    spare_current_folder(plan)
     rotations = logfiles.logs_to_rotate(ws) if args.rotate else []
     if args.dry_run:
         show(args, {**plan.to_dict(), "would_rotate": rotations}, print_plan)
@@ -224,15 +230,26 @@ def run_cache(args: argparse.Namespace) -> int:
 
     action = _choice(args.action, cache.CACHE_ACTIONS, "--action")
     cache.chosen_types(args.type)
-    ws = open_workspace(args)
     if action == "stats":
-        if args.selective or args.dry_run:
-            raise UsageError("--selective and --dry-run go with the other actions")
+        if args.selective or args.dry_run or args.force:
+            raise UsageError(
+                "--selective, --dry-run and --force go with the other actions"
+            )
+        ws = open_workspace(args)
         show(args, cache.cache_stats(ws, args.type), _print_stats)
         return 0
+    if args.selective and action != "refresh":
+        raise UsageError("--selective goes with --action refresh")
+    if not args.dry_run and not args.force:
+        require_terminal(f"runtime cache --action {action}")
+    ws = open_workspace(args)
     plan = cache.plan_cache_action(ws, action, args.type, args.selective)
+    spare_current_folder(plan)
     if args.dry_run:
         show(args, plan.to_dict(), print_plan)
+        return 0
+    if not args.force and not confirm(plan, []):
+        output.note("Nothing removed.")
         return 0
     show(args, execute_with_progress(plan).to_dict(), print_result)
     return 0
@@ -242,6 +259,8 @@ def _print_stats(stats) -> None:
     def age(seconds: float | None) -> str:
         if seconds is None:
             return "-"
+        if seconds < 0:
+            return "in the future"
         from workspace_tasks.cleanup import describe_age
 
         return describe_age(round(seconds))

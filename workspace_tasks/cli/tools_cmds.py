@@ -150,7 +150,9 @@ def run_init(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{flag}: {given!r} differs from the name in {args.extension}"
             )
-    folder = args.path or Path.cwd()
+    from workspace_tasks.edge import current_folder
+
+    folder = args.path or current_folder()
     ws = open_workspace(args)
     result = init_extension(ws, kind, name, folder, _options(args))
     show(args, result, _show_scaffold)

@@ -23,6 +23,7 @@ from workspace_tasks.health.model import (
     HealthReport,
     save_report,
 )
+from workspace_tasks.runtime import ensure_user_dir
 from workspace_tasks.validation import extension_files
 
 # Parts whose result depends only on the files they read.
@@ -64,7 +65,7 @@ def record_part(ws: Workspace, name: str) -> ComponentResult:
     result = check_component(ws, name)
     data = result.to_dict(detailed=True)
     data["recommendations"] = result.recommendations
-    safefs.ensure_dir(parts_dir(ws), safefs.PRIVATE_DIR)
+    ensure_user_dir(ws, parts_dir(ws))
     safefs.atomic_write(part_path(ws, name), json.dumps(data, indent=2) + "\n")
     return result
 

@@ -32,7 +32,9 @@ def task_creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
 
 def doit_config(ws: Workspace) -> dict:
     """Return ``DOIT_CONFIG`` for ``ws``: per-user state, JSON backend."""
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    from workspace_tasks.runtime import ensure_user_dir
+
+    ensure_user_dir(ws, ws.state_dir)
     return {
         "dep_file": str(ws.doit_dep_file),
         "backend": "json",
@@ -55,5 +57,5 @@ def load(root: Path | None = None, user: str | None = None) -> tuple[dict, dict]
     import os
 
     logsetup.setup_stderr(os.environ)
-    logsetup.attach_user_log(ws.log_file)
+    logsetup.attach_user_log(ws.log_file, root=ws.root)
     return doit_config(ws), task_creators(ws)
