@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 
 from workspace_tasks.runtime import runtime_folders
@@ -127,3 +128,10 @@ def test_user_runtime_folders_made_on_demand_are_private(workspace):
     for folder in (tester.state_dir, tester.state_dir / "health", deep):
         assert mode(folder) == 0o700
     assert mode(workspace.runtime_root / "state") == 0o755
+
+
+def test_runtime_init_after_init_has_nothing_to_create(make_workspace, cli):
+    ws = make_workspace("dev")
+    result = cli("runtime", "init", "--root", ws.root, "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["created"] == []

@@ -38,7 +38,7 @@ KIND_TITLES = {
     "clusters": "Cluster",
 }
 RUNTIME_SUBFOLDERS = {
-    "workspaces": ("extensions",),
+    "workspaces": ("extensions", "tmp"),
     "cache": ("providers", "images", "downloads"),
     "state": ("deployments", "workflows"),
     "logs": ("extensions",),
