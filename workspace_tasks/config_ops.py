@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks import safefs
+from workspace_tasks import safefs, tomlfile
 from workspace_tasks.cascade import (
     SIGNATURE_PREFIX,
     Cascade,
@@ -75,9 +75,7 @@ class ConfigView:
 
     def to_toml(self) -> str:
         """Return the values as TOML text."""
-        import tomlkit
-
-        return tomlkit.dumps(self.values)
+        return tomlfile.dumps(self.values)
 
 
 def show_config(
@@ -239,26 +237,38 @@ def _merge_entries(lower: _Entries, upper: _Entries) -> _Entries:
         else:
             merged.append(above)
     merged += [entry for entry in upper.entries if entry.key in by_key]
-    trailing = lower.trailing + [c for c in upper.trailing if c not in lower.trailing]
+    seen = set(lower.trailing)
+    trailing = lower.trailing + [c for c in upper.trailing if c not in seen]
     return _Entries(merged, trailing)
 
 
 def _fill(container: Any, entries: _Entries) -> None:
+    """Add ``entries`` with their comments: values first, then tables."""
     import tomlkit
+    from tomlkit.items import AoT
 
+    values: list[tuple[str | None, Any]] = []
+    tables: list[tuple[str | None, Any]] = []
     for entry in entries.entries:
-        for comment in entry.comments:
-            container.add(tomlkit.comment(comment.lstrip("#").strip()))
+        is_table = entry.children is not None or isinstance(entry.item, AoT)
+        group = tables if is_table else values
+        group += [(None, _comment(comment)) for comment in entry.comments]
         if entry.children is None:
-            container.add(entry.key, entry.item)
+            group.append((entry.key, entry.item))
             continue
         table = tomlkit.table(is_super_table=entry.item.is_super_table())
         table.trivia.comment = entry.item.trivia.comment
         table.trivia.comment_ws = entry.item.trivia.comment_ws
         _fill(table, entry.children)
-        container.add(entry.key, table)
-    for comment in entries.trailing:
-        container.add(tomlkit.comment(comment.lstrip("#").strip()))
+        group.append((entry.key, table))
+    tables += [(None, _comment(comment)) for comment in entries.trailing]
+    tomlfile.add_entries(container, values, tables)
+
+
+def _comment(text: str) -> Any:
+    import tomlkit
+
+    return tomlkit.comment(text.lstrip("#").strip())
 
 
 def _set_values(container: Any, values: Mapping[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,69 @@ def _string_end(text: str, start: int) -> int:
             return index + 1
         index += 1
     return index
+
+
+def add_entries(container: Any, values: list, tables: list) -> None:
+    """Add ``(key, item)`` pairs to a tomlkit table or document in linear time.
+
+    ``values`` (plain values, with ``None`` keys for comments) come first,
+    then ``tables`` (tables and arrays of tables), each list in its order.
+    tomlkit, adding one value to a table built in memory, scans the whole
+    table for the place before its first sub-table: n values cost n² steps.
+    With the values all placed before any table that scan finds nothing, so
+    the values are added in tomlkit's parsing mode, which skips it.
+    """
+    from tomlkit.container import Container
+    from tomlkit.items import Whitespace
+
+    body = container if isinstance(container, Container) else container.value
+    previous = body._previous_item() if body.body else None
+    body.parsing(True)
+    try:
+        for key, item in values:
+            item = _as_item(item)
+            # A last line without its newline must not run into the next one.
+            keep_apart = previous is not None and not isinstance(previous, Whitespace)
+            if keep_apart and "\n" not in previous.trivia.trail:
+                previous.trivia.trail += "\n"
+            container.add(item) if key is None else container.add(key, item)
+            previous = item
+    finally:
+        body.parsing(False)
+    for key, item in tables:
+        container.add(item) if key is None else container.add(key, item)
+
+
+def _as_item(value: Any) -> Any:
+    import tomlkit
+
+    return value if hasattr(value, "trivia") else tomlkit.item(value)
+
+
+def dumps(values: Mapping[str, Any]) -> str:
+    """Return ``values`` as TOML text: each table's values before its sub-tables.
+
+    The text is the one ``tomlkit.dumps`` writes, in time linear in the keys.
+    """
+    return _table_of(values, document=True).as_string()
+
+
+def _table_of(values: Mapping[str, Any], document: bool = False) -> Any:
+    import tomlkit
+
+    container = tomlkit.document() if document else tomlkit.table()
+    plain, tables = [], []
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            tables.append((key, _table_of(value)))
+            continue
+        item = tomlkit.item(value)
+        (tables if _is_table(item) else plain).append((key, item))
+    add_entries(container, plain, tables)
+    return container
+
+
+def _is_table(item: Any) -> bool:
+    from tomlkit.items import AoT, Table
+
+    return isinstance(item, Table | AoT)
