@@ -396,7 +396,7 @@ def cache_is_fresh(ws: Workspace) -> bool:
     try:
         with ws.merged_config.open(encoding="utf-8") as handle:
             first = handle.readline().rstrip("\n")
-    except (FileNotFoundError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError):
         return False
     return first == SIGNATURE_PREFIX + cascade_signature(ws)
 
@@ -405,7 +405,7 @@ def read_cached(ws: Workspace) -> dict[str, Any] | None:
     """Return the merged values from the cache file when it is fresh, else None."""
     try:
         text = ws.merged_config.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError):
         return None
     first, _, _ = text.partition("\n")
     if first != SIGNATURE_PREFIX + cascade_signature(ws):

@@ -30,9 +30,10 @@ from workspace_tasks.cascade import (
     read_layer,
 )
 from workspace_tasks.context import WORKSPACE_TYPES, Workspace
-from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.errors import FileSyntaxError, UsageError
 from workspace_tasks.interpolation import interpolate
 from workspace_tasks.problems import Problem
+from workspace_tasks.tomlfile import UnreadableFile
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,28 @@ def schema_path(ws: Workspace) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _validator(path: str):
-    from jsonschema import Draft202012Validator
+    """Return the validator of the schema at ``path``.
 
-    schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
+    Raises:
+        FileSyntaxError: the schema is not valid JSON (line and column).
+        UsageError: the schema is missing, unreadable or not a JSON Schema.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        message = f"invalid JSON: {exc.msg}"
+        raise FileSyntaxError(path, exc.lineno, exc.colno, message) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        message = f"{path}: cannot read the configuration schema: {reason}"
+        raise UsageError(message) from None
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise UsageError(f"{path}: not a valid JSON Schema: {exc.message}") from None
     return Draft202012Validator(schema)
 
 
@@ -73,6 +92,9 @@ def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[P
                 problems.append(
                     Problem(exc.detail, str(exc.path), exc.line, exc.column)
                 )
+                continue
+            except UnreadableFile as exc:
+                problems.append(Problem(exc.detail, str(exc.path)))
                 continue
         if layer is None:
             continue

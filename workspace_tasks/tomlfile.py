@@ -13,13 +13,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.errors import FileSyntaxError, UsageError
 
 BOM = "\ufeff"
+# Deeper values are refused: every reader of the values walks them recursively.
+MAX_NESTING = 100
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _END = re.compile(r"\s*\(at end of document\)\s*$")
 
 KeyPath = tuple[str, ...]
+
+
+class UnreadableFile(UsageError):
+    """A file that exists but cannot be read as text: a folder, no permission."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
 
 
 def read_text(path: Path, source: str | None = None) -> str:
@@ -27,8 +38,18 @@ def read_text(path: Path, source: str | None = None) -> str:
 
     Raises:
         FileSyntaxError: the bytes are not UTF-8, naming the first bad one.
+        FileNotFoundError: there is no file at ``path``.
+        UnreadableFile: ``path`` is a folder or cannot be read.
     """
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise UnreadableFile(source or path, "is a folder, not a file") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UnreadableFile(source or path, f"cannot read: {reason}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -44,14 +65,58 @@ def loads(text: str, source: object) -> dict[str, Any]:
     """Parse TOML ``text`` strictly; ``source`` names it in messages.
 
     Raises:
-        FileSyntaxError: with the line and column ``tomllib`` reports.
+        FileSyntaxError: with the line and column ``tomllib`` reports, or
+            where values nest more than ``MAX_NESTING`` levels deep.
     """
     text = text.removeprefix(BOM)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line, column, message = _position(str(exc), text)
         raise FileSyntaxError(source, line, column, message) from None
+    except RecursionError:
+        data = None
+    if data is None or _depth(data) > MAX_NESTING:
+        line, column = _deep_position(text)
+        message = f"nesting too deep (more than {MAX_NESTING} levels)"
+        raise FileSyntaxError(source, line, column, message)
+    return data
+
+
+def _depth(value: Any) -> int:
+    """Return how deep tables and arrays nest in ``value`` (without recursion)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_NESTING:
+            break
+        if isinstance(node, dict):
+            stack += [(child, level + 1) for child in node.values()]
+        elif isinstance(node, list):
+            stack += [(child, level + 1) for child in node]
+    return deepest
+
+
+def _deep_position(text: str) -> tuple[int, int]:
+    """Return where brackets first open more than ``MAX_NESTING`` deep (or 1:1)."""
+    depth, line, column, quote = 0, 1, 0, ""
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line, column
+        elif char in "]}":
+            depth -= 1
+    return 1, 1
 
 
 def load(path: Path, source: str | None = None) -> dict[str, Any]:
