@@ -454,3 +454,25 @@ def test_edit_of_an_unwritable_file_changes_nothing(
         f"workspace: error: {ws.user_config}: cannot be written; nothing was changed\n"
     )
     assert ws.user_config.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("1e400", "inf")],
+    ids=["nan", "inf", "minus-inf", "overflow"],
+)
+def test_json_output_is_strict_for_non_finite_numbers(
+    cli, make_workspace, monkeypatch, raw, shown
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING__CACHE__TTL", raw)
+    flags = (*_root(ws), "--include-overrides", "--format", "json")
+    values = json.loads(cli("config", "show", *flags).out, parse_constant=_refuse)
+    assert values["cache"]["ttl"] == shown
+    report = json.loads(cli("config", "hierarchy", *flags).out, parse_constant=_refuse)
+    row = next(row for row in report["keys"] if row["key"] == "cache.ttl")
+    assert (row["value"], row["origin"]) == (shown, "PROVISIONING__CACHE__TTL")
+
+
+def _refuse(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")

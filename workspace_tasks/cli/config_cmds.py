@@ -168,7 +168,8 @@ def _print_hierarchy(report) -> None:
 def _shown(value: object) -> str:
     import json
 
-    return json.dumps(value, ensure_ascii=False, default=str)
+    safe = output.json_safe(value)
+    return json.dumps(safe, ensure_ascii=False, default=str, allow_nan=False)
 
 
 def run_merge(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ def write_status(ws: Workspace) -> dict:
     """Write ``runtime/state/<user>/status.json``; return the report."""
     report = workspace_status(ws, detailed=True).to_dict()
     target = ws.state_dir / "status.json"
-    safefs.atomic_write(target, json.dumps(report, indent=2) + "\n")
+    safefs.atomic_write(target, json.dumps(output.json_safe(report), indent=2) + "\n")
     output.print_line(f"status of {ws.user} written to {target}")
     return {"overall": "written"}
 
