@@ -476,3 +476,23 @@ def test_json_output_is_strict_for_non_finite_numbers(
 
 def _refuse(name: str) -> None:
     raise AssertionError(f"{name} is not JSON")
+
+
+def test_validate_checks_local_overrides_even_when_not_merged(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.local_overrides.write_text("[[\n")
+    result = cli("config", "validate", *_root(ws))
+    assert result.code == 1
+    assert result.out == (
+        "config/local-overrides.toml:1:3: invalid TOML: "
+        "invalid initial character for a key part\n"
+    )
+    assert (
+        "checked, not merged: config/local-overrides.toml "
+        "(merged only with --include-overrides)" in result.err
+    )
+    report = json.loads(cli("config", "validate", *_root(ws), "--format", "json").out)
+    assert {
+        "file": "config/local-overrides.toml",
+        "why": "merged only with --include-overrides",
+    } in report["checked_not_merged"]

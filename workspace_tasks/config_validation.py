@@ -23,6 +23,7 @@ from workspace_tasks.cascade import (
     Layer,
     LayerSource,
     builtins_for,
+    display_path,
     env_defaults_for,
     environment_layer,
     layer_sources,
@@ -75,13 +76,15 @@ def _validator(path: str):
 def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[Problem]:
     """Return every problem of ``ws``'s configuration, errors and warnings.
 
-    Every layer of the user's cascade is read (and the defaults of the other
-    workspace types, so a broken ``test-defaults.toml`` shows before it is
-    used); the cascade is merged and its references expanded.
+    Every layer file that exists is read and checked, merged or not: the
+    defaults of the other workspace types (so a broken ``test-defaults.toml``
+    shows before it is used) and, without ``include_overrides``,
+    ``local-overrides.toml``. The user's cascade is merged and its
+    references expanded.
     """
     problems: list[Problem] = []
     layers: list[Layer] = []
-    for source in _all_sources(ws, include_overrides):
+    for source, merged in _all_sources(ws, include_overrides):
         if source.path is None:
             below, _ = merge_layers(layers)
             layer = environment_layer(ws.environ, below)
@@ -99,15 +102,41 @@ def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[P
         if layer is None:
             continue
         problems += check_layer(ws, layer)
-        if source.name != "inactive":
+        if merged:
             layers.append(layer)
     problems += _reference_problems(ws, layers)
     log.debug("config of %s: %d problems", ws.user, len(problems))
     return problems
 
 
-def _all_sources(ws: Workspace, include_overrides: bool) -> list[LayerSource]:
-    """Return the active layers with the other types' defaults before the variables."""
+def unmerged_layers(ws: Workspace, include_overrides: bool) -> list[dict[str, str]]:
+    """Return the existing layer files validate checks without merging them.
+
+    Each is ``{"file": ..., "why": ...}``: the defaults of another workspace
+    type, or ``local-overrides.toml`` (merged only with ``include_overrides``).
+    """
+    found = []
+    for source, merged in _all_sources(ws, include_overrides):
+        if merged or source.path is None or not source.path.exists():
+            continue
+        why = (
+            "merged only with --include-overrides"
+            if source.name == "local-overrides"
+            else "defaults of another workspace type"
+        )
+        found.append({"file": display_path(ws, source.path), "why": why})
+    return found
+
+
+def _all_sources(
+    ws: Workspace, include_overrides: bool
+) -> list[tuple[LayerSource, bool]]:
+    """Return every layer to check, with whether it is merged.
+
+    The active layers come first, then the files checked but not merged (the
+    other types' defaults; the local overrides unless included), then the
+    variables.
+    """
     active = layer_sources(ws, include_overrides=include_overrides)
     used = {source.path for source in active}
     others = [
@@ -115,9 +144,11 @@ def _all_sources(ws: Workspace, include_overrides: bool) -> list[LayerSource]:
         for kind in WORKSPACE_TYPES
         if env_defaults_for(ws, kind) not in used
     ]
-    files = [source for source in active if source.path is not None]
-    variables = [source for source in active if source.path is None]
-    return [*files, *others, *variables]
+    if not include_overrides and ws.local_overrides not in used:
+        others.append(LayerSource("local-overrides", ws.local_overrides))
+    files = [(source, True) for source in active if source.path is not None]
+    variables = [(source, True) for source in active if source.path is None]
+    return [*files, *[(source, False) for source in others], *variables]
 
 
 def check_layer(ws: Workspace, layer: Layer) -> list[Problem]:
