@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.common import BIN, Row, command, median_time
 from workspace_tasks.cascade import cache_is_fresh, layer_sources, load_cascade
-from workspace_tasks.config_ops import write_cache
+from workspace_tasks.config_ops import write_cache, write_merged
 from workspace_tasks.context import default_core_root, load_workspace
 from workspace_tasks.interpolation import git_revision
 
@@ -37,6 +37,24 @@ def _doit(ws) -> None:
         )
     if code:
         raise RuntimeError(f"doit config failed with {code}")
+
+
+LARGE_KEYS = 5000
+
+
+def _large_layer_row(scratch: Path, env: dict[str, str]) -> Row:
+    """Merge (comments kept) a user layer of 5,000 keys; tomllib reads it."""
+    ws = _workspace(scratch, "large", env)
+    lines = ["[large]"]
+    for index in range(LARGE_KEYS):
+        lines += [f"# setting {index}", f'key_{index:05d} = "{"v" * 40}"']
+    ws.user_config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = scratch / "large-merged.toml"
+    merge = median_time(lambda: write_merged(ws, target), runs=3)
+    parse = median_time(lambda: tomllib.loads(ws.user_config.read_text()), runs=3)
+    return Row(
+        f"config merge, {LARGE_KEYS} keys", merge, "tomllib parse", parse, "linear"
+    )
 
 
 def run() -> list[Row]:
@@ -83,6 +101,7 @@ def run() -> list[Row]:
         check = median_time(lambda: cache_is_fresh(ws), runs=51)
         write = median_time(lambda: write_cache(ws), runs=11)
         rows.append(Row("config cache freshness check", check, "cache write", write))
+        rows.append(_large_layer_row(scratch, env))
         return rows
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

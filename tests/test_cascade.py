@@ -204,3 +204,19 @@ def test_bom_layer_is_read(make_workspace):
     ws = make_workspace("dev")
     shutil.copy(Path(__file__).parent / "data" / "toml" / "bom.toml", ws.user_config)
     assert resolve_config(ws)["core"]["name"] == "bom"
+
+
+def test_a_layer_overriding_many_keys_keeps_each_keys_history(make_workspace):
+    ws = make_workspace("dev")
+    _write(
+        ws.workspace_defaults, "[big]\n" + "".join(f"k{i} = {i}\n" for i in range(50))
+    )
+    _write(
+        ws.user_config, "[big]\n" + "".join(f"k{i} = {i + 100}\n" for i in range(50))
+    )
+    cascade = load_cascade(ws)
+    setting = cascade.settings[("big", "k7")]
+    assert (setting.value, setting.layer.name) == (107, "user")
+    assert [(layer.name, value) for layer, value in setting.overridden] == [
+        ("workspace", 7)
+    ]

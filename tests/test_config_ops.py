@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -176,6 +177,7 @@ def test_merge_keeps_comments_and_writes_privately(cli, make_workspace, tmp_path
         '[paths]\n# Custom paths for this user\ntemplates = "~/t"\n'
     )
     target = tmp_path / "out" / "merged.toml"
+    target.parent.mkdir()
     result = cli("config", "merge", *_root(ws), "--output", target)
     assert result.code == 0, result.err
     text = target.read_text()
@@ -318,3 +320,179 @@ def test_resolve_path_config_creates_missing_files(cli, make_workspace):
     assert merged.out.strip() == str(ws.merged_config)
     assert tomllib.loads(ws.merged_config.read_text())["http"]["timeout"] == 30
     assert os.path.isfile(ws.merged_config)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("config", "--output: config is a folder; give a file name"),
+        ("no/such/dir/m.toml", "--output: the folder no/such/dir does not exist"),
+    ],
+    ids=["folder", "missing-folder"],
+)
+def test_merge_refuses_an_output_it_cannot_write(cli, make_workspace, where, message):
+    ws = make_workspace("dev")
+    result = cli("config", "merge", *_root(ws), "--output", where, cwd=ws.root)
+    assert result.code == 2
+    assert result.err == f"workspace: error: {message}\n"
+    assert not (ws.root / "no").exists()
+
+
+@pytest.mark.parametrize(
+    ("action", "code", "line"),
+    [
+        ("show", 2, "workspace: error: config/dev.toml: is a folder, not a file"),
+        ("validate", 1, "config/dev.toml: is a folder, not a file"),
+        ("edit", 2, "is a folder, not a file; nothing was changed"),
+    ],
+    ids=["show", "validate", "edit"],
+)
+def test_a_user_file_that_is_a_folder_is_one_line(
+    cli, make_workspace, monkeypatch, action, code, line
+):
+    ws = make_workspace("dev")
+    ws.user_config.unlink()
+    ws.user_config.mkdir()
+    monkeypatch.setenv("EDITOR", "true")
+    result = cli("config", action, *_root(ws))
+    assert result.code == code
+    assert line in result.out + result.err
+    assert "unexpected" not in result.err
+    assert ws.user_config.is_dir()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("config", "show"), ("config", "validate"), ("status",), ("list",)],
+    ids=["show", "validate", "status", "list"],
+)
+def test_a_missing_core_root_is_a_usage_error(
+    cli, make_workspace, monkeypatch, tmp_path, argv
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING_CORE_ROOT", str(tmp_path / "no-core"))
+    result = cli(*argv, cwd=ws.root)
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: PROVISIONING_CORE_ROOT: {tmp_path / 'no-core'} "
+        "is not a folder\n"
+    )
+
+
+def test_a_core_root_without_defaults_is_a_usage_error(
+    cli, make_workspace, monkeypatch, tmp_path
+):
+    ws = make_workspace("dev")
+    (tmp_path / "core" / "config").mkdir(parents=True)
+    monkeypatch.setenv("PROVISIONING_CORE_ROOT", str(tmp_path / "core"))
+    result = cli("config", "show", cwd=ws.root)
+    assert result.code == 2
+    assert "PROVISIONING_CORE_ROOT" in result.err
+    assert "has no config/config.defaults.toml" in result.err
+
+
+def _copied_core(tmp_path: Path) -> Path:
+    from workspace_tasks.context import default_core_root
+
+    core = tmp_path / "core"
+    shutil.copytree(default_core_root({}) / "config", core / "config")
+    return core
+
+
+def test_a_broken_schema_is_reported_at_its_line_and_column(
+    cli, make_workspace, monkeypatch, tmp_path
+):
+    ws = make_workspace("dev")
+    core = _copied_core(tmp_path)
+    (core / "config" / "config.schema.json").write_text('{\n  "type": ,\n}\n')
+    monkeypatch.setenv("PROVISIONING_CORE_ROOT", str(core))
+    result = cli("config", "validate", cwd=ws.root)
+    assert result.code == 2
+    schema = core / "config" / "config.schema.json"
+    assert result.err == (
+        f"workspace: error: {schema}:2:11: invalid JSON: Expecting value\n"
+    )
+
+
+def test_values_nested_too_deep_are_a_problem_of_the_file(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.user_config.write_text("[http]\na = " + "[" * 5000 + "]" * 5000 + "\n")
+    shown = cli("config", "show", *_root(ws))
+    assert shown.code == 2
+    message = "config/dev.toml:2:105: nesting too deep (more than 100 levels)"
+    assert shown.err == f"workspace: error: {message}\n"
+    checked = cli("config", "validate", *_root(ws))
+    assert (checked.code, checked.out) == (1, f"{message}\n")
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """Make files immutable with chattr +i (undone afterwards); skip without it."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("chattr +i is not available here")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_edit_of_an_unwritable_file_changes_nothing(
+    cli, make_workspace, tmp_path, monkeypatch, immutable
+):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_bytes()
+    immutable(ws.user_config)
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "[http]\ntimeout = 5\n"))
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: {ws.user_config}: cannot be written; nothing was changed\n"
+    )
+    assert ws.user_config.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("1e400", "inf")],
+    ids=["nan", "inf", "minus-inf", "overflow"],
+)
+def test_json_output_is_strict_for_non_finite_numbers(
+    cli, make_workspace, monkeypatch, raw, shown
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING__CACHE__TTL", raw)
+    flags = (*_root(ws), "--include-overrides", "--format", "json")
+    values = json.loads(cli("config", "show", *flags).out, parse_constant=_refuse)
+    assert values["cache"]["ttl"] == shown
+    report = json.loads(cli("config", "hierarchy", *flags).out, parse_constant=_refuse)
+    row = next(row for row in report["keys"] if row["key"] == "cache.ttl")
+    assert (row["value"], row["origin"]) == (shown, "PROVISIONING__CACHE__TTL")
+
+
+def _refuse(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")
+
+
+def test_validate_checks_local_overrides_even_when_not_merged(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.local_overrides.write_text("[[\n")
+    result = cli("config", "validate", *_root(ws))
+    assert result.code == 1
+    assert result.out == (
+        "config/local-overrides.toml:1:3: invalid TOML: "
+        "invalid initial character for a key part\n"
+    )
+    assert (
+        "checked, not merged: config/local-overrides.toml "
+        "(merged only with --include-overrides)" in result.err
+    )
+    report = json.loads(cli("config", "validate", *_root(ws), "--format", "json").out)
+    assert {
+        "file": "config/local-overrides.toml",
+        "why": "merged only with --include-overrides",
+    } in report["checked_not_merged"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 
+import pytest
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 
@@ -56,3 +57,31 @@ def test_invalid_layer_fails_the_task_and_keeps_the_cache(make_workspace):
     ws.user_config.write_text("[http\n")
     assert _doit(ws, "config") != 0
     assert ws.merged_config.read_bytes() == before
+
+
+@pytest.mark.parametrize("task", ["config", "backup"], ids=["config", "backup"])
+def test_an_invalid_layer_fails_a_task_in_one_line(make_workspace, capsys, task):
+    ws = make_workspace("dev")
+    lines = ws.user_config.read_text().count("\n")
+    with ws.user_config.open("a") as handle:
+        handle.write("bad = = \n")
+    capsys.readouterr()
+    assert _doit(ws, task) != 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"workspace: error: config/dev.toml:{lines + 1}:7: invalid TOML: "
+        "invalid value\n"
+    )
+
+
+def test_a_task_that_prints_its_verdict_fails_without_doits_noise(
+    make_workspace, capsys
+):
+    ws = make_workspace("dev")
+    ws.user_config.write_text("[http\n")
+    capsys.readouterr()
+    assert _doit(ws, "health") != 0
+    captured = capsys.readouterr()
+    assert "overall: critical" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+    assert "returned False" not in captured.out + captured.err

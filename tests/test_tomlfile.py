@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,19 @@ def test_cases_copied_unchanged(tmp_path):
     copy = tmp_path / "cycle.toml"
     shutil.copy(DATA / "cycle.toml", copy)
     assert tomlfile.load(copy)["a"]["b"] == "${a.c}"
+
+
+def test_dumps_puts_each_tables_values_before_its_sub_tables():
+    values = {"a": {"x": 1}, "top": "t", "b": [{"n": 1}], "c": [1, 2]}
+    text = tomlfile.dumps(values)
+    assert text == ('top = "t"\nc = [1, 2]\n\n[a]\nx = 1\n\n[[b]]\nn = 1\n')
+    assert tomllib.loads(text) == values
+
+
+def test_add_entries_keeps_a_last_line_without_newline_apart():
+    import tomlkit
+
+    first = tomlkit.parse("a = 1")
+    document = tomlkit.document()
+    tomlfile.add_entries(document, [("a", first["a"]), ("b", 2)], [])
+    assert document.as_string() == "a = 1\nb = 2\n"

@@ -285,20 +285,27 @@ def _merge_into(
         if isinstance(value, dict) and isinstance(below, dict) and value:
             _merge_into(below, value, key, layer, settings)
             continue
-        history = _take_history(settings, key)
+        history = _take_history(settings, key, below)
         target[name] = copy.deepcopy(value)
         for leaf, leaf_value in _leaves(value, key):
             settings[leaf] = Setting(leaf, leaf_value, layer, list(history))
 
 
 def _take_history(
-    settings: dict[KeyPath, Setting], key: KeyPath
+    settings: dict[KeyPath, Setting], key: KeyPath, below: Any
 ) -> list[tuple[Layer, Any]]:
-    """Remove the settings at or under ``key``; return what they held, newest first."""
+    """Remove the settings at or under ``key``; return what they held, newest first.
+
+    The settings under ``key`` are the leaves of ``below``, the value it
+    replaces: looking them up there, not among every setting, keeps a merge
+    linear in the number of keys.
+    """
     history: list[tuple[Layer, Any]] = []
-    for leaf in [k for k in settings if k[: len(key)] == key]:
-        old = settings.pop(leaf)
-        history = [(old.layer, old.value), *old.overridden, *history]
+    leaves = _leaves(below, key) if key in settings or isinstance(below, dict) else []
+    for leaf, _ in leaves:
+        old = settings.pop(leaf, None)
+        if old is not None:
+            history = [(old.layer, old.value), *old.overridden, *history]
     return history
 
 
@@ -389,7 +396,7 @@ def cache_is_fresh(ws: Workspace) -> bool:
     try:
         with ws.merged_config.open(encoding="utf-8") as handle:
             first = handle.readline().rstrip("\n")
-    except (FileNotFoundError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError):
         return False
     return first == SIGNATURE_PREFIX + cascade_signature(ws)
 
@@ -398,7 +405,7 @@ def read_cached(ws: Workspace) -> dict[str, Any] | None:
     """Return the merged values from the cache file when it is fresh, else None."""
     try:
         text = ws.merged_config.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError):
         return None
     first, _, _ = text.partition("\n")
     if first != SIGNATURE_PREFIX + cascade_signature(ws):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks import safefs
+from workspace_tasks import safefs, tomlfile
 from workspace_tasks.cascade import (
     SIGNATURE_PREFIX,
     Cascade,
@@ -76,9 +76,7 @@ class ConfigView:
 
     def to_toml(self) -> str:
         """Return the values as TOML text."""
-        import tomlkit
-
-        return tomlkit.dumps(self.values)
+        return tomlfile.dumps(self.values)
 
 
 def show_config(
@@ -240,26 +238,38 @@ def _merge_entries(lower: _Entries, upper: _Entries) -> _Entries:
         else:
             merged.append(above)
     merged += [entry for entry in upper.entries if entry.key in by_key]
-    trailing = lower.trailing + [c for c in upper.trailing if c not in lower.trailing]
+    seen = set(lower.trailing)
+    trailing = lower.trailing + [c for c in upper.trailing if c not in seen]
     return _Entries(merged, trailing)
 
 
 def _fill(container: Any, entries: _Entries) -> None:
+    """Add ``entries`` with their comments: values first, then tables."""
     import tomlkit
+    from tomlkit.items import AoT
 
+    values: list[tuple[str | None, Any]] = []
+    tables: list[tuple[str | None, Any]] = []
     for entry in entries.entries:
-        for comment in entry.comments:
-            container.add(tomlkit.comment(comment.lstrip("#").strip()))
+        is_table = entry.children is not None or isinstance(entry.item, AoT)
+        group = tables if is_table else values
+        group += [(None, _comment(comment)) for comment in entry.comments]
         if entry.children is None:
-            container.add(entry.key, entry.item)
+            group.append((entry.key, entry.item))
             continue
         table = tomlkit.table(is_super_table=entry.item.is_super_table())
         table.trivia.comment = entry.item.trivia.comment
         table.trivia.comment_ws = entry.item.trivia.comment_ws
         _fill(table, entry.children)
-        container.add(entry.key, table)
-    for comment in entries.trailing:
-        container.add(tomlkit.comment(comment.lstrip("#").strip()))
+        group.append((entry.key, table))
+    tables += [(None, _comment(comment)) for comment in entries.trailing]
+    tomlfile.add_entries(container, values, tables)
+
+
+def _comment(text: str) -> Any:
+    import tomlkit
+
+    return tomlkit.comment(text.lstrip("#").strip())
 
 
 def _set_values(container: Any, values: Mapping[str, Any]) -> None:
@@ -289,8 +299,33 @@ class MergeResult:
         return {"path": str(self.path), "layers": self.layers}
 
 
+def check_output(target: Path, flag: str = "--output") -> Path:
+    """Return ``target`` when a file can be written there; ``flag`` names it.
+
+    The folder must exist already (a typo must not create folders anywhere
+    on disk) and the target must not be a folder.
+
+    Raises:
+        UsageError: naming ``flag``.
+    """
+    import os
+
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"{flag}: {target} is a folder; give a file name")
+    if not folder.is_dir():
+        raise UsageError(f"{flag}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag}: the folder {folder} cannot be written")
+    return target
+
+
 def write_merged(
-    ws: Workspace, target: Path, *, include_overrides: bool = False
+    ws: Workspace,
+    target: Path,
+    *,
+    include_overrides: bool = False,
+    flag: str = "--output",
 ) -> MergeResult:
     """Write the merged configuration to ``target`` atomically, comments kept.
 
@@ -298,11 +333,16 @@ def write_merged(
 
     Raises:
         FileSyntaxError: a layer is not valid TOML.
-        UsageError: a reference is cyclic or names nothing.
+        UsageError: a reference is cyclic or names nothing; ``target`` (given
+            by ``flag``) cannot be written.
     """
+    check_output(target, flag)
     cascade = load_cascade(ws, include_overrides=include_overrides).check()
     document = merged_document(cascade, _header(ws, cascade))
-    safefs.atomic_write(target, document.as_string(), mode=safefs.PRIVATE_FILE)
+    try:
+        safefs.atomic_write(target, document.as_string(), mode=safefs.PRIVATE_FILE)
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write {target}: {exc.strerror}") from None
     log.info("wrote the merged configuration of %s to %s", ws.user, target)
     return MergeResult(target, [layer.source for layer in cascade.layers])
 
@@ -383,7 +423,7 @@ def edit_user_config(
     """
     command = editor_command(ws)
     path = ws.user_config
-    before = path.read_bytes() if path.exists() else None
+    before = _editable_bytes(path)
     if before is None:
         create_user_config(ws)
     status = editor(command, path, ws.environ)
@@ -395,6 +435,34 @@ def edit_user_config(
         return EditResult(path, before is None, True, problems)
     _restore(ws, path, before)
     return EditResult(path, before is None, False, problems)
+
+
+def _editable_bytes(path: Path) -> bytes | None:
+    """Return the file's bytes before an edit (None: no file yet).
+
+    Raises:
+        UsageError: the file (or, for a new one, its folder) cannot be read
+            or written; nothing has been changed.
+    """
+    import os
+
+    where = path if path.exists() else path.parent
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a file; nothing was changed")
+    if not os.access(where, os.W_OK) or not _writable_flags(where):
+        raise UsageError(f"{where}: cannot be written; nothing was changed")
+    try:
+        return path.read_bytes() if path.exists() else None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _writable_flags(path: Path) -> bool:
+    """Tell whether ``path`` is free of the immutable and append-only flags."""
+    import stat
+
+    flags = getattr(path.stat(), "st_flags", 0)
+    return not flags & (stat.UF_IMMUTABLE | stat.UF_APPEND | stat.SF_IMMUTABLE)
 
 
 def create_user_config(ws: Workspace) -> None:

@@ -23,6 +23,7 @@ from workspace_tasks.cascade import (
     Layer,
     LayerSource,
     builtins_for,
+    display_path,
     env_defaults_for,
     environment_layer,
     layer_sources,
@@ -30,9 +31,10 @@ from workspace_tasks.cascade import (
     read_layer,
 )
 from workspace_tasks.context import WORKSPACE_TYPES, Workspace
-from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.errors import FileSyntaxError, UsageError
 from workspace_tasks.interpolation import interpolate
 from workspace_tasks.problems import Problem
+from workspace_tasks.tomlfile import UnreadableFile
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +48,43 @@ def schema_path(ws: Workspace) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _validator(path: str):
-    from jsonschema import Draft202012Validator
+    """Return the validator of the schema at ``path``.
 
-    schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
+    Raises:
+        FileSyntaxError: the schema is not valid JSON (line and column).
+        UsageError: the schema is missing, unreadable or not a JSON Schema.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        message = f"invalid JSON: {exc.msg}"
+        raise FileSyntaxError(path, exc.lineno, exc.colno, message) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        message = f"{path}: cannot read the configuration schema: {reason}"
+        raise UsageError(message) from None
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise UsageError(f"{path}: not a valid JSON Schema: {exc.message}") from None
     return Draft202012Validator(schema)
 
 
 def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[Problem]:
     """Return every problem of ``ws``'s configuration, errors and warnings.
 
-    Every layer of the user's cascade is read (and the defaults of the other
-    workspace types, so a broken ``test-defaults.toml`` shows before it is
-    used); the cascade is merged and its references expanded.
+    Every layer file that exists is read and checked, merged or not: the
+    defaults of the other workspace types (so a broken ``test-defaults.toml``
+    shows before it is used) and, without ``include_overrides``,
+    ``local-overrides.toml``. The user's cascade is merged and its
+    references expanded.
     """
     problems: list[Problem] = []
     layers: list[Layer] = []
-    for source in _all_sources(ws, include_overrides):
+    for source, merged in _all_sources(ws, include_overrides):
         if source.path is None:
             below, _ = merge_layers(layers)
             layer = environment_layer(ws.environ, below)
@@ -74,18 +96,47 @@ def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[P
                     Problem(exc.detail, str(exc.path), exc.line, exc.column)
                 )
                 continue
+            except UnreadableFile as exc:
+                problems.append(Problem(exc.detail, str(exc.path)))
+                continue
         if layer is None:
             continue
         problems += check_layer(ws, layer)
-        if source.name != "inactive":
+        if merged:
             layers.append(layer)
     problems += _reference_problems(ws, layers)
     log.debug("config of %s: %d problems", ws.user, len(problems))
     return problems
 
 
-def _all_sources(ws: Workspace, include_overrides: bool) -> list[LayerSource]:
-    """Return the active layers with the other types' defaults before the variables."""
+def unmerged_layers(ws: Workspace, include_overrides: bool) -> list[dict[str, str]]:
+    """Return the existing layer files validate checks without merging them.
+
+    Each is ``{"file": ..., "why": ...}``: the defaults of another workspace
+    type, or ``local-overrides.toml`` (merged only with ``include_overrides``).
+    """
+    found = []
+    for source, merged in _all_sources(ws, include_overrides):
+        if merged or source.path is None or not source.path.exists():
+            continue
+        why = (
+            "merged only with --include-overrides"
+            if source.name == "local-overrides"
+            else "defaults of another workspace type"
+        )
+        found.append({"file": display_path(ws, source.path), "why": why})
+    return found
+
+
+def _all_sources(
+    ws: Workspace, include_overrides: bool
+) -> list[tuple[LayerSource, bool]]:
+    """Return every layer to check, with whether it is merged.
+
+    The active layers come first, then the files checked but not merged (the
+    other types' defaults; the local overrides unless included), then the
+    variables.
+    """
     active = layer_sources(ws, include_overrides=include_overrides)
     used = {source.path for source in active}
     others = [
@@ -93,9 +144,11 @@ def _all_sources(ws: Workspace, include_overrides: bool) -> list[LayerSource]:
         for kind in WORKSPACE_TYPES
         if env_defaults_for(ws, kind) not in used
     ]
-    files = [source for source in active if source.path is not None]
-    variables = [source for source in active if source.path is None]
-    return [*files, *others, *variables]
+    if not include_overrides and ws.local_overrides not in used:
+        others.append(LayerSource("local-overrides", ws.local_overrides))
+    files = [(source, True) for source in active if source.path is not None]
+    variables = [(source, True) for source in active if source.path is None]
+    return [*files, *[(source, False) for source in others], *variables]
 
 
 def check_layer(ws: Workspace, layer: Layer) -> list[Problem]:

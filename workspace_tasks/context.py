@@ -182,6 +182,25 @@ def default_core_root(environ: Mapping[str, str]) -> Path:
     return PACKAGE_DIR / "core"
 
 
+def check_core_root(core_root: Path, environ: Mapping[str, str]) -> Path:
+    """Return ``core_root`` when it holds ``config/config.defaults.toml``.
+
+    Raises:
+        UsageError: naming ``PROVISIONING_CORE_ROOT`` when it set the root.
+    """
+    defaults = core_root / "config" / "config.defaults.toml"
+    if defaults.is_file():
+        return core_root
+    how = (
+        "PROVISIONING_CORE_ROOT"
+        if environ.get("PROVISIONING_CORE_ROOT")
+        else "the shipped core root"
+    )
+    if not core_root.is_dir():
+        raise UsageError(f"{how}: {core_root} is not a folder")
+    raise UsageError(f"{how}: {core_root} has no config/config.defaults.toml")
+
+
 def _read_toml(path: Path) -> dict:
     try:
         with path.open("rb") as handle:
@@ -272,6 +291,7 @@ def locate(
             f"run 'workspace init --root {chosen}'"
         )
     name = pick_user(user, environ, user_flag)
-    ws = load_workspace(chosen, name, default_core_root(environ), environ)
+    core_root = check_core_root(default_core_root(environ), environ)
+    ws = load_workspace(chosen, name, core_root, environ)
     log.debug("user %s, type %s, core root %s", ws.user, ws.type, ws.core_root)
     return ws

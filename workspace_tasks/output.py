@@ -7,6 +7,7 @@ errors go to standard error. Nothing else in the package prints.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,9 +15,23 @@ from typing import Any
 PROGRAM = "workspace"
 
 
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with non-finite floats as the strings "nan", "inf", "-inf".
+
+    JSON has no NaN or Infinity (TOML has): strict readers reject them.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def _default(value: Any) -> Any:
     if hasattr(value, "to_dict"):
-        return value.to_dict()
+        return json_safe(value.to_dict())
     if hasattr(value, "__fspath__"):
         return str(value)
     if isinstance(value, set | frozenset):
@@ -25,8 +40,15 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    """Print ``data`` as JSON: the only thing on standard output."""
-    sys.stdout.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False))
+    """Print ``data`` as strict JSON: the only thing on standard output."""
+    text = json.dumps(
+        json_safe(data),
+        indent=2,
+        default=_default,
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    sys.stdout.write(text)
     sys.stdout.write("\n")
     sys.stdout.flush()
 

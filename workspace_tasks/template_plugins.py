@@ -53,8 +53,11 @@ def mandatory(value: Any, message: str | None = None) -> Any:
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
-    """Dump ``value`` as JSON."""
-    return json.dumps(value, indent=indent, sort_keys=True)
+    """Dump ``value`` as strict JSON (non-finite floats as "nan", "inf")."""
+    from workspace_tasks.output import json_safe
+
+    safe = json_safe(value)
+    return json.dumps(safe, indent=indent, sort_keys=True, allow_nan=False)
 
 
 def to_yaml(value: Any) -> str:

@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.errors import FileSyntaxError, UsageError
 
 BOM = "\ufeff"
+# Deeper values are refused: every reader of the values walks them recursively.
+MAX_NESTING = 100
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _END = re.compile(r"\s*\(at end of document\)\s*$")
 
 KeyPath = tuple[str, ...]
+
+
+class UnreadableFile(UsageError):
+    """A file that exists but cannot be read as text: a folder, no permission."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
 
 
 def read_text(path: Path, source: str | None = None) -> str:
@@ -26,8 +38,18 @@ def read_text(path: Path, source: str | None = None) -> str:
 
     Raises:
         FileSyntaxError: the bytes are not UTF-8, naming the first bad one.
+        FileNotFoundError: there is no file at ``path``.
+        UnreadableFile: ``path`` is a folder or cannot be read.
     """
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise UnreadableFile(source or path, "is a folder, not a file") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UnreadableFile(source or path, f"cannot read: {reason}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -43,14 +65,58 @@ def loads(text: str, source: object) -> dict[str, Any]:
     """Parse TOML ``text`` strictly; ``source`` names it in messages.
 
     Raises:
-        FileSyntaxError: with the line and column ``tomllib`` reports.
+        FileSyntaxError: with the line and column ``tomllib`` reports, or
+            where values nest more than ``MAX_NESTING`` levels deep.
     """
     text = text.removeprefix(BOM)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line, column, message = _position(str(exc), text)
         raise FileSyntaxError(source, line, column, message) from None
+    except RecursionError:
+        data = None
+    if data is None or _depth(data) > MAX_NESTING:
+        line, column = _deep_position(text)
+        message = f"nesting too deep (more than {MAX_NESTING} levels)"
+        raise FileSyntaxError(source, line, column, message)
+    return data
+
+
+def _depth(value: Any) -> int:
+    """Return how deep tables and arrays nest in ``value`` (without recursion)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_NESTING:
+            break
+        if isinstance(node, dict):
+            stack += [(child, level + 1) for child in node.values()]
+        elif isinstance(node, list):
+            stack += [(child, level + 1) for child in node]
+    return deepest
+
+
+def _deep_position(text: str) -> tuple[int, int]:
+    """Return where brackets first open more than ``MAX_NESTING`` deep (or 1:1)."""
+    depth, line, column, quote = 0, 1, 0, ""
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line, column
+        elif char in "]}":
+            depth -= 1
+    return 1, 1
 
 
 def load(path: Path, source: str | None = None) -> dict[str, Any]:
@@ -218,3 +284,69 @@ def _string_end(text: str, start: int) -> int:
             return index + 1
         index += 1
     return index
+
+
+def add_entries(container: Any, values: list, tables: list) -> None:
+    """Add ``(key, item)`` pairs to a tomlkit table or document in linear time.
+
+    ``values`` (plain values, with ``None`` keys for comments) come first,
+    then ``tables`` (tables and arrays of tables), each list in its order.
+    tomlkit, adding one value to a table built in memory, scans the whole
+    table for the place before its first sub-table: n values cost n² steps.
+    With the values all placed before any table that scan finds nothing, so
+    the values are added in tomlkit's parsing mode, which skips it.
+    """
+    from tomlkit.container import Container
+    from tomlkit.items import Whitespace
+
+    body = container if isinstance(container, Container) else container.value
+    previous = body._previous_item() if body.body else None
+    body.parsing(True)
+    try:
+        for key, item in values:
+            item = _as_item(item)
+            # A last line without its newline must not run into the next one.
+            keep_apart = previous is not None and not isinstance(previous, Whitespace)
+            if keep_apart and "\n" not in previous.trivia.trail:
+                previous.trivia.trail += "\n"
+            container.add(item) if key is None else container.add(key, item)
+            previous = item
+    finally:
+        body.parsing(False)
+    for key, item in tables:
+        container.add(item) if key is None else container.add(key, item)
+
+
+def _as_item(value: Any) -> Any:
+    import tomlkit
+
+    return value if hasattr(value, "trivia") else tomlkit.item(value)
+
+
+def dumps(values: Mapping[str, Any]) -> str:
+    """Return ``values`` as TOML text: each table's values before its sub-tables.
+
+    The text is the one ``tomlkit.dumps`` writes, in time linear in the keys.
+    """
+    return _table_of(values, document=True).as_string()
+
+
+def _table_of(values: Mapping[str, Any], document: bool = False) -> Any:
+    import tomlkit
+
+    container = tomlkit.document() if document else tomlkit.table()
+    plain, tables = [], []
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            tables.append((key, _table_of(value)))
+            continue
+        item = tomlkit.item(value)
+        (tables if _is_table(item) else plain).append((key, item))
+    add_entries(container, plain, tables)
+    return container
+
+
+def _is_table(item: Any) -> bool:
+    from tomlkit.items import AoT, Table
+
+    return isinstance(item, Table | AoT)

@@ -128,15 +128,29 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from workspace_tasks.config_validation import has_errors, validate_config
+    from workspace_tasks.config_validation import (
+        has_errors,
+        unmerged_layers,
+        validate_config,
+    )
 
     ws = open_workspace(args)
     problems = validate_config(ws, include_overrides=args.include_overrides)
+    unmerged = unmerged_layers(ws, args.include_overrides)
     errors = has_errors(problems)
     if args.format == "json":
-        output.print_json({"user": ws.user, "valid": not errors, "problems": problems})
+        output.print_json(
+            {
+                "user": ws.user,
+                "valid": not errors,
+                "problems": problems,
+                "checked_not_merged": unmerged,
+            }
+        )
     else:
         output.print_lines(str(problem) for problem in problems)
+        for layer in unmerged:
+            output.note(f"checked, not merged: {layer['file']} ({layer['why']})")
         if not errors:
             output.note(f"configuration of {ws.user} is valid")
     return EXIT_PROBLEMS if errors else EXIT_OK
@@ -168,7 +182,8 @@ def _print_hierarchy(report) -> None:
 def _shown(value: object) -> str:
     import json
 
-    return json.dumps(value, ensure_ascii=False, default=str)
+    safe = output.json_safe(value)
+    return json.dumps(safe, ensure_ascii=False, default=str, allow_nan=False)
 
 
 def run_merge(args: argparse.Namespace) -> int:

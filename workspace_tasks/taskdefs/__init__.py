@@ -7,9 +7,11 @@ task creators of every family. The creators hold no logic of their own.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from workspace_tasks.context import Workspace
 
@@ -20,6 +22,35 @@ FAMILIES = (
     "workspace_tasks.taskdefs.backup",
     "workspace_tasks.taskdefs.health",
 )
+
+
+def reported(action: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a task action so a user's error fails the task in one line.
+
+    A :class:`~workspace_tasks.errors.WorkspaceError` (an invalid layer, a
+    missing file) is printed as ``workspace: error: ...`` and the task fails
+    without doit's traceback; any other exception is left to doit. An
+    action returning False has printed its verdict: the task fails quietly.
+    """
+
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from doit.exceptions import TaskFailed
+
+        from workspace_tasks import output
+        from workspace_tasks.errors import WorkspaceError
+
+        try:
+            result = action(*args, **kwargs)
+        except WorkspaceError as exc:
+            output.error(str(exc))
+            # Printed above already: doit reports nothing more.
+            return TaskFailed(str(exc), report=False)
+        if result is False:
+            return TaskFailed(f"{action.__name__} failed", report=False)
+        return result
+
+    return run
 
 
 def task_creators(ws: Workspace) -> dict[str, Callable[[], dict]]:

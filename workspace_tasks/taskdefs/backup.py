@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from workspace_tasks.context import Workspace
+from workspace_tasks.taskdefs import reported
 
 
+@reported
 def run_auto_backup(ws: Workspace) -> dict:
     """Make a backup if one is due; print the decision; return it for doit."""
     from workspace_tasks import output

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from workspace_tasks import output
 from workspace_tasks.cascade import cache_is_fresh, layer_sources
 from workspace_tasks.config_ops import write_cache
 from workspace_tasks.context import Workspace
+from workspace_tasks.taskdefs import reported
 
 
+@reported
 def write_merged_config(ws: Workspace) -> dict:
     """Write ``runtime/state/<user>/merged-config.toml``; say where."""
     result = write_cache(ws)
-    print(f"merged configuration of {ws.user} written to {result.path}")
+    output.print_line(f"merged configuration of {ws.user} written to {result.path}")
     return {"layers": ", ".join(result.layers)}
 
 

@@ -15,9 +15,11 @@ from workspace_tasks import output
 from workspace_tasks.context import EXTENSION_KINDS, Workspace
 from workspace_tasks.manifest import load_manifest
 from workspace_tasks.resolver import Extension, effective_extensions
+from workspace_tasks.taskdefs import reported
 from workspace_tasks.validation import extension_files, taskserv_finder
 
 
+@reported
 def validate_one(ws: Workspace, extension: Extension) -> bool:
     """Validate one extension, print its problems; False fails the sub-task."""
     from workspace_tasks.validation import validate_extension
@@ -27,6 +29,7 @@ def validate_one(ws: Workspace, extension: Extension) -> bool:
     return not any(problem.severity == "error" for problem in problems)
 
 
+@reported
 def run_suite(ws: Workspace, extension: Extension) -> bool:
     """Run one extension's tests, print the outcome; False fails the sub-task."""
     from workspace_tasks.testrun import run_tests

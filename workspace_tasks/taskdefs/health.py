@@ -21,13 +21,16 @@ from workspace_tasks.health.parts import (
     part_path,
     record_part,
 )
+from workspace_tasks.taskdefs import reported
 
 
+@reported
 def run_part(ws: Workspace, name: str) -> dict:
     """Check one component and keep its result (the report shows it)."""
     return {"status": record_part(ws, name).status}
 
 
+@reported
 def run_report(ws: Workspace) -> bool:
     """Write the report; print each part's verdict and age; False if unhealthy."""
     report = assemble_report(ws)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from workspace_tasks import safefs
+from workspace_tasks import output, safefs
 from workspace_tasks.context import Workspace
 from workspace_tasks.inventory import workspace_status
 from workspace_tasks.runtime import ensure_user_dir
+from workspace_tasks.taskdefs import reported
 
 
+@reported
 def write_status(ws: Workspace) -> dict:
     """Write ``runtime/state/<user>/status.json``; return the report."""
     report = workspace_status(ws, detailed=True).to_dict()
     target = ws.state_dir / "status.json"
     ensure_user_dir(ws, target.parent)
-    safefs.atomic_write(target, json.dumps(report, indent=2) + "\n")
-    print(f"status of {ws.user} written to {target}")
+    safefs.atomic_write(target, json.dumps(output.json_safe(report), indent=2) + "\n")
+    output.print_line(f"status of {ws.user} written to {target}")
     return {"overall": "written"}
 
 
