@@ -18,13 +18,17 @@ MODULES = (
 
 
 def main(selected: list[str]) -> int:
-    rows = []
+    rows, failed = [], []
     for name in MODULES:
         if selected and not any(s in name for s in selected):
             continue
-        rows += importlib.import_module(name).run()
+        try:
+            rows += importlib.import_module(name).run()
+        except Exception as exc:  # report the others' figures all the same
+            print(f"{name} failed: {exc}", file=sys.stderr)
+            failed.append(name)
     print_rows(rows)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from benchmarks.common import BIN, Row, command, median_time
 
 CACHE_FOLDERS = 100
 FILES_PER_FOLDER = 1000
-EXTENSIONS = 30
-TEMPLATES_PER_EXTENSION = 5
+EXTENSIONS = 10
 
 
 def _init(root: Path, env: dict[str, str]) -> None:
@@ -28,14 +27,11 @@ def _fill_cache(cache: Path) -> None:
             (folder / f"entry-{number:04d}.json").write_bytes(payload)
 
 
-def _add_extensions(root: Path, user: str) -> None:
+def _add_extensions(root: Path, env: dict[str, str]) -> None:
     for number in range(EXTENSIONS):
-        folder = root / "extensions" / "taskservs" / user / f"service-{number:02d}"
-        (folder / "templates").mkdir(parents=True)
-        for template in range(TEMPLATES_PER_EXTENSION):
-            text = "{% for host in hosts %}\n{{ host.name }}: {{ host.ip }}\n"
-            text += "{% endfor %}\n" * 1
-            (folder / "templates" / f"part-{template}.j2").write_text(text * 20)
+        name = f"taskservs/service-{number:02d}"
+        command(BIN / "workspace", "tools", "create-extension", name, "--root", root,
+                env=env)()  # fmt: skip
 
 
 def run() -> list[Row]:
@@ -63,7 +59,7 @@ def _cache_row(scratch: Path, env: dict[str, str], user: str) -> Row:
 def _doit_row(scratch: Path, env: dict[str, str], user: str) -> Row:
     root = scratch / "incremental"
     _init(root, env)
-    _add_extensions(root, user)
+    _add_extensions(root, env)
     state = root / "runtime" / "state" / user
     doit = command(BIN / "doit", "health", cwd=root / "tools", env=env)
 
