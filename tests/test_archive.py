@@ -47,10 +47,16 @@ def test_round_trip_keeps_bytes_modes_mtimes_links_and_empty_folders(
 
     restore_backup(target, backup_from_file(made.path), RestoreOptions())
 
-    for top in ("config", "extensions", "infra", "runtime/data/dev"):
+    kinds = sorted(p.name for p in workspace.extensions_dir.iterdir())
+    own = [f"extensions/{kind}/dev" for kind in kinds]
+    for top in ("infra/dev", "runtime/data/dev", *own):
         before = snapshot(workspace.root / top, skip=("backups",))
         after = snapshot(target.root / top, skip=("backups",))
         assert after == before, top
+    user_config = "config/dev.toml"
+    restored = (target.root / user_config).read_bytes()
+    assert restored == (workspace.root / user_config).read_bytes()
+    assert not (target.root / "config" / "dev-defaults.toml").exists()
     odd = target.root / "infra/dev/odd"
     assert os.readlink(odd / "dir link") == "../odd"
     assert (odd / "hard link").stat().st_ino == (odd / "script.sh").stat().st_ino

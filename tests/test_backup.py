@@ -15,10 +15,12 @@ from workspace_tasks import safefs
 from workspace_tasks.backup import (
     BackupOptions,
     auto_backup,
+    backup_from_file,
     create_backup,
     expired_backups,
     list_backups,
     lock_file,
+    read_manifest,
     verify_backup,
 )
 from workspace_tasks.taskdefs.backup import creators
@@ -193,3 +195,27 @@ def test_bad_values_name_the_flag(workspace, cli, flag):
 
     assert result.code == 2
     assert flag in result.err
+
+
+def test_backup_holds_only_the_users_own_areas(make_workspace):
+    ws = make_workspace()
+    tester = make_workspace("tester")
+    assert tester.root == ws.root
+    (ws.root / "infra" / "tester" / "secret.k").write_text("theirs\n")
+    (ws.state_dir / "health.json").write_text("{}\n")
+    (ws.state_dir / "health").mkdir(exist_ok=True)
+    (ws.state_dir / "health" / "disk.json").write_text("{}\n")
+
+    made = create_backup(ws, BackupOptions(name="own"))
+
+    paths = {e.path for e in read_manifest(ws, backup_from_file(made.path)).entries}
+    assert "config/dev.toml" in paths
+    assert not {p for p in paths if "tester" in p}
+    assert "config/dev-defaults.toml" not in paths
+    assert not {p for p in paths if "health" in p or p.endswith(".lock")}
+    assert not {p for p in paths if "/backups" in p or "doit-state" in p}
+    assert all(
+        p.startswith(("config/dev.toml", "infra/dev", "runtime/"))
+        or p.split("/")[2] == "dev"
+        for p in paths
+    )

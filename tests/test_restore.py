@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -46,20 +48,150 @@ def test_hostile_archive_is_refused_whole_naming_the_member(
     assert not any(os.path.lexists(p) for p in OUTSIDE)
 
 
-def test_harmless_dots_restore_fully(make_workspace, cli):
+def make_tar(path: Path, members: list[tuple[str, str, str]]) -> Path:
+    """Write a plain tar of (name, kind, data or link target) members."""
+    with tarfile.open(path, "w") as tar:
+        for name, kind, data in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_000_000_000
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                tar.addfile(info)
+            elif kind == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, data
+                tar.addfile(info)
+            else:
+                body = data.encode()
+                info.size, info.mode = len(body), 0o644
+                tar.addfile(info, io.BytesIO(body))
+    return path
+
+
+def test_harmless_dots_restore_fully_inside_the_users_area(make_workspace, cli):
     ws = make_workspace()
+    notes = "infra/dev/notes"
+    case = make_tar(
+        ws.root.parent / "dots.tar",
+        [
+            (f"{notes}/..foo.txt", "file", "x" * 40),
+            (f"{notes}/a..b/c.txt", "file", "y" * 30),
+            (f"{notes}/inner", "symlink", "..foo.txt"),
+            (f"{notes}/hard", "hardlink", f"{notes}/..foo.txt"),
+        ],
+    )
+
+    result = cli("restore", "--root", ws.root, "--backup-file", case)
+
+    assert result.code == 0, result.err
+    folder = ws.root / notes
+    assert (folder / "..foo.txt").stat().st_size == 40
+    assert (folder / "a..b" / "c.txt").stat().st_size == 30
+    assert os.readlink(folder / "inner") == "..foo.txt"
+    assert (folder / "hard").stat().st_ino == (folder / "..foo.txt").stat().st_ino
+
+
+def test_shared_harmless_dots_case_is_refused_for_its_shared_config(
+    make_workspace, cli
+):
+    ws = make_workspace()
+    before = snapshot(ws.root, SKIP)
 
     result = cli(
         "restore", "--root", ws.root, "--backup-file", CASES / "harmless-dots.tar"
     )
 
-    assert result.code == 0, result.err
-    notes = ws.root / "notes"
-    assert (ws.root / "config" / "good.toml").read_text().startswith("[")
-    assert (notes / "..foo.txt").stat().st_size == 40
-    assert (notes / "a..b" / "c.txt").stat().st_size == 30
-    assert os.readlink(notes / "inner") == "..foo.txt"
-    assert (notes / "hard").stat().st_ino == (notes / "..foo.txt").stat().st_ino
+    assert result.code == 2
+    assert "'config/good.toml' is outside the areas of user 'dev'" in result.err
+    assert snapshot(ws.root, SKIP) == before
+
+
+OUTSIDE_AREAS = [
+    pytest.param("lib/path_resolver.py", "file", id="lib"),
+    pytest.param(".provisioning-workspace.toml", "file", id="marker"),
+    pytest.param("tools/x.sh", "file", id="tools"),
+    pytest.param("config/dev-defaults.toml", "file", id="shared-config"),
+    pytest.param("config/tester.toml", "file", id="other-config"),
+    pytest.param("infra/tester/main.k", "file", id="other-infra"),
+    pytest.param("extensions/providers/tester/p.k", "file", id="other-extension"),
+    pytest.param("runtime/data/dev/backups/old.tar", "file", id="backups-folder"),
+    pytest.param("runtime/state/dev/health.json", "file", id="health"),
+    pytest.param("runtime/state/dev/health/disk.json", "file", id="health-part"),
+    pytest.param("runtime/state/dev/workspace.lock", "file", id="lock"),
+    pytest.param("runtime/state/dev/doit-state.json", "file", id="doit"),
+    pytest.param("extensions/providers", "symlink", id="shared-folder-as-link"),
+]
+
+
+@pytest.mark.parametrize(("member", "kind"), OUTSIDE_AREAS)
+def test_member_outside_the_users_areas_refuses_the_whole_archive(
+    make_workspace, cli, member, kind
+):
+    ws = make_workspace()
+    before = snapshot(ws.root, SKIP)
+    case = make_tar(
+        ws.root.parent / "case.tar",
+        [("infra/dev/good.k", "file", "good\n"), (member, kind, "infra")],
+    )
+
+    result = cli("restore", "--root", ws.root, "--backup-file", case)
+
+    assert result.code == 2
+    assert f"member {member!r}" in result.err
+    assert "nothing was restored" in result.err
+    assert snapshot(ws.root, SKIP) == before
+
+
+def test_link_chain_inside_the_workspace_restores_in_any_order(
+    make_workspace, tmp_path
+):
+    ws = make_workspace()
+    area = ws.root / "infra" / "dev"
+    (area / "f").write_text("data\n")
+    (area / "w").mkdir()
+    (area / "w" / "rel").symlink_to("../f")
+    (area / "a-chain").symlink_to("w/rel")
+    (area / "z-chain").symlink_to("w/rel")
+    made = create_backup(ws, BackupOptions(name="chain"))
+    place = empty_place(tmp_path, ws)
+
+    restore_backup(place, backup_from_file(Path(made.path)), RestoreOptions())
+    assert made.warnings == []
+    assert (place.root / "infra/dev/z-chain").read_text() == "data\n"
+    assert (place.root / "infra/dev/a-chain").read_text() == "data\n"
+
+
+@pytest.mark.parametrize(
+    ("links", "bad"),
+    [
+        pytest.param(
+            [("infra/dev/w", "../../.."), ("infra/dev/x", "w/..")],
+            "w",
+            id="out-directly",
+        ),
+        pytest.param(
+            [("infra/dev/w", "../.."), ("infra/dev/x", "w/../..")],
+            "x",
+            id="out-through-a-link",
+        ),
+        pytest.param([("infra/dev/a", "b"), ("infra/dev/b", "a")], "a", id="loop"),
+    ],
+)
+def test_links_leaving_the_workspace_warn_at_backup_and_refuse_at_restore(
+    make_workspace, cli, links, bad
+):
+    ws = make_workspace()
+    for path, target in links:
+        (ws.root / path).symlink_to(target)
+
+    made = create_backup(ws, BackupOptions(name="links"))
+    result = cli("restore", "--root", ws.root, "--backup-file", made.path)
+
+    assert any(w.startswith(f"infra/dev/{bad} ") for w in made.warnings)
+    assert result.code == 2
+    assert "nothing was restored" in result.err
 
 
 def _flip_byte_in(path: Path, marker: bytes) -> None:

@@ -129,6 +129,55 @@ class Manifest:
             raise ArchiveError(f"unreadable backup manifest: {exc}") from exc
 
 
+# Links.
+
+_MAX_LINK_DEPTH = 40
+
+
+def link_problems(links: dict[str, str]) -> dict[str, str]:
+    """Return, for each link that resolves outside the tree, why.
+
+    ``links`` maps each link's path to its target. A target is followed
+    through the other links of ``links`` as the system would, so a chain of
+    links that stays inside is fine and one that leaves (or loops) is not.
+    """
+    problems = {}
+    for path, target in links.items():
+        try:
+            inside = _resolve(links, path.split("/")[:-1], target, 0)
+        except RecursionError:
+            problems[path] = f"links to {target!r} through a loop of links"
+            continue
+        if inside is None:
+            problems[path] = f"links to {target!r}, outside the target"
+    return problems
+
+
+def _resolve(links: dict[str, str], folder: list[str], target: str, depth: int):
+    """Return the parts ``target`` resolves to from ``folder``, None if outside."""
+    if depth > _MAX_LINK_DEPTH:
+        raise RecursionError(target)
+    if target.startswith("/"):
+        return None
+    stack = list(folder)
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not stack:
+                return None
+            stack.pop()
+            continue
+        stack.append(part)
+        inner = links.get("/".join(stack))
+        if inner is not None:
+            resolved = _resolve(links, stack[:-1], inner, depth + 1)
+            if resolved is None:
+                return None
+            stack = resolved
+    return stack
+
+
 # Scanning a tree.
 
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("config", "extensions", "infra", "runtime", "logs", "cache")
 DEFAULT_COMPONENTS = ("config", "extensions", "infra", "runtime")
 RUNTIME_OF_COMPONENT = {"runtime": ("workspaces", "state", "data")}
+RUNTIME_AREAS = ("workspaces", "state", "data", "logs", "cache")
+DOIT_SUFFIXES = (".db", ".dat", ".dir", ".bak")
 LAST_BACKUP = "last-backup.json"
 LOCK_NAME = "workspace.lock"
 _NAME_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
@@ -68,6 +70,7 @@ class BackupResult:
     remote_url: str | None = None
     replaced: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,30 +145,96 @@ def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
 
 
 def component_paths(ws: Workspace, components: tuple[str, ...]) -> list[str]:
-    """Return the paths (relative to the root) that ``components`` cover."""
+    """Return the paths (relative to the root) that ``components`` cover.
+
+    Only the user's own areas: ``config/<user>.toml``,
+    ``extensions/<kind>/<user>``, ``infra/<user>`` and
+    ``runtime/<area>/<user>``. Shared files (the team defaults, shared
+    extensions) and other users' areas are never backed up, so restoring a
+    backup can never overwrite anybody else's work.
+    """
     tops: list[str] = []
     for component in components:
-        if component in ("config", "extensions", "infra"):
-            tops.append(component)
+        if component == "config":
+            tops.append(f"config/{ws.user}.toml")
+        elif component == "extensions":
+            tops += [f"extensions/{kind}/{ws.user}" for kind in _extension_kinds(ws)]
+        elif component == "infra":
+            tops.append(f"infra/{ws.user}")
         elif component == "runtime":
-            tops += [f"runtime/{a}/{ws.user}" for a in ("workspaces", "state", "data")]
+            tops += [f"runtime/{a}/{ws.user}" for a in RUNTIME_OF_COMPONENT["runtime"]]
         else:
             tops.append(f"runtime/{component}/{ws.user}")
     return tops
 
 
+def _extension_kinds(ws: Workspace) -> list[str]:
+    folder = ws.extensions_dir
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False))
+
+
 def excluded_paths(ws: Workspace) -> set[str]:
-    """Return the paths a backup never holds: backups, the lock, tool state."""
+    """Return the paths a backup never holds and a restore never writes.
+
+    The backups folder, the lock, the tool's own state (doit's database,
+    the last-backup record) and the health state: restoring any of them
+    would replace a backup or fake a health report.
+    """
     excluded = set()
+    doit = ws.doit_dep_file
     for path in (
         backups_dir(ws),
         lock_file(ws),
-        ws.doit_dep_file,
+        doit,
+        *(doit.with_name(doit.name + s) for s in DOIT_SUFFIXES),
         ws.state_dir / LAST_BACKUP,
+        ws.state_dir / "health.json",
+        ws.state_dir / "health",
     ):
         if safefs.is_within(path, ws.root):
             excluded.add(Path(os.path.relpath(path, ws.root)).as_posix())
     return excluded
+
+
+def _is_excluded(path: str, excluded: set[str]) -> bool:
+    return any(path == e or path.startswith(e + "/") for e in excluded)
+
+
+def outside_user_areas(ws: Workspace, path: str, kind: str, excluded: set[str]) -> str:
+    """Return why ``path`` is not the user's to restore ("" when it is).
+
+    A path belongs to the user when it lies in one of the areas of
+    :func:`component_paths` and is not excluded; the folders above those
+    areas (``config``, ``extensions/<kind>``, ``runtime/<area>``) pass
+    as folders only. ``excluded`` is :func:`excluded_paths` of ``ws``.
+    """
+    u = ws.user
+    parts = path.split("/")
+    top = parts[0]
+    if kind == "dir" and (
+        (len(parts) == 1 and top in ("config", "extensions", "infra", "runtime"))
+        or (len(parts) == 2 and top == "extensions")
+        or (len(parts) == 2 and top == "runtime" and parts[1] in RUNTIME_AREAS)
+    ):
+        return ""
+    own = (
+        path == f"config/{u}.toml"
+        or (top == "infra" and len(parts) > 1 and parts[1] == u)
+        or (top == "extensions" and len(parts) > 2 and parts[2] == u)
+        or (
+            top == "runtime"
+            and len(parts) > 2
+            and parts[1] in RUNTIME_AREAS
+            and parts[2] == u
+        )
+    )
+    if not own:
+        return f"is outside the areas of user {u!r}"
+    if _is_excluded(path, excluded):
+        return "is tool state (backups, lock, health or task state)"
+    return ""
 
 
 def component_of(path: str) -> str:
@@ -477,6 +546,7 @@ def make_backup(
     components = list(dict.fromkeys(components))
     tops = component_paths(ws, tuple(components))
     entries, skipped = archive.scan_tree(ws.root, tops, excluded_paths(ws))
+    warnings = link_warnings(entries)
     manifest = Manifest(
         name=name,
         user=ws.user,
@@ -515,7 +585,21 @@ def make_backup(
         remote_url=remote_url,
         replaced=replaced,
         skipped=skipped,
+        warnings=warnings,
     )
+
+
+def link_warnings(entries: list[archive.Entry]) -> list[str]:
+    """Return a warning for each link that a restore would refuse.
+
+    Such a link (leaving the workspace, or a loop of links) is still backed
+    up as it is, but restoring the backup will refuse the whole archive.
+    """
+    links = {e.path: e.target for e in entries if e.type == "symlink"}
+    return [
+        f"{path} {reason}: a restore of this backup will refuse it"
+        for path, reason in archive.link_problems(links).items()
+    ]
 
 
 def _encryption_keys(ws: Workspace) -> object:

@@ -43,8 +43,10 @@ from workspace_tasks.backup import (
     check_components,
     component_of,
     decryption_keys,
+    excluded_paths,
     locked,
     open_backup,
+    outside_user_areas,
 )
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import ChecksFailed, UnsafeOperation, UsageError
@@ -165,6 +167,7 @@ class MemberChecker:
     def __init__(self, label: str) -> None:
         self.label = label
         self.seen: dict[str, str] = {}
+        self.links: dict[str, tuple[str, str]] = {}
 
     def check(self, info: archive.TarMember) -> Member | None:
         """Return the checked member, None for the archive's root folder.
@@ -216,24 +219,19 @@ class MemberChecker:
     def _check_symlink(self, name: str, parts: list[str], target: str) -> None:
         if not target or target.startswith("/"):
             raise _refuse(self.label, name, f"links to {target!r}, outside the target")
-        stack = list(parts[:-1])
-        for part in target.split("/"):
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if not stack:
-                    raise _refuse(
-                        self.label, name, f"links to {target!r}, outside the target"
-                    )
-                stack.pop()
-                continue
-            stack.append(part)
-            if self.seen.get("/".join(stack)) == "symlink":
-                raise _refuse(
-                    self.label,
-                    name,
-                    f"links through another link ({'/'.join(stack)!r})",
-                )
+        self.links["/".join(parts)] = (name, target)
+
+    def check_links(self) -> None:
+        """Refuse a link that, followed through the archive's links, leaves it.
+
+        Run once every member is known, so a link to another link is
+        judged the same whatever their order in the archive.
+        """
+        problems = archive.link_problems(
+            {path: target for path, (_, target) in self.links.items()}
+        )
+        for path, reason in problems.items():
+            raise _refuse(self.label, self.links[path][0], reason)
 
     def _check_hardlink(self, name: str, linkname: str) -> str:
         parts = _clean_path(linkname)
@@ -253,14 +251,25 @@ class MemberChecker:
 
 
 def check_archive(
-    ws: Workspace, info: BackupInfo, raw: BinaryIO, verify: bool
+    ws: Workspace,
+    info: BackupInfo,
+    raw: BinaryIO,
+    verify: bool,
+    target: Workspace | None = None,
 ) -> tuple[Manifest | None, list[Member]]:
     """Read the whole archive once, checking every member (and checksum).
+
+    Every member must also land, after the ``--restore-to`` rewrite, in the
+    areas of ``target``'s user (see :func:`backup.outside_user_areas`), and
+    come from the areas of the user who made the backup: a backup never
+    writes the marker, ``lib/``, ``tools/``, shared files, other users'
+    areas, the backups folder or the tool's state.
 
     Raises:
         UnsafeArchive: a member could write outside the target.
         ChecksFailed: with ``verify``, a checksum or the manifest disagrees.
     """
+    target = target or ws
     checker = MemberChecker(info.name)
     checked: list[Member] = []
     problems: list[str] = []
@@ -282,6 +291,8 @@ def check_archive(
                     problems.append(f"{member.path}: checksum does not match")
                 member.sha256 = digest
             checked.append(member)
+    checker.check_links()
+    _check_areas(info.name, manifest, checked, target)
     if manifest is not None:
         present = {m.path for m in checked}
         problems += [
@@ -293,6 +304,23 @@ def check_archive(
             f"{problems[0]}); nothing was restored"
         )
     return manifest, checked
+
+
+def _check_areas(
+    label: str, manifest: Manifest | None, members: list[Member], target: Workspace
+) -> None:
+    """Refuse the archive when a member is not the restoring user's to write."""
+    if manifest is not None:
+        check_name(manifest.user, f"the manifest of {label}")
+    source = target.for_user(manifest.user) if manifest else target
+    source_excluded = excluded_paths(source)
+    target_excluded = excluded_paths(target)
+    for member in members:
+        why = outside_user_areas(source, member.path, member.type, source_excluded)
+        path = map_path(member.path, source.user, target.user)
+        why = why or outside_user_areas(target, path, member.type, target_excluded)
+        if why:
+            raise _refuse(label, member.path, why)
 
 
 # Step 2: planning.
@@ -764,7 +792,7 @@ def restore_backup(
     target = ws.for_user(options.restore_to) if options.restore_to else ws
     raw = open_backup(ws, info)
     try:
-        manifest, members = check_archive(ws, info, raw, options.verify)
+        manifest, members = check_archive(ws, info, raw, options.verify, target)
         if options.restore_to and manifest is None:
             raise UsageError(
                 "--restore-to needs a backup made by this tool "

@@ -209,6 +209,8 @@ def _print_backup(result) -> None:
         output.print_line(f"  replaced {path}")
     for path in result.skipped:
         output.warn(f"skipped {path}: not a file, folder or link")
+    for warning in result.warnings:
+        output.warn(warning)
 
 
 # restore
