@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -331,3 +332,22 @@ def test_restore_needs_a_source(workspace, cli):
 
     assert result.code == 2
     assert "--backup-name" in result.err
+
+
+def test_restore_to_an_existing_user_plans_each_path_once(make_workspace, cli):
+    ws = make_workspace()
+    make_workspace("tester")
+    (ws.root / "infra/dev/mine.k").write_text("mine\n")
+    create_backup(ws, BackupOptions(name="base"))
+    source = ["--root", ws.root, "--backup-name", "base", "--restore-to", "tester"]
+
+    planned = cli("restore", *source, "--overwrite", "--dry-run", "--format", "json")
+    done = cli("restore", *source, "--overwrite")
+
+    assert planned.code == 0, planned.err
+    paths = [s["path"] for s in json.loads(planned.out)["steps"]]
+    assert len(paths) == len(set(paths))
+    assert all("dev" not in p.split("/") for p in paths)
+    assert done.code == 0, done.err
+    assert (ws.root / "infra/tester/mine.k").read_text() == "mine\n"
+    assert restore.STAGING_PREFIX not in done.err

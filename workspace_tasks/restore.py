@@ -473,10 +473,16 @@ def plan_restore(
         info.name, str(ws.root), ws.user, source_user, verified=options.verify
     )
     folders = _Folders(ws.root)
+    planned: dict[str, str] = {}
     for member in members:
         if options.components and component_of(member.path) not in options.components:
             continue
         path = map_path(member.path, source_user, ws.user)
+        if planned.setdefault(path, member.path) != member.path:
+            raise UnsafeArchive(
+                f"refusing {info.name}: members {planned[path]!r} and "
+                f"{member.path!r} would both restore {path}; nothing was restored"
+            )
         rewritten = bool(source_user and source_user != ws.user) and _rewrites_user(
             path, ws.user
         )
@@ -565,7 +571,14 @@ def _stage(
             tar = stack.enter_context(archive.open_tar(raw, decryption_keys(ws)))
         for done, step in enumerate(steps, start=1):
             member = checked[step.source]
-            _stage_member(tar, member, step, plan, layout, ws.root)
+            try:
+                _stage_member(tar, member, step, plan, layout, ws.root)
+            except OSError as exc:
+                # The staging folder is an inner detail: name the path.
+                raise ArchiveError(
+                    f"cannot restore {step.path}: {exc.strerror}; "
+                    "nothing was restored"
+                ) from None
             if progress is not None:
                 progress(done, len(steps))
     return len(steps)
@@ -662,6 +675,7 @@ def _swap(
     known: set[str] = {str(root)}
     old = staging / "old"
     old.mkdir()
+    step = None
     try:
         for index, step in enumerate(layout.moved):
             dest = f"{root}/{step.path}"
@@ -674,9 +688,14 @@ def _swap(
             os.rename(layout.staged(step.path), dest)
         journal.close()
         (staging / DONE).touch()
-    except BaseException:
+    except BaseException as exc:
         journal.close()
         undo_journal(staging)
+        if isinstance(exc, OSError):
+            where = step.path if step is not None else "the workspace"
+            raise ArchiveError(
+                f"cannot restore {where}: {exc.strerror}; the restore was undone"
+            ) from None
         raise
     _apply_folder_metadata(root, plan, folders)
 
