@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from workspace_tasks.backup import list_backups, verify_backup
 
 
@@ -56,3 +58,32 @@ def test_reset_dry_run_lists_and_removes_nothing(workspace, cli):
     assert "Would remove" in result.out and "config/dev.toml" in result.out
     assert workspace.user_config.is_file()
     assert list_backups(workspace) == []
+
+
+def test_reset_then_restore_latest_known_good_needs_no_flags(workspace, cli):
+    (workspace.infra_dir / "dev" / "mine.k").write_text("mine\n")
+    workspace.user_config.write_text(workspace.user_config.read_text() + "# edit\n")
+    os.utime(workspace.user_config, ns=(1_000_000_000_000_000_000,) * 2)
+    root = ["--root", workspace.root]
+
+    reset = cli("reset", *root, "--backup-first")
+    restored = cli("restore", *root, "--latest-known-good")
+
+    assert reset.code == 0, reset.err
+    assert restored.code == 0, restored.err
+    assert (workspace.infra_dir / "dev" / "mine.k").read_text() == "mine\n"
+    assert workspace.user_config.read_text().endswith("# edit\n")
+
+
+def test_edited_regenerated_file_still_stops_the_restore(workspace, cli):
+    workspace.user_config.write_text(workspace.user_config.read_text() + "# old\n")
+    os.utime(workspace.user_config, ns=(1_000_000_000_000_000_000,) * 2)
+    root = ["--root", workspace.root]
+    assert cli("reset", *root, "--backup-first").code == 0
+    workspace.user_config.write_text(workspace.user_config.read_text() + "# new\n")
+
+    restored = cli("restore", *root, "--latest")
+
+    assert restored.code == 2
+    assert "config/dev.toml" in restored.err
+    assert workspace.user_config.read_text().endswith("# new\n")

@@ -10,7 +10,9 @@ A restore runs in steps:
    too, so a corrupt archive restores nothing.
 2. **Plan** what happens to each path (create, replace, keep, unchanged);
    local files newer than the backup are kept with ``merge``, replaced with
-   ``overwrite``, and otherwise stop the restore. ``dry_run`` stops here.
+   ``overwrite``, and otherwise stop the restore; a newer file still exactly
+   as ``init`` (or ``reset``) generated it is no one's work and is replaced.
+   ``dry_run`` stops here.
 3. **Stage** the new files in a hidden folder inside the workspace that
    mirrors it, from what step 1 checked: a second read of the archive takes
    only file data, at the offsets found then, each file against its checksum.
@@ -370,9 +372,11 @@ class _Folders:
     place end at a folder already known to be missing, with no system call.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, generated: dict[str, str] | None = None) -> None:
         self.root = root
         self.known: dict[str, bool] = {}
+        self.generated = generated or {}
+        self.log_file = ""
 
     def state(self, path: str) -> os.stat_result | None:
         """Return ``lstat`` of ``path``, None when it or a parent is missing."""
@@ -452,6 +456,16 @@ def _decide(
     local_is_newer = state.st_mtime_ns > member.mtime_ns
     if not local_is_newer or options.overwrite:
         return "replace"
+    # Newer only because init (or reset) wrote it and nobody has edited it
+    # since: the backup's version is the user's work, so it is restored.
+    if (
+        path in folders.generated
+        and stat.S_ISREG(state.st_mode)
+        and archive.file_sha256(root / path) == folders.generated[path]
+    ):
+        return "replace"
+    if path == folders.log_file:
+        return "keep"  # the log every command appends to, this one included
     return "keep" if options.merge else "conflict"
 
 
@@ -472,7 +486,8 @@ def plan_restore(
     plan = RestorePlan(
         info.name, str(ws.root), ws.user, source_user, verified=options.verify
     )
-    folders = _Folders(ws.root)
+    folders = _Folders(ws.root, _generated(ws))
+    folders.log_file = Path(os.path.relpath(ws.log_file, ws.root)).as_posix()
     planned: dict[str, str] = {}
     for member in members:
         if options.components and component_of(member.path) not in options.components:
@@ -496,6 +511,14 @@ def plan_restore(
             "to replace them"
         )
     return plan
+
+
+def _generated(ws: Workspace) -> dict[str, str]:
+    """Return the digests of the files ``init`` last wrote (path -> sha256)."""
+    from workspace_tasks import init
+
+    manifest = init.read_manifest(ws)
+    return manifest if isinstance(manifest, dict) else {}
 
 
 # Steps 3 and 4: staging and swapping.
@@ -576,8 +599,7 @@ def _stage(
             except OSError as exc:
                 # The staging folder is an inner detail: name the path.
                 raise ArchiveError(
-                    f"cannot restore {step.path}: {exc.strerror}; "
-                    "nothing was restored"
+                    f"cannot restore {step.path}: {exc.strerror}; nothing was restored"
                 ) from None
             if progress is not None:
                 progress(done, len(steps))
