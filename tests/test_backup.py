@@ -219,3 +219,26 @@ def test_backup_holds_only_the_users_own_areas(make_workspace):
         or p.split("/")[2] == "dev"
         for p in paths
     )
+
+
+def test_next_backup_removes_the_users_stale_temporaries(make_workspace, cli):
+    ws = make_workspace()
+    other = make_workspace("tester")
+    folder = ws.backups_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    spool = folder / "..b.tar.zst.x1.tmp.y2.members"
+    partial = folder / ".b.tar.zst.x1.tmp"
+    spool.write_bytes(b"plaintext")
+    partial.write_bytes(b"half")
+    mine = ws.root / ".workspace-restore-dev-abc"
+    theirs = other.root / ".workspace-restore-tester-abc"
+    mine.mkdir()
+    theirs.mkdir()
+
+    result = cli("backup", "--root", ws.root, "--name", "next")
+
+    assert result.code == 0, result.err
+    assert not spool.exists() and not partial.exists() and not mine.exists()
+    assert theirs.is_dir()
+    assert f"removed {spool.name}" in result.err
+    assert f"removed {mine.name}" in result.err

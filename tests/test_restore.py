@@ -309,7 +309,7 @@ def test_interrupted_swap_is_undone_by_the_next_restore(workspace, tmp_path):
     target = empty_place(tmp_path, workspace)
     (target.root / "config").mkdir()
     (target.root / "config" / "dev.toml").write_text("mine\n")
-    staging = target.root / ".workspace-restore-killed"
+    staging = target.root / ".workspace-restore-dev-killed"
     (staging / "old").mkdir(parents=True)
     os.rename(target.root / "config" / "dev.toml", staging / "old" / "0")
     (target.root / "config" / "dev.toml").write_text("half-restored\n")
@@ -321,7 +321,7 @@ def test_interrupted_swap_is_undone_by_the_next_restore(workspace, tmp_path):
 
     recovered = restore.recover_interrupted(target)
 
-    assert recovered == [".workspace-restore-killed"]
+    assert recovered == [".workspace-restore-dev-killed"]
     assert (target.root / "config" / "dev.toml").read_text() == "mine\n"
     assert not staging.exists()
     assert made.name == "base"

@@ -71,6 +71,7 @@ class BackupResult:
     replaced: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -479,6 +480,40 @@ def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
     return 1
 
 
+# Leftovers of interrupted runs.
+
+_TEMPORARY_SUFFIXES = (".tmp", ".members")
+
+
+def remove_stale_temporaries(ws: Workspace) -> list[str]:
+    """Remove what killed backups and restores of the user left behind.
+
+    The caller holds the user's lock, so no backup or restore of the user is
+    writing: every hidden temporary in the backups folder (archives being
+    written, their plaintext spools) and in the user's state folder, and
+    every restore staging folder of the user, is stale. A staging folder
+    whose swap was cut short is undone first. Returns the names removed.
+    """
+    from workspace_tasks import restore
+
+    removed = []
+    for folder in (backups_dir(ws), ws.state_dir):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if (
+                entry.name.startswith(".")
+                and entry.name.endswith(_TEMPORARY_SUFFIXES)
+                and entry.is_file(follow_symlinks=False)
+            ):
+                safefs.remove_path(Path(entry.path), folder)
+                removed.append(entry.name)
+    removed += restore.recover_interrupted(ws)
+    for name in removed:
+        log.info("removed %s, left by an interrupted backup or restore", name)
+    return removed
+
+
 # Making a backup.
 
 
@@ -526,6 +561,7 @@ def make_backup(
 ) -> BackupResult:
     """Back up the user's workspace; the caller holds the user's lock."""
     _check_options(options)
+    cleaned = remove_stale_temporaries(ws)
     keys = _encryption_keys(ws) if options.encrypt else None
     name = options.name or auto_name(ws, now)
     folder = backups_dir(ws)
@@ -586,6 +622,7 @@ def make_backup(
         replaced=replaced,
         skipped=skipped,
         warnings=warnings,
+        cleaned=cleaned,
     )
 
 

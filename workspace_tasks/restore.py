@@ -49,6 +49,7 @@ from workspace_tasks.backup import (
     locked,
     open_backup,
     outside_user_areas,
+    remove_stale_temporaries,
 )
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import ChecksFailed, UnsafeOperation, UsageError
@@ -137,9 +138,15 @@ class RestoreResult:
     plan: RestorePlan
     dry_run: bool
     written: int = 0
+    cleaned: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"dry_run": self.dry_run, "written": self.written, **self.plan.to_dict()}
+        return {
+            "dry_run": self.dry_run,
+            "written": self.written,
+            "cleaned": self.cleaned,
+            **self.plan.to_dict(),
+        }
 
 
 # Step 1: checking the members.
@@ -782,10 +789,18 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
+def staging_prefix(ws: Workspace) -> str:
+    """Return the name prefix of the user's restore staging folders."""
+    return f"{STAGING_PREFIX}{ws.user}-"
+
+
 def recover_interrupted(ws: Workspace) -> list[str]:
-    """Undo restores killed half-way and remove their staging folders."""
+    """Undo the user's restores killed half-way; remove their staging folders.
+
+    Only the user's own: another user's restore may be running right now.
+    """
     recovered = []
-    for staging in sorted(ws.root.glob(f"{STAGING_PREFIX}*")):
+    for staging in sorted(ws.root.glob(f"{staging_prefix(ws)}*")):
         if not staging.is_dir() or staging.is_symlink():
             continue
         if not (staging / DONE).exists():
@@ -843,14 +858,14 @@ def restore_backup(
             plan = plan_restore(target, info, manifest, members, options)
             return RestoreResult(plan, dry_run=True)
         with locked(target, "restore"):
-            recover_interrupted(target)
+            cleaned = remove_stale_temporaries(target)
             plan = plan_restore(target, info, manifest, members, options)
             raw = _rewind(ws, info, raw)
             written = _apply(target, info, raw, plan, members, progress)
     finally:
         raw.close()
     log.info("restored %s into %s (%d written)", info.name, target.root, written)
-    return RestoreResult(plan, dry_run=False, written=written)
+    return RestoreResult(plan, dry_run=False, written=written, cleaned=cleaned)
 
 
 def _apply(
@@ -868,7 +883,7 @@ def _apply(
         for m in members
         if m.type == "dir"
     }
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ws.root))
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(ws), dir=ws.root))
     try:
         checked = {m.path: m for m in members}
         layout = _Layout(plan, staging)

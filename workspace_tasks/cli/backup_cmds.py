@@ -211,6 +211,12 @@ def _print_backup(result) -> None:
         output.warn(f"skipped {path}: not a file, folder or link")
     for warning in result.warnings:
         output.warn(warning)
+    _print_cleaned(result.cleaned)
+
+
+def _print_cleaned(names: list[str]) -> None:
+    for name in names:
+        output.note(f"removed {name}, left by an interrupted backup or restore")
 
 
 # restore
@@ -402,6 +408,7 @@ def _print_restore(result) -> None:
     )
     for path in plan.kept_newer:
         output.print_line(f"  kept your newer {path}")
+    _print_cleaned(result.cleaned)
 
 
 # reset
