@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import stat
 
 import pytest
 
@@ -87,10 +88,31 @@ def test_file_url_remote_round_trip(workspace, cli, tmp_path):
     assert (tmp_path / "remote" / "copy.tar").read_bytes() == (
         workspace.backups_dir / "copy.tar"
     ).read_bytes()
+    assert stat.S_IMODE((tmp_path / "remote" / "copy.tar").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "remote").stat().st_mode) == 0o700
 
 
-def test_remote_that_is_not_a_url_names_the_flag(workspace, cli):
-    result = cli("backup", "--root", workspace.root, "--remote", "bucket/prefix")
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("bucket/prefix", id="not-a-url"),
+        pytest.param("file://relative/dir", id="relative-file"),
+        pytest.param("http://example.com/x", id="http"),
+    ],
+)
+def test_unusable_remote_fails_before_any_work_naming_the_flag(workspace, cli, url):
+    result = cli("backup", "--root", workspace.root, "--remote", url)
 
     assert result.code == 2
     assert "--remote" in result.err
+    assert list_backups(workspace) == []
+
+
+def test_listing_a_missing_file_remote_is_an_error(workspace, cli, tmp_path):
+    url = f"file://{tmp_path / 'nowhere'}"
+
+    result = cli("restore", "--root", workspace.root, "--list-backups", "--remote", url)
+
+    assert result.code == 2
+    assert "--remote" in result.err
+    assert "does not exist" in result.err

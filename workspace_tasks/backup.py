@@ -535,6 +535,10 @@ def _check_options(options: BackupOptions) -> None:
         raise UsageError(
             f"--compress: {options.compression!r} is not one of zstd, gzip"
         )
+    if options.remote is not None:
+        from workspace_tasks import remote
+
+        remote.check_url(options.remote)
 
 
 def create_backup(
@@ -549,6 +553,7 @@ def create_backup(
         UsageError: a bad option, or an existing name without ``force``.
         archive.ArchiveError: a file changed while being read.
     """
+    _check_options(options)  # bad flags fail before the lock is even made
     with locked(ws, "backup"):
         return make_backup(ws, options, now or datetime.now(UTC), progress)
 

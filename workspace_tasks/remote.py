@@ -67,6 +67,29 @@ def _storage_options(ws: Workspace, protocol: str) -> dict[str, Any]:
     return options
 
 
+PROTOCOLS = ("s3", "s3a", "file")
+
+
+def check_url(url: str) -> None:
+    """Refuse a ``--remote`` URL we cannot use, before any work is done.
+
+    Raises:
+        UsageError: not ``s3://bucket/...`` or ``file:///absolute/path``.
+    """
+    protocol, sep, rest = url.partition("://")
+    if not sep or protocol not in PROTOCOLS:
+        raise UsageError(
+            f"--remote: {url!r} is not supported; use s3://bucket/prefix "
+            "or file:///absolute/path"
+        )
+    if protocol == "file" and not rest.startswith("/"):
+        raise UsageError(
+            f"--remote: {url!r} is a relative path; use file:///absolute/path"
+        )
+    if protocol != "file" and not rest.strip("/"):
+        raise UsageError(f"--remote: {url!r} names no bucket")
+
+
 def filesystem(ws: Workspace, url: str) -> tuple[Any, str]:
     """Return the fsspec filesystem and the path inside it for ``url``.
 
@@ -75,8 +98,7 @@ def filesystem(ws: Workspace, url: str) -> tuple[Any, str]:
     """
     import fsspec
 
-    if "://" not in url:
-        raise UsageError(f"--remote: {url!r} is not a URL; use s3://bucket/prefix")
+    check_url(url)
     protocol = url.split("://", 1)[0]
     try:
         cls = fsspec.get_filesystem_class(protocol)
@@ -101,8 +123,11 @@ def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
     size = local.stat().st_size
     expected = _sha256_local(local)
     try:
-        fs.makedirs(folder, exist_ok=True)
-        fs.put_file(str(local), target)
+        if url.startswith("file://"):
+            _copy_private(local, Path(folder))
+        else:
+            fs.makedirs(folder, exist_ok=True)
+            fs.put_file(str(local), target)
         fs.invalidate_cache(folder)
         remote_size = int(fs.info(target)["size"])
         with fs.open(target, "rb") as handle:
@@ -119,11 +144,38 @@ def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
     return RemoteFile(_join(url, local.name), local.name, size, None)
 
 
+def _copy_private(local: Path, folder: Path) -> None:
+    """Copy ``local`` into a local folder as a private file (0600).
+
+    A missing folder is created private (0700); the copy is written under a
+    temporary name and renamed, so it is never readable by others nor seen
+    half-written.
+    """
+    import shutil
+
+    from workspace_tasks import safefs
+
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = folder / local.name
+    with (
+        safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,
+        local.open("rb") as source,
+        open(tmp, "wb") as out,
+    ):
+        shutil.copyfileobj(source, out, CHUNK)
+
+
 def list_files(ws: Workspace, url: str) -> list[RemoteFile]:
-    """List the files directly inside the remote folder ``url``."""
+    """List the files directly inside the remote folder ``url``.
+
+    Raises:
+        UsageError: a ``file://`` folder that does not exist.
+    """
     fs, folder = filesystem(ws, url)
     try:
         if not fs.exists(folder):
+            if url.startswith("file://"):
+                raise UsageError(f"--remote: {url} does not exist")
             return []
         infos = fs.ls(folder, detail=True)
     except (OSError, ValueError) as exc:

@@ -226,6 +226,10 @@ def run_restore(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     if args.detailed and not args.list_backups:
         raise UsageError("--detailed goes with --list-backups")
+    if args.remote is not None:
+        from workspace_tasks import remote
+
+        remote.check_url(args.remote)
     if args.list_backups:
         _refuse_with_listing(args)
         return _list(args, ws)
