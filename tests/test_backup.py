@@ -113,7 +113,7 @@ def test_second_backup_while_locked_stops_with_a_clear_message(workspace, cli):
     with safefs.user_lock(lock_file(workspace), "test"):
         result = cli("backup", "--root", workspace.root, "--name", "second")
 
-    assert result.code == 1
+    assert result.code == 2
     assert "another backup, restore or reset holds" in result.err
     assert list_backups(workspace) == []
 

@@ -240,3 +240,13 @@ def test_cleanup_without_force_refuses_when_not_on_a_terminal(cache_tree, cli):
     assert result.code == 2
     assert "standard input is not a terminal; pass --force" in result.err
     assert (ws.cache_dir / "providers/old.json").exists()
+
+
+def test_cleanup_for_a_user_without_areas_exits_2_and_creates_nothing(workspace, cli):
+    result = cli(
+        "cleanup", "--root", workspace.root, "--user-name", "ghost", "--dry-run"
+    )
+
+    assert result.code == 2
+    assert "--user-name" in result.err
+    assert not list(workspace.root.glob("runtime/*/ghost"))

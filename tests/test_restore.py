@@ -213,7 +213,7 @@ def test_flipped_byte_fails_verify_and_restores_nothing(workspace, tmp_path, cli
         "restore", "--root", target.root, "--backup-file", made.path, "--verify"
     )
 
-    assert result.code == 1
+    assert result.code == 2
     assert "infra/dev/notes.txt: checksum does not match" in result.err
     assert sorted(p.name for p in target.root.iterdir()) == [
         ".provisioning-workspace.toml"
@@ -351,3 +351,35 @@ def test_restore_to_an_existing_user_plans_each_path_once(make_workspace, cli):
     assert done.code == 0, done.err
     assert (ws.root / "infra/tester/mine.k").read_text() == "mine\n"
     assert restore.STAGING_PREFIX not in done.err
+
+
+def _truncated(tmp_path: Path, ws) -> Path:
+    made = create_backup(ws, BackupOptions(name="whole"))
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(Path(made.path).read_bytes()[:700])
+    return cut
+
+
+@pytest.mark.parametrize(
+    ("make", "named"),
+    [
+        pytest.param(lambda tmp, ws: Path("/etc/passwd"), "/etc/passwd", id="not-tar"),
+        pytest.param(lambda tmp, ws: tmp, "--backup-file", id="directory"),
+        pytest.param(
+            lambda tmp, ws: (tmp / "empty.tar", (tmp / "empty.tar").touch())[0],
+            "empty.tar",
+            id="empty",
+        ),
+        pytest.param(_truncated, "cut.tar", id="truncated"),
+    ],
+)
+def test_bad_backup_file_exits_2_naming_it(workspace, tmp_path, cli, make, named):
+    source = make(tmp_path, workspace)
+    before = snapshot(workspace.root, SKIP)
+
+    result = cli("restore", "--root", workspace.root, "--backup-file", source)
+
+    assert result.code == 2
+    assert named in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert snapshot(workspace.root, SKIP) == before

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -137,6 +138,12 @@ def backups_dir(ws: Workspace) -> Path:
 def lock_file(ws: Workspace) -> Path:
     """Return the per-user lock shared by backup, restore and reset."""
     return ws.state_dir / LOCK_NAME
+
+
+def has_areas(ws: Workspace) -> bool:
+    """Tell whether the user has any area in the workspace (config included)."""
+    tops = component_paths(ws, COMPONENTS)
+    return any(os.path.lexists(ws.root / top) for top in tops)
 
 
 def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
@@ -373,6 +380,8 @@ def backup_from_file(path: Path) -> BackupInfo:
         raise NotFoundError(
             f"--backup-file: cannot read {path}: {exc.strerror}"
         ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"--backup-file: {path} is not a file")
     parts = _split_name(path.name) or (path.name, "none", False)
     created = datetime.fromtimestamp(info.st_mtime, UTC)
     return BackupInfo(parts[0], str(path), info.st_size, created, parts[2], parts[1])

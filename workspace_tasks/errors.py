@@ -54,7 +54,9 @@ class UnsafeOperation(WorkspaceError):
 
 
 class LockedError(WorkspaceError):
-    """Another process holds the user's workspace lock."""
+    """Another process holds the user's workspace lock (exit 2: not now)."""
+
+    exit_code = EXIT_USAGE
 
 
 class ChecksFailed(WorkspaceError):

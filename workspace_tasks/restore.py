@@ -52,7 +52,13 @@ from workspace_tasks.backup import (
     remove_stale_temporaries,
 )
 from workspace_tasks.context import Workspace
-from workspace_tasks.errors import ChecksFailed, UnsafeOperation, UsageError
+from workspace_tasks.errors import (
+    EXIT_USAGE,
+    ChecksFailed,
+    UnsafeOperation,
+    UsageError,
+    WorkspaceError,
+)
 from workspace_tasks.names import check_name
 
 log = logging.getLogger(__name__)
@@ -722,7 +728,7 @@ def _swap(
         undo_journal(staging)
         if isinstance(exc, OSError):
             where = step.path if step is not None else "the workspace"
-            raise ArchiveError(
+            raise WorkspaceError(
                 f"cannot restore {where}: {exc.strerror}; the restore was undone"
             ) from None
         raise
@@ -846,6 +852,20 @@ def restore_backup(
     """
     _check_options(options)
     target = ws.for_user(options.restore_to) if options.restore_to else ws
+    try:
+        return _restore(ws, target, info, options, progress)
+    except (ArchiveError, ChecksFailed) as exc:
+        # A damaged or foreign archive is bad input: name it, exit 2.
+        raise type(exc)(f"{info.location}: {exc}", exit_code=EXIT_USAGE) from None
+
+
+def _restore(
+    ws: Workspace,
+    target: Workspace,
+    info: BackupInfo,
+    options: RestoreOptions,
+    progress: archive.ProgressFn | None,
+) -> RestoreResult:
     raw = open_backup(ws, info)
     try:
         manifest, members = check_archive(ws, info, raw, options.verify, target)
