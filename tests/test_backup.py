@@ -242,3 +242,24 @@ def test_next_backup_removes_the_users_stale_temporaries(make_workspace, cli):
     assert theirs.is_dir()
     assert f"removed {spool.name}" in result.err
     assert f"removed {mine.name}" in result.err
+
+
+def test_file_vanishing_during_backup_is_skipped_with_a_warning(workspace):
+    area = workspace.infra_dir / "dev"
+    (area / "aaa.txt").write_text("first\n")
+    (area / "zzz.txt").write_text("goes away\n")
+
+    def remove_later_file(done: int, total: int) -> None:
+        (area / "zzz.txt").unlink(missing_ok=True)
+
+    made = create_backup(
+        workspace, BackupOptions(name="gone"), progress=remove_later_file
+    )
+
+    assert made.warnings == [
+        "skipped infra/dev/zzz.txt: it vanished while being backed up"
+    ]
+    listed = list_backups(workspace)
+    assert verify_backup(workspace, listed[0]).ok
+    paths = {e.path for e in read_manifest(workspace, listed[0]).entries}
+    assert "infra/dev/aaa.txt" in paths and "infra/dev/zzz.txt" not in paths

@@ -383,3 +383,42 @@ def test_bad_backup_file_exits_2_naming_it(workspace, tmp_path, cli, make, named
     assert named in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert snapshot(workspace.root, SKIP) == before
+
+
+def test_identical_hard_link_is_unchanged_on_dry_run(workspace, cli):
+    area = workspace.infra_dir / "dev"
+    (area / "one.txt").write_text("same\n")
+    os.link(area / "one.txt", area / "two.txt")
+    create_backup(workspace, BackupOptions(name="links"))
+
+    result = cli(
+        "restore",
+        "--root",
+        workspace.root,
+        "--backup-name",
+        "links",
+        "--dry-run",
+        "--format",
+        "json",
+    )
+
+    assert result.code == 0, result.err
+    steps = {s["path"]: s["action"] for s in json.loads(result.out)["steps"]}
+    assert steps["infra/dev/two.txt"] == "unchanged"
+
+
+def test_restored_folders_keep_their_recorded_mtimes(workspace, tmp_path):
+    deep = workspace.infra_dir / "dev" / "sub" / "deep"
+    deep.mkdir(parents=True)
+    (deep / "f.txt").write_text("x\n")
+    for folder in (deep, deep.parent):
+        os.utime(folder, ns=(1_500_000_000_000_000_000,) * 2)
+    made = create_backup(workspace, BackupOptions(name="times"))
+    target = empty_place(tmp_path, workspace)
+    (target.root / "infra/dev/sub").mkdir(parents=True)
+    os.chmod(target.root / "infra/dev/sub", deep.parent.stat().st_mode & 0o7777)
+
+    restore_backup(target, backup_from_file(Path(made.path)), RestoreOptions())
+
+    for rel in ("infra/dev/sub", "infra/dev/sub/deep"):
+        assert (target.root / rel).stat().st_mtime_ns == 1_500_000_000_000_000_000

@@ -259,12 +259,36 @@ class _Scan:
             self.skipped.append(relpath)
 
 
-def hash_entries(root: Path, entries: list[Entry]) -> None:
-    """Fill in the sha256 of every file entry, reading the files once."""
+def hash_entries(root: Path, entries: list[Entry]) -> list[str]:
+    """Fill in the sha256 of every file entry, reading the files once.
+
+    A file that vanished since the scan is dropped from ``entries`` (with
+    any hard link to it); returns the paths dropped.
+    """
     base = str(root)
+    vanished: list[str] = []
     for entry in entries:
         if entry.type == "file":
-            entry.sha256 = file_sha256(f"{base}/{entry.path}", entry.size)
+            try:
+                entry.sha256 = file_sha256(f"{base}/{entry.path}", entry.size)
+            except FileNotFoundError:
+                vanished.append(entry.path)
+    drop_vanished(entries, vanished)
+    return vanished
+
+
+def drop_vanished(entries: list[Entry], vanished: list[str]) -> None:
+    """Remove the ``vanished`` files, and hard links to them, from ``entries``."""
+    if not vanished:
+        return
+    gone = set(vanished)
+    for path in vanished:
+        log.warning("skipping %s: it vanished while being backed up", path)
+    entries[:] = [
+        e
+        for e in entries
+        if e.path not in gone and not (e.type == "hardlink" and e.target in gone)
+    ]
 
 
 def file_sha256(path: str | os.PathLike, size: int | None = None) -> str:
@@ -344,6 +368,7 @@ def write_spooled(
     manifest: Manifest,
     compression: str,
     progress: ProgressFn | None = None,
+    vanished: list[str] | None = None,
 ) -> None:
     """Write the archive of ``manifest`` to ``path``, reading each file once.
 
@@ -354,14 +379,18 @@ def write_spooled(
     gzip members), so ``path`` is one ordinary archive with its manifest
     first. Nothing written here is decrypted data of an encrypted backup:
     encrypted backups take :func:`write_archive`, which spools nothing.
+    A file that vanished since the scan is left out (manifest included)
+    and its path appended to ``vanished``.
     """
+    vanished = [] if vanished is None else vanished
     fd, spool_name = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".members", dir=path.parent
     )
     try:
         with os.fdopen(fd, "w+b") as spool:
             with compressing(spool, compression) as body:
-                size = write_members(body, root, manifest.entries, progress)
+                size = write_members(body, root, manifest.entries, progress, vanished)
+                drop_vanished(manifest.entries, vanished)
                 head = manifest_member(manifest)
                 body.write(archive_end(len(head) + size))
             spool.flush()
@@ -419,11 +448,14 @@ def write_members(
     root: Path,
     entries: list[Entry],
     progress: ProgressFn | None = None,
+    vanished: list[str] | None = None,
 ) -> int:
     """Write the tar members of ``entries``; return the bytes written.
 
     A file's checksum is computed from the bytes written: an entry without
-    one gets it, an entry with one must match it.
+    one gets it, an entry with one must match it. With ``vanished`` (when
+    the manifest is written afterwards), a file gone since the scan, and
+    hard links to it, are left out and listed there; without, it fails.
 
     Raises:
         ArchiveError: a file changed while it was being backed up.
@@ -432,16 +464,32 @@ def write_members(
     pending = bytearray()
     written = 0
     total = len(entries)
+    gone: set[str] = set()
     for done, entry in enumerate(entries, start=1):
+        if entry.type == "hardlink" and entry.target in gone:
+            continue
         mtime = entry.mtime_ns // 1_000_000_000
         size = entry.size if entry.type == "file" else 0
         header = tar_header(
             entry.path, entry.type, entry.mode, size, mtime, entry.target
         )
+        if entry.type == "file":
+            try:
+                fd = os.open(
+                    f"{base}/{entry.path}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+                )
+            except FileNotFoundError:
+                if vanished is None:
+                    raise _vanished(entry.path) from None
+                vanished.append(entry.path)
+                gone.add(entry.path)
+                continue
+            except OSError as exc:
+                raise _changed(entry.path) from exc
         pending += header
         written += len(header)
         if entry.type == "file":
-            written += _add_file(sink, pending, f"{base}/{entry.path}", entry)
+            written += _add_file(sink, pending, fd, entry)
         if len(pending) >= CHUNK:
             sink.write(pending)
             pending.clear()
@@ -451,15 +499,11 @@ def write_members(
     return written
 
 
-def _add_file(sink: BinaryIO, pending: bytearray, path: str, entry: Entry) -> int:
+def _add_file(sink: BinaryIO, pending: bytearray, fd: int, entry: Entry) -> int:
     # Not yet: sparse files are stored whole (their holes as zeros); store
     # holes once the format has sparse members. Restores punch the holes
     # back, so the files round-trip byte for byte and stay sparse.
     digest = hashlib.sha256()
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        raise _changed(entry.path) from exc
     try:
         left = entry.size
         while left > 0:
@@ -542,6 +586,12 @@ def _ustar_header(
     ).ljust(BLOCK, b"\0")
     checksum = b"%06o\0 " % sum(header)
     return header[:148] + checksum + header[156:]
+
+
+def _vanished(path: str) -> ArchiveError:
+    return ArchiveError(
+        f"{path} vanished while it was being backed up; run the backup again"
+    )
 
 
 def _changed(path: str) -> ArchiveError:

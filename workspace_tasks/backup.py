@@ -609,7 +609,8 @@ def make_backup(
     )
 
     ensure_user_dir(ws, folder)
-    _write(target, ws.root, manifest, options.compression, keys, progress)
+    vanished = _write(target, ws.root, manifest, options.compression, keys, progress)
+    warnings += [f"skipped {p}: it vanished while being backed up" for p in vanished]
     replaced = [b.location for b in existing if b.location != str(target)]
     for old in replaced:
         safefs.remove_path(Path(old), folder)
@@ -666,22 +667,27 @@ def _write(
     compression: str,
     keys: object,
     progress: archive.ProgressFn | None,
-) -> None:
+) -> list[str]:
+    """Write the archive; return the files that vanished and were left out."""
+    vanished: list[str] = []
     with safefs.atomic_output(target, safefs.PRIVATE_FILE) as temporary:
         os.chmod(temporary, safefs.PRIVATE_FILE)
         if keys is None:
             # One read of each file: checksums are computed while writing.
-            archive.write_spooled(temporary, root, manifest, compression, progress)
-            return
+            archive.write_spooled(
+                temporary, root, manifest, compression, progress, vanished
+            )
+            return vanished
         # Encrypted: nothing unencrypted may be spooled, so the checksums
         # for the manifest come from a first pass over the files.
-        archive.hash_entries(root, manifest.entries)
+        vanished = archive.hash_entries(root, manifest.entries)
         with open(temporary, "wb") as out, contextlib.ExitStack() as stack:
             from workspace_tasks import crypto
 
             sink: BinaryIO = stack.enter_context(crypto.encrypting(out, keys))
             sink = stack.enter_context(archive.compressing(sink, compression))
             archive.write_archive(sink, root, manifest, progress)
+    return vanished
 
 
 # Automatic backups.

@@ -431,14 +431,22 @@ def _refuse_destination(
     )
 
 
-def _same(root: Path, member: Member, path: str, state: os.stat_result) -> bool:
+def _same(
+    root: Path, member: Member, path: str, state: os.stat_result, linked: str = ""
+) -> bool:
     mode = stat.S_IMODE(state.st_mode)
     if member.type == "dir":
         return stat.S_ISDIR(state.st_mode) and mode == member.mode
     if member.type == "symlink":
         return stat.S_ISLNK(state.st_mode) and os.readlink(root / path) == member.target
     if member.type == "hardlink":
-        return False
+        # The same file as its (unchanged) target already: nothing to do.
+        other = _local_state(root, linked) if linked else None
+        return (
+            other is not None
+            and stat.S_ISREG(state.st_mode)
+            and (state.st_dev, state.st_ino) == (other.st_dev, other.st_ino)
+        )
     return (
         stat.S_ISREG(state.st_mode)
         and state.st_size == member.size
@@ -454,6 +462,7 @@ def _decide(
     path: str,
     options: RestoreOptions,
     rewritten: bool,
+    linked: str = "",
 ) -> str:
     root = folders.root
     folders.check(path)
@@ -462,7 +471,7 @@ def _decide(
         folders.known[path] = state is not None
     if state is None:
         return "create"
-    if not rewritten and _same(root, member, path, state):
+    if not rewritten and _same(root, member, path, state, linked):
         return "unchanged"
     if member.type == "dir" and stat.S_ISDIR(state.st_mode):
         return "update"
@@ -502,6 +511,7 @@ def plan_restore(
     folders = _Folders(ws.root, _generated(ws))
     folders.log_file = Path(os.path.relpath(ws.log_file, ws.root)).as_posix()
     planned: dict[str, str] = {}
+    actions: dict[str, str] = {}
     for member in members:
         if options.components and component_of(member.path) not in options.components:
             continue
@@ -514,7 +524,13 @@ def plan_restore(
         rewritten = bool(source_user and source_user != ws.user) and _rewrites_user(
             path, ws.user
         )
-        action = _decide(folders, member, path, options, rewritten)
+        linked = ""
+        if member.type == "hardlink":
+            linked = map_path(member.target, source_user, ws.user)
+            if actions.get(linked) != "unchanged":
+                linked = ""  # its target is rewritten: so is the link
+        action = _decide(folders, member, path, options, rewritten, linked)
+        actions[path] = action
         plan.steps.append(Step(member.path, path, member.type, action, member.size))
     conflicts = [s.path for s in plan.steps if s.action == "conflict"]
     if conflicts:
@@ -751,11 +767,9 @@ def _apply_folder_metadata(
     root: Path, plan: RestorePlan, folders: dict[str, tuple[int, int]]
 ) -> None:
     """Give restored folders their modes and mtimes, deepest first."""
-    touched = [
-        s.path
-        for s in plan.steps
-        if s.type == "dir" and s.action in (*WRITES, "update")
-    ]
+    # Unchanged folders too: renames into them during the swap moved their
+    # mtimes, which the backup recorded.
+    touched = [s.path for s in plan.steps if s.type == "dir" and s.action != "keep"]
     for path in sorted(touched, key=lambda p: p.count("/"), reverse=True):
         mode, mtime_ns = folders[path]
         os.chmod(f"{root}/{path}", mode)
