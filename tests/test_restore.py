@@ -422,3 +422,17 @@ def test_restored_folders_keep_their_recorded_mtimes(workspace, tmp_path):
 
     for rel in ("infra/dev/sub", "infra/dev/sub/deep"):
         assert (target.root / rel).stat().st_mtime_ns == 1_500_000_000_000_000_000
+
+
+def test_show_contents_of_a_non_archive_exits_2_naming_it(workspace, cli):
+    result = cli(
+        "restore",
+        "--root",
+        workspace.root,
+        "--show-contents",
+        "--backup-file",
+        "/etc/passwd",
+    )
+
+    assert result.code == 2
+    assert "/etc/passwd: not a readable backup archive" in result.err

@@ -24,7 +24,7 @@ from typing import BinaryIO
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
 from workspace_tasks.context import Workspace
-from workspace_tasks.errors import NotFoundError, UsageError
+from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import ensure_user_dir
 from workspace_tasks.units import parse_age
@@ -408,12 +408,21 @@ def decryption_keys(ws: Workspace) -> Callable[[], object]:
 
 
 def read_manifest(ws: Workspace, info: BackupInfo) -> Manifest | None:
-    """Read a backup's manifest (None for a tar that has none)."""
-    with (
-        open_backup(ws, info) as raw,
-        archive.open_tar(raw, decryption_keys(ws)) as tar,
-    ):
-        manifest, _ = archive.read_manifest_member(tar)
+    """Read a backup's manifest (None for a tar that has none).
+
+    Raises:
+        archive.ArchiveError: not a readable archive, naming it (exit 2).
+    """
+    try:
+        with (
+            open_backup(ws, info) as raw,
+            archive.open_tar(raw, decryption_keys(ws)) as tar,
+        ):
+            manifest, _ = archive.read_manifest_member(tar)
+    except archive.ArchiveError as exc:
+        raise archive.ArchiveError(
+            f"{info.location}: {exc}", exit_code=EXIT_USAGE
+        ) from None
     return manifest
 
 
