@@ -94,19 +94,34 @@ def test_harmless_dots_restore_fully_inside_the_users_area(make_workspace, cli):
     assert (folder / "hard").stat().st_ino == (folder / "..foo.txt").stat().st_ino
 
 
-def test_shared_harmless_dots_case_is_refused_for_its_shared_config(
-    make_workspace, cli
-):
+def test_harmless_dots_case_restores_fully(make_workspace, cli):
     ws = make_workspace()
-    before = snapshot(ws.root, SKIP)
 
     result = cli(
         "restore", "--root", ws.root, "--backup-file", CASES / "harmless-dots.tar"
     )
 
-    assert result.code == 2
-    assert "'config/good.toml' is outside the areas of user 'dev'" in result.err
-    assert snapshot(ws.root, SKIP) == before
+    assert result.code == 0, result.err
+    assert (ws.root / "config" / "good.toml").is_file()
+    notes = ws.root / "notes"
+    assert (notes / "..foo.txt").stat().st_size == 40
+    assert (notes / "a..b" / "c.txt").stat().st_size == 30
+    assert os.readlink(notes / "inner") == "..foo.txt"
+    hard = notes / "hard"
+    assert hard.stat().st_ino == (notes / "..foo.txt").stat().st_ino
+
+
+def test_backup_of_ours_is_confined_to_the_users_areas(make_workspace, cli, tmp_path):
+    ws = make_workspace()
+    make_workspace("tester")
+    (ws.root / "config" / "extra.toml").write_text("[x]\n")
+    assert cli("backup", "--root", ws.root, "--name", "mine").code == 0
+    listing = cli(
+        "restore", "--root", ws.root, "--show-contents", "--backup-name", "mine"
+    )
+    assert "config/dev.toml" in listing.out
+    assert "config/extra.toml" not in listing.out
+    assert "tester" not in listing.out
 
 
 OUTSIDE_AREAS = [
@@ -131,6 +146,7 @@ def test_member_outside_the_users_areas_refuses_the_whole_archive(
     make_workspace, cli, member, kind
 ):
     ws = make_workspace()
+    make_workspace("tester")
     before = snapshot(ws.root, SKIP)
     case = make_tar(
         ws.root.parent / "case.tar",

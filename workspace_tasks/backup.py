@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
-from workspace_tasks.context import Workspace
+from workspace_tasks.context import MANIFEST, MARKER, Workspace
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import ensure_user_dir
@@ -242,6 +242,53 @@ def outside_user_areas(ws: Workspace, path: str, kind: str, excluded: set[str]) 
         return f"is outside the areas of user {u!r}"
     if _is_excluded(path, excluded):
         return "is tool state (backups, lock, health or task state)"
+    return ""
+
+
+def protected_from_plain_archives(
+    ws: Workspace, path: str, kind: str, excluded: set[str]
+) -> str:
+    """Return why a plain tar (no manifest of ours) may not write ``path``.
+
+    A tar of the user's own making may bring new shared files (notes, a
+    ``config/extra.toml``), but never: the workspace's records, ``lib/`` and
+    ``tools/``, the shared files ``init`` generated, a structural folder
+    replaced by something else, another user's areas, or tool state.
+    """
+    parts = path.split("/")
+    top = parts[0]
+    if path in (MARKER, MANIFEST):
+        return "is the workspace's own record"
+    if top in ("lib", "tools") and not (kind == "dir" and len(parts) == 1):
+        return "is tool code the workspace generated"
+    structural = (
+        len(parts) == 1
+        and top in ("config", "extensions", "infra", "runtime", "lib", "tools")
+    ) or (len(parts) == 2 and top in ("extensions", "runtime"))
+    if structural:
+        return "" if kind == "dir" else "would replace a folder of the workspace"
+    if outside_user_areas(ws, path, kind, excluded) == "":
+        return ""
+    if top == "runtime":
+        return f"is outside the runtime areas of user {ws.user!r}"
+    owner = _area_owner(parts)
+    if owner and owner != ws.user and owner in ws.known_users():
+        return f"is in the areas of user {owner!r}"
+    from workspace_tasks.init import read_manifest
+
+    if path in read_manifest(ws):
+        return "is a shared file the workspace generated"
+    return ""
+
+
+def _area_owner(parts: list[str]) -> str:
+    """Return the user whose area a path would be in, if it is in one."""
+    if parts[0] == "config" and len(parts) == 2 and parts[1].endswith(".toml"):
+        return parts[1][: -len(".toml")]
+    if parts[0] == "infra" and len(parts) > 1:
+        return parts[1]
+    if parts[0] == "extensions" and len(parts) > 2:
+        return parts[2]
     return ""
 
 

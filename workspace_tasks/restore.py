@@ -49,6 +49,7 @@ from workspace_tasks.backup import (
     locked,
     open_backup,
     outside_user_areas,
+    protected_from_plain_archives,
     remove_stale_temporaries,
 )
 from workspace_tasks.context import Workspace
@@ -325,9 +326,17 @@ def _check_areas(
     label: str, manifest: Manifest | None, members: list[Member], target: Workspace
 ) -> None:
     """Refuse the archive when a member is not the restoring user's to write."""
-    if manifest is not None:
-        check_name(manifest.user, f"the manifest of {label}")
-    source = target.for_user(manifest.user) if manifest else target
+    if manifest is None:
+        excluded = excluded_paths(target)
+        for member in members:
+            why = protected_from_plain_archives(
+                target, member.path, member.type, excluded
+            )
+            if why:
+                raise _refuse(label, member.path, why)
+        return
+    check_name(manifest.user, f"the manifest of {label}")
+    source = target.for_user(manifest.user)
     source_excluded = excluded_paths(source)
     target_excluded = excluded_paths(target)
     for member in members:
