@@ -677,3 +677,32 @@ def test_a_link_whose_target_moved_within_the_workspace_is_removed(workspace, cl
     ]
     assert not link.is_symlink()
     assert (infra / "archive" / "plan.txt").read_text() == "plan\n"
+
+
+@pytest.mark.parametrize(
+    ("folder", "missing", "component", "issue"),
+    [
+        ("config", "dev.toml", "configuration",
+         "Missing user configuration config/dev.toml"),
+        ("infra/examples", "testing", "directories",
+         "Missing folder infra/examples/testing"),
+    ],
+    ids=["config", "infra-examples"],
+)  # fmt: skip
+def test_a_repair_through_a_link_out_of_the_workspace_is_left_undone(
+    workspace, cli, tmp_path, folder, missing, component, issue
+):
+    outside = tmp_path / "elsewhere"
+    (workspace.root / folder).rename(outside)
+    (workspace.root / folder).symlink_to(outside)
+    gone = outside / missing
+    _remove_tree(gone) if gone.is_dir() else gone.unlink()
+
+    code, body = health(cli, workspace, "--fix-issues")
+
+    assert code == 1
+    assert (
+        f"{issue} (not repaired: it leads outside the workspace)"
+        in body["checks"][component]["issues"]
+    )
+    assert not gone.exists()
