@@ -549,3 +549,160 @@ def test_rotated_log_keeps_its_content(workspace, cli):
     health(cli, workspace, "--fix-issues")
     with gzip.open(workspace.logs_dir / "big.log.1.gz") as handle:
         assert handle.read(150) == b"line\n" * 30
+
+
+@pytest.mark.parametrize("area", ["cache", "workspaces", "data"])
+def test_a_file_where_a_runtime_folder_belongs_is_critical_and_kept(
+    workspace, cli, area
+):
+    folder = workspace.runtime_root / area / "dev"
+    _remove_tree(folder)
+    folder.write_text("f\n")
+
+    code, body = health(cli, workspace)
+    fixed_code, fixed = health(cli, workspace, "--fix-issues")
+
+    expected = f"A file stands where a folder belongs: runtime/{area}/dev"
+    assert code == 1
+    assert body["checks"]["runtime"]["status"] == "critical"
+    assert body["checks"]["runtime"]["issues"] == [expected]
+    assert fixed_code == 1
+    assert fixed["checks"]["runtime"]["issues"] == [expected]
+    assert folder.read_text() == "f\n"
+
+
+def test_a_file_where_a_shared_runtime_folder_belongs_gives_a_full_report(
+    workspace, cli
+):
+    shared = workspace.runtime_root / "data"
+    _remove_tree(shared)
+    shared.write_text("f\n")
+
+    code, body = health(cli, workspace, "--fix-issues")
+
+    assert code == 1
+    assert body["checks"]["directories"]["issues"] == [
+        "runtime/data should be a folder but is a file"
+    ]
+    assert shared.read_text() == "f\n"
+
+
+def test_a_runtime_folder_linked_outside_is_reported_never_followed(
+    workspace, cli, tmp_path
+):
+    outside = tmp_path / "elsewhere"
+    workspace.data_dir.rename(outside)
+    _remove_tree(outside / "backups")
+    workspace.data_dir.symlink_to(outside)
+
+    code, body = health(cli, workspace)
+    fixed_code, fixed = health(cli, workspace, "--fix-issues")
+
+    expected = (
+        f"Runtime folder runtime/data/dev leads outside the workspace "
+        f"(to {os.path.realpath(outside)}); not followed"
+    )
+    assert (code, fixed_code) == (1, 1)
+    assert body["checks"]["runtime"]["issues"] == [expected]
+    assert fixed["checks"]["runtime"]["issues"] == [expected]
+    assert all_fixed(fixed) == {}
+    assert not (outside / "backups").exists()
+    assert workspace.data_dir.is_symlink()
+
+
+def test_missing_runtime_settings_advise_the_repair_that_puts_them_back(workspace, cli):
+    workspace.settings_file.unlink()
+
+    _, body = health(cli, workspace)
+    _, fixed = health(cli, workspace, "--fix-issues")
+
+    assert body["checks"]["runtime"]["issues"] == [
+        "Missing runtime settings runtime/workspaces/dev/settings.toml"
+    ]
+    assert body["recommendations"] == [
+        "Repair what can be repaired: run 'workspace health --fix-issues'"
+    ]
+    assert fixed["checks"]["runtime"]["auto_fixed"] == [
+        "Created missing runtime settings runtime/workspaces/dev/settings.toml "
+        "from the shipped template"
+    ]
+    assert workspace.settings_file.is_file()
+
+
+def test_leftovers_of_interrupted_backups_and_restores_are_warned_and_kept(
+    workspace, cli
+):
+    spool = workspace.backups_dir / ".daily.tar.zst.k3j2.tmp"
+    _write(spool, "x" * 2048)
+    staging = workspace.root / ".workspace-restore-abc123"
+    _write(staging / "config" / "dev.toml", "y" * 1024)
+
+    code, body = health(cli, workspace, "--fix-issues")
+
+    assert code == 1
+    assert body["checks"]["runtime"]["status"] == "warning"
+    assert body["checks"]["runtime"]["issues"] == [
+        "Leftover of an interrupted restore .workspace-restore-abc123 (1.0KB); "
+        "the next restore clears it, or remove it",
+        "Leftover of an interrupted backup "
+        "runtime/data/dev/backups/.daily.tar.zst.k3j2.tmp (2.0KB); "
+        "the next backup clears it, or remove it",
+    ]
+    assert body["recommendations"] == [
+        "Clear leftovers of interrupted backups and restores: run the next "
+        "'workspace backup' or 'workspace restore', or remove them"
+    ]
+    assert spool.read_text() == "x" * 2048
+    assert (staging / "config" / "dev.toml").is_file()
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)
+
+
+def test_a_link_whose_target_moved_within_the_workspace_is_removed(workspace, cli):
+    infra = workspace.root / "infra" / "dev"
+    _write(infra / "notes" / "plan.txt", "plan\n")
+    link = infra / "current-plan"
+    link.symlink_to("notes/plan.txt")
+    (infra / "notes").rename(infra / "archive")
+
+    code, body = health(cli, workspace, "--fix-issues")
+
+    assert code == 0
+    assert body["checks"]["directories"]["auto_fixed"] == [
+        "Removed broken symlink infra/dev/current-plan (-> notes/plan.txt, not found)"
+    ]
+    assert not link.is_symlink()
+    assert (infra / "archive" / "plan.txt").read_text() == "plan\n"
+
+
+@pytest.mark.parametrize(
+    ("folder", "missing", "component", "issue"),
+    [
+        ("config", "dev.toml", "configuration",
+         "Missing user configuration config/dev.toml"),
+        ("infra/examples", "testing", "directories",
+         "Missing folder infra/examples/testing"),
+    ],
+    ids=["config", "infra-examples"],
+)  # fmt: skip
+def test_a_repair_through_a_link_out_of_the_workspace_is_left_undone(
+    workspace, cli, tmp_path, folder, missing, component, issue
+):
+    outside = tmp_path / "elsewhere"
+    (workspace.root / folder).rename(outside)
+    (workspace.root / folder).symlink_to(outside)
+    gone = outside / missing
+    _remove_tree(gone) if gone.is_dir() else gone.unlink()
+
+    code, body = health(cli, workspace, "--fix-issues")
+
+    assert code == 1
+    assert (
+        f"{issue} (not repaired: it leads outside the workspace)"
+        in body["checks"][component]["issues"]
+    )
+    assert not gone.exists()

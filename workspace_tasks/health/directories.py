@@ -1,9 +1,10 @@
 """Directory structure: the folders ``init`` makes, links, runaway depth.
 
 Missing folders are created again (as ``init`` makes them). A broken
-symbolic link is pointed at its target when that target can be found inside
-the workspace (the workspace was moved, say), and removed otherwise; a link
-that loops is removed. Links are read, never followed.
+symbolic link left by a move of the whole workspace is pointed back at the
+same place inside it (found by the target's trailing path); any other broken
+link, one whose target moved within the workspace included, is removed, as
+is a link that loops. Links are read, never followed.
 """
 
 from __future__ import annotations

@@ -125,12 +125,16 @@ def conclude(
     Without ``fix`` every finding stays a problem, and the ones a repair
     exists for add the recommendation to run ``--fix-issues``.
     """
-    plan = [f.repair for f in findings if f.repair is not None] if fix else []
+    wanted = [f.repair for f in findings if f.repair is not None] if fix else []
+    plan, refused = _split_plan(ws, wanted)
     check_plan(ws, plan)
     outcome = apply_plan(ws, plan)
     for finding in findings:
         repair = finding.repair
-        if repair is not None and repair in outcome and outcome[repair] is None:
+        if repair is not None and repair in refused:
+            kept = f"{finding.problem.message} (not repaired: {refused[repair]})"
+            result.problems.append(_reworded(finding.problem, kept))
+        elif repair is not None and repair in outcome and outcome[repair] is None:
             result.auto_fixed.append(repair.done)
         elif repair is not None and repair in outcome:
             failed = f"{finding.problem.message} (repair failed: {outcome[repair]})"
@@ -140,6 +144,28 @@ def conclude(
     if not fix and any(f.repair is not None for f in findings):
         result.recommendations.append(FIX_COMMAND)
     return result
+
+
+def _split_plan(
+    ws: Workspace, wanted: list[Repair]
+) -> tuple[list[Repair], dict[Repair, str]]:
+    """Keep the repairs that stay in their place; say why the others do not.
+
+    A repair reached through a link out of the workspace is left undone and
+    its problem reported, so the rest of the plan and the report go ahead.
+    """
+    plan: list[Repair] = []
+    refused: dict[Repair, str] = {}
+    for repair in wanted:
+        try:
+            check_plan(ws, [repair])
+        except UnsafeOperation as exc:
+            outside = not safefs.is_within(repair.path, ws.root)
+            refused[repair] = "it leads outside the workspace" if outside else str(exc)
+            log.debug("not repairing %s: %s", repair.path, refused[repair])
+            continue
+        plan.append(repair)
+    return plan, refused
 
 
 def _reworded(problem: Problem, message: str) -> Problem:
