@@ -18,6 +18,8 @@ from workspace_tasks.names import check_name
 
 MARKER = ".provisioning-workspace.toml"
 MANIFEST = ".provisioning-generated.json"
+# Hidden folders a restore stages into, at the workspace top.
+RESTORE_STAGING_PREFIX = ".workspace-restore-"
 WORKSPACE_TYPES = ("development", "testing", "production")
 ENV_OF_TYPE = {"development": "dev", "testing": "test", "production": "prod"}
 EXTENSION_KINDS = ("providers", "taskservs", "clusters")

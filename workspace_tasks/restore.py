@@ -52,7 +52,7 @@ from workspace_tasks.backup import (
     protected_from_plain_archives,
     remove_stale_temporaries,
 )
-from workspace_tasks.context import Workspace
+from workspace_tasks.context import RESTORE_STAGING_PREFIX, Workspace
 from workspace_tasks.errors import (
     EXIT_USAGE,
     ChecksFailed,
@@ -64,7 +64,7 @@ from workspace_tasks.names import check_name
 
 log = logging.getLogger(__name__)
 
-STAGING_PREFIX = ".workspace-restore-"
+STAGING_PREFIX = RESTORE_STAGING_PREFIX
 JOURNAL = "journal"
 DONE = "done"
 WRITES = ("create", "replace")

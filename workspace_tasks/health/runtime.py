@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 
 from workspace_tasks import init, safefs
-from workspace_tasks.context import Workspace
+from workspace_tasks.context import RESTORE_STAGING_PREFIX, Workspace
 from workspace_tasks.errors import UnsafeOperation
 from workspace_tasks.health.model import ComponentResult, Finding
 from workspace_tasks.health.repairs import Repair, conclude, relative
@@ -29,7 +29,7 @@ from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import check_inside
 
 OWNER_ONLY = stat.S_IRWXU
-RESTORE_STAGING = ".workspace-restore-"
+RESTORE_STAGING = RESTORE_STAGING_PREFIX
 SPOOL_SUFFIX = ".members"
 
 
