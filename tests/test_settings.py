@@ -48,3 +48,12 @@ def test_environment_of_the_workspace_feeds_env_references(make_workspace):
     two = dataclasses.replace(ws, environ={"HOME_DIR": "/b"})
     assert setting(one, "paths.home") == "/a"
     assert setting(two, "paths.home") == "/b"
+
+
+def test_a_value_read_is_the_callers_own_copy(make_workspace):
+    ws = make_workspace("dev")
+    section = setting(ws, "cache")
+    section["ttl"] = -1
+    section.clear()
+    assert setting(ws, "cache.ttl") == 300
+    assert setting(ws, "cache")["enabled"] is True

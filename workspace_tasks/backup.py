@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
-from workspace_tasks.context import MANIFEST, MARKER, Workspace
+from workspace_tasks.context import MANIFEST, MARKER, RUNTIME_AREAS, Workspace
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import ensure_user_dir
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("config", "extensions", "infra", "runtime", "logs", "cache")
 DEFAULT_COMPONENTS = ("config", "extensions", "infra", "runtime")
 RUNTIME_OF_COMPONENT = {"runtime": ("workspaces", "state", "data")}
-RUNTIME_AREAS = ("workspaces", "state", "data", "logs", "cache")
 DOIT_SUFFIXES = (".db", ".dat", ".dir", ".bak")
 LAST_BACKUP = "last-backup.json"
 LOCK_NAME = "workspace.lock"

@@ -26,11 +26,27 @@ def effective_config(ws: Workspace) -> dict[str, Any]:
     """Return the merged, interpolated configuration of ``ws``'s user.
 
     A reference that cannot be expanded stays as written here;
-    ``workspace config validate`` reports it.
+    ``workspace config validate`` reports it. The result is the caller's own
+    copy.
 
     Raises:
         FileSyntaxError: a layer is not valid TOML.
     """
+    return copy.deepcopy(_remembered(ws))
+
+
+def setting(ws: Workspace, dotted: str, default: Any = None) -> Any:
+    """Return one value of the effective configuration, e.g. ``"cache.ttl"``."""
+    node: Any = _remembered(ws)
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return copy.deepcopy(node)
+
+
+def _remembered(ws: Workspace) -> dict[str, Any]:
+    """Return the process's shared copy of the configuration (never modify it)."""
     from workspace_tasks.cascade import cascade_signature, load_cascade, read_cached
 
     environ = hash(frozenset(ws.environ.items()))
@@ -43,14 +59,4 @@ def effective_config(ws: Workspace) -> dict[str, Any]:
         if len(_MEMO) >= _MEMO_SIZE:
             _MEMO.clear()
         _MEMO[key] = values
-    return copy.deepcopy(values)
-
-
-def setting(ws: Workspace, dotted: str, default: Any = None) -> Any:
-    """Return one value of the effective configuration, e.g. ``"cache.ttl"``."""
-    node: Any = effective_config(ws)
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
+    return values

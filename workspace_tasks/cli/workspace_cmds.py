@@ -7,6 +7,7 @@ from pathlib import Path
 
 from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import WORKSPACE_TYPES
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
@@ -28,7 +29,7 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     init.add_argument("--infra-name", metavar="NAME", help="infrastructure name")
     init.add_argument(
         "--workspace-type",
-        choices=("development", "testing", "production"),
+        choices=WORKSPACE_TYPES,
         help="default: as recorded for the user (with --overwrite), else development",
     )
     init.add_argument(

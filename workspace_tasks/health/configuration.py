@@ -23,10 +23,11 @@ _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
 def config_layers(ws: Workspace) -> list[Path]:
-    """Return the layer files, lowest first, whether they exist or not."""
-    layers = [ws.core_defaults, ws.workspace_defaults, ws.env_defaults]
-    layers += [ws.local_overrides, ws.user_config]
-    return list(dict.fromkeys(layers))
+    """Return the layer files of the cascade, overrides included, lowest first."""
+    from workspace_tasks.cascade import layer_sources
+
+    sources = layer_sources(ws, "user", include_overrides=True)
+    return [source.path for source in sources if source.path is not None]
 
 
 def check_configuration(ws: Workspace, fix: bool = False) -> ComponentResult:

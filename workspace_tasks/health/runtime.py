@@ -29,7 +29,6 @@ from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import check_inside
 
 OWNER_ONLY = stat.S_IRWXU
-RESTORE_STAGING = RESTORE_STAGING_PREFIX
 SPOOL_SUFFIX = ".members"
 
 
@@ -199,7 +198,7 @@ def leftovers(ws: Workspace, blocked: list[Path]) -> list[Path]:
     The spool and temporary files of a backup in ``runtime/data/<user>/
     backups`` and the staging folders of a restore at the workspace's top.
     """
-    found = sorted(ws.root.glob(f"{RESTORE_STAGING}*"))
+    found = sorted(ws.root.glob(f"{RESTORE_STAGING_PREFIX}*"))
     if not _is_below(ws.backups_dir, blocked) and ws.backups_dir.is_dir():
         found += sorted(
             p
@@ -213,7 +212,7 @@ def _leftover_findings(ws: Workspace, blocked: list[Path]) -> list[Finding]:
     findings = []
     for path in leftovers(ws, blocked):
         size = tree_size(path).bytes if _is_folder(path) else path.lstat().st_size
-        what = "restore" if path.name.startswith(RESTORE_STAGING) else "backup"
+        what = "restore" if path.name.startswith(RESTORE_STAGING_PREFIX) else "backup"
         message = (
             f"Leftover of an interrupted {what} {relative(ws, path)} "
             f"({human_size(size)}); the next {what} clears it, or remove it"
