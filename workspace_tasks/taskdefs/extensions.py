@@ -61,19 +61,30 @@ def _fingerprint(ws: Workspace, extension: Extension, files: list) -> dict:
     return found
 
 
+def _scan(ws: Workspace) -> list[tuple[Extension, list, dict]]:
+    """Return each extension with its files and fingerprint, read once."""
+    found = []
+    for extension in _extensions(ws):
+        files = extension_files(extension.path)
+        found.append((extension, files, _fingerprint(ws, extension, files)))
+    return found
+
+
 def _sub_tasks(
-    ws: Workspace, action: Callable[[Workspace, Extension], bool], verb: str
+    ws: Workspace,
+    scanned: list[tuple[Extension, list, dict]],
+    action: Callable[[Workspace, Extension], bool],
+    verb: str,
 ) -> Iterator[dict]:
     from doit.tools import config_changed
 
     yield {"name": None, "doc": f"{verb} every extension (one sub-task each)"}
-    for extension in _extensions(ws):
-        files = extension_files(extension.path)
+    for extension, files, fingerprint in scanned:
         yield {
             "name": f"{extension.kind}/{extension.name}",
             "actions": [(action, [ws, extension])],
             "file_dep": [str(path) for path in files],
-            "uptodate": [config_changed(_fingerprint(ws, extension, files))],
+            "uptodate": [config_changed(fingerprint)],
             "doc": f"{verb} {extension.kind}/{extension.name} ({extension.origin})",
             "verbosity": 1,
         }
@@ -81,13 +92,20 @@ def _sub_tasks(
 
 def creators(ws: Workspace) -> dict[str, Callable[[], Iterator[dict]]]:
     """Return the validate and test tasks bound to ``ws``."""
+    # Both families walk the same extensions: scan them once per load.
+    scanned: list[tuple[Extension, list, dict]] = []
+
+    def scan() -> list[tuple[Extension, list, dict]]:
+        if not scanned:
+            scanned.extend(_scan(ws))
+        return scanned
 
     def task_validate() -> Iterator[dict]:
         """Validate every extension: structure, KCL, templates, manifests, Python."""
-        yield from _sub_tasks(ws, validate_one, "validate")
+        yield from _sub_tasks(ws, scan(), validate_one, "validate")
 
     def task_test() -> Iterator[dict]:
         """Run every extension's unit and integration tests."""
-        yield from _sub_tasks(ws, run_suite, "test")
+        yield from _sub_tasks(ws, scan(), run_suite, "test")
 
     return {"task_validate": task_validate, "task_test": task_test}
