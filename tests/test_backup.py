@@ -21,6 +21,7 @@ from workspace_tasks.backup import (
     list_backups,
     lock_file,
     read_manifest,
+    remove_stale_temporaries,
     verify_backup,
 )
 from workspace_tasks.taskdefs.backup import creators
@@ -242,6 +243,38 @@ def test_next_backup_removes_the_users_stale_temporaries(make_workspace, cli):
     assert theirs.is_dir()
     assert f"removed {spool.name}" in result.err
     assert f"removed {mine.name}" in result.err
+
+
+def test_temporaries_in_a_folder_others_may_write_are_left_alone(workspace, cli):
+    folder = workspace.backups_dir
+    partial = folder / ".b.tar.zst.x1.tmp"
+    partial.write_bytes(b"half")
+    os.chmod(folder, 0o777)
+
+    result = cli("backup", "--root", workspace.root, "--name", "next")
+
+    assert result.code == 0, result.err
+    assert partial.read_bytes() == b"half"
+    assert f"temporary files in {folder} alone" in result.err
+    assert "writable by other users (mode 0777)" in result.err
+
+
+def test_temporaries_through_a_link_out_of_the_workspace_are_left_alone(
+    workspace, tmp_path
+):
+    outside = tmp_path / "data"
+    (outside / "backups").mkdir(parents=True)
+    partial = outside / "backups" / ".b.tar.x1.tmp"
+    partial.write_bytes(b"someone's")
+    safefs.remove_path(workspace.data_dir, workspace.root)
+    workspace.data_dir.symlink_to(outside)
+    warnings: list[str] = []
+
+    removed = remove_stale_temporaries(workspace, warnings)
+
+    assert removed == []
+    assert partial.read_bytes() == b"someone's"
+    assert "leads outside the workspace" in warnings[0]
 
 
 def test_file_vanishing_during_backup_is_skipped_with_a_warning(workspace):

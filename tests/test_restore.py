@@ -452,3 +452,245 @@ def test_show_contents_of_a_non_archive_exits_2_naming_it(workspace, cli):
 
     assert result.code == 2
     assert "/etc/passwd: not a readable backup archive" in result.err
+
+
+def plant_staging(ws, entries: list[dict], name: str = "planted", mode=0o700) -> Path:
+    """Make a staging folder of ``ws``'s user holding a journal of ``entries``."""
+    staging = ws.root / f"{restore.staging_prefix(ws)}{name}"
+    staging.mkdir()
+    lines = [json.dumps(e) if isinstance(e, dict) else e for e in entries]
+    (staging / "journal").write_text("".join(f"{line}\n" for line in lines))
+    os.chmod(staging / "journal", 0o600)
+    os.chmod(staging, mode)
+    return staging
+
+
+def test_planted_journal_touches_nothing_outside_the_users_areas(
+    make_workspace, cli, tmp_path
+):
+    ws = make_workspace()
+    alice = make_workspace("alice")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep\n")
+    hers = alice.infra_dir / "alice"
+    (hers / "hers.txt").write_text("hers\n")
+    staging = plant_staging(
+        ws,
+        [
+            {"action": "place", "path": str(outside), "saved": ""},
+            {"action": "place", "path": str(hers), "saved": ""},
+        ],
+    )
+
+    result = cli("backup", "--root", ws.root, "--name", "next")
+
+    assert result.code == 0, result.err
+    assert (outside / "keep.txt").read_text() == "keep\n"
+    assert (hers / "hers.txt").read_text() == "hers\n"
+    assert staging.is_dir()
+    assert f"left {staging.name} alone" in result.err
+    assert str(outside) in result.err and "infra/alice" in result.err
+
+
+def _link_out_of_area(ws, outside: Path) -> str:
+    (ws.infra_dir / "dev" / "link").symlink_to("../../config")
+    return f"{ws.root}/infra/dev/link/dev-defaults.toml"
+
+
+ESCAPES = [
+    pytest.param(lambda ws, out: str(out / "keep.txt"), id="outside"),
+    pytest.param(lambda ws, out: f"{ws.root}/config/dev-defaults.toml", id="shared"),
+    pytest.param(lambda ws, out: f"{ws.root}/infra/dev/../../config", id="dotdot"),
+    pytest.param(_link_out_of_area, id="through-link"),
+    pytest.param(lambda ws, out: f"{ws.root}/runtime/data/dev/backups", id="state"),
+    pytest.param(lambda ws, out: "infra/dev", id="relative"),
+    pytest.param(lambda ws, out: str(ws.root), id="root"),
+]
+
+
+@pytest.mark.parametrize("target", ESCAPES)
+def test_journal_entry_outside_the_users_areas_undoes_nothing(
+    workspace, tmp_path, target
+):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep\n")
+    mine = workspace.infra_dir / "dev" / "mine.txt"
+    mine.write_text("mine\n")
+    path = target(workspace, outside)
+    staging = plant_staging(
+        workspace,
+        [
+            {"action": "place", "path": str(mine), "saved": ""},
+            {"action": "place", "path": path, "saved": ""},
+        ],
+    )
+    before = snapshot(workspace.root, SKIP)
+
+    recovered = restore.recover_interrupted(workspace)
+
+    assert recovered == []
+    assert (outside / "keep.txt").read_text() == "keep\n"
+    assert snapshot(workspace.root, SKIP) == before
+    assert staging.is_dir()
+
+
+def test_journal_keeping_a_copy_outside_its_folder_undoes_nothing(workspace, tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret\n")
+    mine = workspace.infra_dir / "dev" / "mine.txt"
+    mine.write_text("mine\n")
+    staging = plant_staging(
+        workspace, [{"action": "save", "path": str(mine), "saved": str(outside)}]
+    )
+
+    assert restore.recover_interrupted(workspace) == []
+
+    assert outside.read_text() == "secret\n" and mine.read_text() == "mine\n"
+    assert staging.is_dir()
+
+
+def test_staging_folder_others_may_write_is_ignored(workspace, cli):
+    mine = workspace.infra_dir / "dev" / "mine.txt"
+    mine.write_text("mine\n")
+    staging = plant_staging(
+        workspace, [{"action": "place", "path": str(mine), "saved": ""}], mode=0o777
+    )
+
+    result = cli("backup", "--root", workspace.root, "--name", "next")
+
+    assert result.code == 0, result.err
+    assert mine.read_text() == "mine\n"
+    assert staging.is_dir() and (staging / "journal").is_file()
+    assert "writable by other users (mode 0777)" in result.err
+
+
+def test_journal_others_may_write_is_ignored(workspace):
+    mine = workspace.infra_dir / "dev" / "mine.txt"
+    mine.write_text("mine\n")
+    staging = plant_staging(
+        workspace, [{"action": "place", "path": str(mine), "saved": ""}]
+    )
+    os.chmod(staging / "journal", 0o666)
+
+    assert restore.recover_interrupted(workspace) == []
+
+    assert mine.read_text() == "mine\n" and staging.is_dir()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a folder away needs root")
+def test_staging_folder_of_another_account_is_ignored(workspace):
+    mine = workspace.infra_dir / "dev" / "mine.txt"
+    mine.write_text("mine\n")
+    staging = plant_staging(
+        workspace, [{"action": "place", "path": str(mine), "saved": ""}]
+    )
+    os.chown(staging, 4321, 4321)
+
+    assert restore.recover_interrupted(workspace) == []
+
+    assert mine.read_text() == "mine\n" and staging.is_dir()
+
+
+def test_malformed_journal_is_reported_without_a_traceback(workspace, cli):
+    mine = workspace.infra_dir / "dev" / "mine.txt"
+    mine.write_text("mine\n")
+    staging = plant_staging(
+        workspace,
+        [
+            "not json",
+            "[1, 2]",
+            {"action": "place"},
+            {"action": "explode", "path": str(mine)},
+            {"action": "save", "path": str(mine), "saved": 7},
+            {"action": "place", "path": f"{mine}\u0000", "saved": ""},
+            {"action": "place", "path": str(mine), "saved": ""},
+        ],
+    )
+
+    result = cli("backup", "--root", workspace.root, "--name", "next")
+
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err
+    assert mine.read_text() == "mine\n" and staging.is_dir()
+    for number in range(1, 7):
+        assert f"journal line {number} " in result.err
+
+
+def test_journal_cut_short_by_a_kill_is_undone(workspace, tmp_path):
+    target = empty_place(tmp_path, workspace)
+    placed = target.root / "infra" / "dev"
+    placed.mkdir(parents=True)
+    (placed / "new.txt").write_text("restored\n")
+    staging = plant_staging(
+        target,
+        [
+            {"action": "mkdir", "path": f"{target.root}/infra", "saved": ""},
+            {"action": "place", "path": str(placed), "saved": ""},
+            '{"action": "place", "pa',
+        ],
+        name="killed",
+    )
+
+    recovered = restore.recover_interrupted(target)
+
+    assert recovered == [staging.name]
+    assert not (target.root / "infra").exists() and not staging.exists()
+
+
+def test_recovery_cut_short_can_run_again(workspace, tmp_path):
+    target = empty_place(tmp_path, workspace)
+    mine = target.root / "config" / "dev.toml"
+    mine.parent.mkdir()
+    mine.write_text("mine\n")
+    # The first recovery put the saved file back, then was killed.
+    staging = plant_staging(
+        target,
+        [
+            {"action": "save", "path": str(mine), "saved": "SAVED"},
+            {"action": "place", "path": str(mine), "saved": ""},
+        ],
+        name="again",
+    )
+    journal = staging / "journal"
+    journal.write_text(journal.read_text().replace("SAVED", f"{staging}/old/0"))
+
+    assert restore.recover_interrupted(target) == [staging.name]
+
+    assert mine.read_text() == "mine\n"
+
+
+def test_staging_folder_of_a_user_with_a_longer_name_is_left_alone(make_workspace, cli):
+    ws = make_workspace()
+    make_workspace("dev-ops")
+    theirs = ws.root / ".workspace-restore-dev-ops-x1y2"
+    theirs.mkdir(mode=0o700)
+
+    result = cli("backup", "--root", ws.root, "--name", "next")
+
+    assert result.code == 0, result.err
+    assert theirs.is_dir()
+    assert theirs.name not in result.err
+
+
+def test_failed_swap_is_undone_at_once(workspace, tmp_path, monkeypatch):
+    made = create_backup(workspace, BackupOptions(name="base"))
+    target = empty_place(tmp_path, workspace)
+    (target.root / "config").mkdir()
+    (target.root / "config" / "dev.toml").write_text("# mine\n")
+    os.utime(target.root / "config" / "dev.toml", ns=(1, 1))
+    rename = os.rename
+
+    def failing(source, dest, *args, **kwargs):
+        if str(dest).endswith("/infra/dev"):
+            raise OSError(28, "No space left on device")
+        return rename(source, dest, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", failing)
+
+    with pytest.raises(restore.WorkspaceError, match="the restore was undone"):
+        restore_backup(target, backup_from_file(made.path), RestoreOptions())
+
+    assert (target.root / "config" / "dev.toml").read_text() == "# mine\n"
+    assert sorted(p.name for p in target.root.iterdir()) == ["config", "runtime"]

@@ -182,17 +182,18 @@ def _extension_kinds(ws: Workspace) -> list[str]:
     return sorted(e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False))
 
 
-def excluded_paths(ws: Workspace) -> set[str]:
+def excluded_paths(ws: Workspace, backups: Path | None = None) -> set[str]:
     """Return the paths a backup never holds and a restore never writes.
 
-    The backups folder, the lock, the tool's own state (doit's database,
-    the last-backup record) and the health state: restoring any of them
-    would replace a backup or fake a health report.
+    The backups folder (``backups``, else :func:`backups_dir`), the lock,
+    the tool's own state (doit's database, the last-backup record) and the
+    health state: restoring any of them would replace a backup or fake a
+    health report.
     """
     excluded = set()
     doit = ws.doit_dep_file
     for path in (
-        backups_dir(ws),
+        backups or backups_dir(ws),
         lock_file(ws),
         doit,
         *(doit.with_name(doit.name + s) for s in DOIT_SUFFIXES),
@@ -549,33 +550,60 @@ def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
 _TEMPORARY_SUFFIXES = (".tmp", ".members")
 
 
-def remove_stale_temporaries(ws: Workspace) -> list[str]:
+def remove_stale_temporaries(
+    ws: Workspace, warnings: list[str] | None = None
+) -> list[str]:
     """Remove what killed backups and restores of the user left behind.
 
     The caller holds the user's lock, so no backup or restore of the user is
     writing: every hidden temporary in the backups folder (archives being
     written, their plaintext spools) and in the user's state folder, and
     every restore staging folder of the user, is stale. A staging folder
-    whose swap was cut short is undone first. Returns the names removed.
+    whose swap was cut short is undone first. A folder someone else could
+    have written in, or one reached through a link leading out of the
+    workspace, is left alone and said so in ``warnings``. Returns the
+    names removed.
     """
     from workspace_tasks import restore
 
+    left: list[str] = [] if warnings is None else warnings
     removed = []
     for folder in (backups_dir(ws), ws.state_dir):
-        if not folder.is_dir() or folder.is_symlink():
+        stale = _stale_temporaries(folder)
+        why = _why_not_cleared(ws, folder) if stale else ""
+        if why:
+            left.append(
+                f"left {len(stale)} temporary files in {folder} alone: the folder "
+                f"{why}; check them and remove them yourself"
+            )
+            log.info("%s", left[-1])
             continue
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if (
-                entry.name.startswith(".")
-                and entry.name.endswith(_TEMPORARY_SUFFIXES)
-                and entry.is_file(follow_symlinks=False)
-            ):
-                safefs.remove_path(Path(entry.path), folder)
-                removed.append(entry.name)
-    removed += restore.recover_interrupted(ws)
+        for path in stale:
+            safefs.remove_path(path, folder)
+            removed.append(path.name)
+    removed += restore.recover_interrupted(ws, left)
     for name in removed:
         log.info("removed %s, left by an interrupted backup or restore", name)
     return removed
+
+
+def _stale_temporaries(folder: Path) -> list[Path]:
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return [
+        Path(entry.path)
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name)
+        if entry.name.startswith(".")
+        and entry.name.endswith(_TEMPORARY_SUFFIXES)
+        and entry.is_file(follow_symlinks=False)
+    ]
+
+
+def _why_not_cleared(ws: Workspace, folder: Path) -> str:
+    """Return why temporaries in ``folder`` are not the user's to remove."""
+    if ws.root in folder.parents and not safefs.resolves_within(folder, ws.root):
+        return f"leads outside the workspace (to {os.path.realpath(folder)})"
+    return safefs.why_untrusted(folder)
 
 
 # Making a backup.
@@ -630,7 +658,8 @@ def make_backup(
 ) -> BackupResult:
     """Back up the user's workspace; the caller holds the user's lock."""
     _check_options(options)
-    cleaned = remove_stale_temporaries(ws)
+    warnings: list[str] = []
+    cleaned = remove_stale_temporaries(ws, warnings)
     keys = _encryption_keys(ws) if options.encrypt else None
     name = options.name or auto_name(ws, now)
     folder = backups_dir(ws)
@@ -651,7 +680,7 @@ def make_backup(
     components = list(dict.fromkeys(components))
     tops = component_paths(ws, tuple(components))
     entries, skipped = archive.scan_tree(ws.root, tops, excluded_paths(ws))
-    warnings = link_warnings(entries)
+    warnings += link_warnings(entries)
     manifest = Manifest(
         name=name,
         user=ws.user,

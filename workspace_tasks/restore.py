@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -146,12 +145,14 @@ class RestoreResult:
     dry_run: bool
     written: int = 0
     cleaned: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "dry_run": self.dry_run,
             "written": self.written,
             "cleaned": self.cleaned,
+            "warnings": self.warnings,
             **self.plan.to_dict(),
         }
 
@@ -705,20 +706,40 @@ def _stage_file(
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class _Undo:
+    """One journal entry: a path of the workspace, and where its old one went."""
+
+    action: str
+    path: Path
+    saved: Path | None = None
+
+
+class UndoFailed(WorkspaceError):
+    """A swap that failed and could not be undone: its staging folder is kept."""
+
+
 class _Journal:
     """The renames of a swap, written before they happen so they can be undone."""
 
     def __init__(self, staging: Path) -> None:
         self.staging = staging
         self.path = staging / JOURNAL
-        self.handle = self.path.open("a", encoding="utf-8")
-        self.moved = 0
+        fd = safefs.create_file(self.path, staging)
+        self.handle = os.fdopen(fd, "a", encoding="utf-8")
+        self.entries: list[_Undo] = []
+        self.saved: dict[str, str] = {}
 
     def record(self, action: str, path: str, saved: str = "") -> None:
         """Append one operation, flushed to the file before it is done."""
         line = {"action": action, "path": path, "saved": saved}
         self.handle.write(json.dumps(line) + "\n")
         self.handle.flush()
+        if action == "save":
+            self.saved[path] = saved
+        elif action == "place":
+            saved = self.saved.get(path, "")
+        self.entries.append(_Undo(action, Path(path), Path(saved) if saved else None))
 
     def close(self) -> None:
         self.handle.close()
@@ -750,11 +771,17 @@ def _swap(
         (staging / DONE).touch()
     except BaseException as exc:
         journal.close()
-        undo_journal(staging)
+        where = step.path if step is not None else "the workspace"
+        why = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        failed = _undo_entries(root, journal.entries)
+        if failed:
+            raise UndoFailed(
+                f"cannot restore {where}: {why}, and undoing the restore failed "
+                f"too ({failed}); what it replaced is kept in {staging}"
+            ) from exc
         if isinstance(exc, OSError):
-            where = step.path if step is not None else "the workspace"
             raise WorkspaceError(
-                f"cannot restore {where}: {exc.strerror}; the restore was undone"
+                f"cannot restore {where}: {why}; the restore was undone"
             ) from None
         raise
     _apply_folder_metadata(root, plan, folders)
@@ -785,37 +812,174 @@ def _apply_folder_metadata(
         os.utime(f"{root}/{path}", ns=(mtime_ns, mtime_ns))
 
 
-def undo_journal(staging: Path) -> None:
-    """Undo the renames recorded in ``staging``'s journal, newest first."""
+def undo_journal(ws: Workspace, staging: Path) -> list[str]:
+    """Undo the renames recorded in ``staging``'s journal, newest first.
+
+    Every entry is checked before anything is undone (see
+    :func:`_read_journal`): one that fails the check and nothing is. Returns
+    the problems that left the journal undone, or partly undone when an
+    operation failed; an empty list when it was undone in full.
+    """
+    entries, problems = _read_journal(ws, staging)
+    if problems:
+        return problems
+    failed = _undo_entries(ws.root, entries)
+    if failed:
+        return [f"undoing it failed: {failed}"]
+    if entries:
+        log.info("undid the interrupted restore recorded in %s", staging)
+    return []
+
+
+def _undo_entries(root: Path, entries: list[_Undo]) -> str:
+    """Undo ``entries`` newest first; return why it stopped ("" when all done).
+
+    Undoing again what is undone already changes nothing, so a journal
+    whose undo was cut short can be undone once more.
+    """
     try:
-        lines = (staging / JOURNAL).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return
-    for line in reversed(lines):
+        for entry in reversed(entries):
+            _undo(root, entry)
+    except (OSError, UnsafeOperation) as exc:
+        return str(exc)
+    return ""
+
+
+def _undo(root: Path, entry: _Undo) -> None:
+    if entry.action == "place":
+        # Placed over a saved path: undone already once the saved one is back.
+        if entry.saved is None or os.path.lexists(entry.saved):
+            safefs.remove_path(entry.path, root)
+    elif entry.action == "save":
+        if entry.saved is not None and os.path.lexists(entry.saved):
+            safefs.remove_path(entry.path, root)
+            safefs.rename(entry.saved, entry.path, root)
+    elif _is_folder(entry.path) and not safefs.remove_empty_dir(entry.path, root):
+        log.warning("left %s in place: it is not empty", entry.path)
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_journal(ws: Workspace, staging: Path) -> tuple[list[_Undo], list[str]]:
+    """Read ``staging``'s journal, checking every entry; return them and problems.
+
+    A journal is believed only when this user alone could have written it,
+    and each path it names must be inside the workspace, in the user's own
+    areas (see :func:`backup.outside_user_areas`), with the copies of
+    replaced paths inside ``staging``. A line cut short by a kill is no
+    problem: its operation never happened.
+    """
+    journal = staging / JOURNAL
+    if not os.path.lexists(journal):
+        return [], []
+    why = safefs.why_untrusted(journal)
+    if why:
+        return [], [f"its journal {why}"]
+    try:
+        lines = journal.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"its journal cannot be read ({exc})"]
+    checker = _EntryChecker(ws, staging)
+    entries: list[_Undo] = []
+    problems: list[str] = []
+    for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
         except ValueError:
-            continue  # a line cut short by a kill: its rename never happened
-        path, saved = Path(record["path"]), Path(record["saved"] or ".")
-        if record["action"] == "place" and os.path.lexists(path):
-            _discard(path)
-        elif record["action"] == "save" and os.path.lexists(saved):
-            if os.path.lexists(path):
-                _discard(path)
-            os.rename(saved, path)
-        elif record["action"] == "mkdir" and path.is_dir() and not path.is_symlink():
-            try:
-                path.rmdir()
-            except OSError:
-                log.warning("left %s in place: it is not empty", path)
-    log.info("undid the interrupted restore recorded in %s", staging)
+            if number < len(lines):
+                problems.append(f"journal line {number} is not JSON")
+            continue
+        checked = checker.check(record)
+        if isinstance(checked, str):
+            problems.append(f"journal line {number} {checked}")
+        else:
+            entries.append(checked)
+    return entries, problems
 
 
-def _discard(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+class _EntryChecker:
+    """Check journal entries in order, pairing each place with its save."""
+
+    def __init__(self, ws: Workspace, staging: Path) -> None:
+        self.ws = ws
+        self.staging = staging
+        try:
+            self.excluded = excluded_paths(ws)
+        except WorkspaceError:  # a config the killed restore left half-written
+            self.excluded = excluded_paths(ws, ws.backups_dir)
+        self.saved: dict[Path, Path] = {}
+
+    def check(self, record: object) -> _Undo | str:
+        """Return the checked entry, or what is wrong with it."""
+        if not isinstance(record, dict):
+            return "is not a journal entry"
+        action, path, saved = (record.get(k) for k in ("action", "path", "saved"))
+        if action not in ("save", "place", "mkdir") or not isinstance(path, str):
+            return "is not a journal entry"
+        where = self._path(action, path)
+        if isinstance(where, str):
+            return where
+        if action == "place":
+            return _Undo(action, where, self.saved.get(where))
+        if action == "mkdir":
+            return _Undo(action, where)
+        copy = self._saved(saved)
+        if isinstance(copy, str):
+            return copy
+        self.saved[where] = copy
+        return _Undo(action, where, copy)
+
+    def _path(self, action: str, raw: str) -> Path | str:
+        relative = safefs.relative_inside(Path(raw), self.ws.root)
+        if not os.path.isabs(raw) or relative in (None, "."):
+            return f"names {raw!r}, outside the workspace"
+        why = outside_user_areas(self.ws, relative, "dir", self.excluded)
+        if why:
+            return f"names {relative}, which {why}"
+        # A folder made on the way may be a shared one (config, runtime/data):
+        # it is removed only when empty. What was placed or saved is removed
+        # whole, so all of it must be the user's.
+        foreign = self._foreign(relative) if action != "mkdir" else ""
+        if foreign:
+            return (
+                f"names {relative}, which holds {foreign}, "
+                f"outside the areas of user {self.ws.user!r}"
+            )
+        return self.ws.root / relative
+
+    def _foreign(self, relative: str) -> str:
+        """Return a path of the tree at ``relative`` not the user's ("" if none)."""
+        if not outside_user_areas(self.ws, relative, "file", self.excluded):
+            return ""
+        folder = self.ws.root / relative
+        if not os.path.lexists(folder):
+            return ""
+        if not _is_folder(folder):
+            return relative
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return relative
+        for name in names:
+            found = self._foreign(f"{relative}/{name}")
+            if found:
+                return found
+        return ""
+
+    def _saved(self, raw: object) -> Path | str:
+        relative = (
+            safefs.relative_inside(Path(raw), self.staging)
+            if isinstance(raw, str) and os.path.isabs(raw)
+            else None
+        )
+        if relative in (None, "."):
+            return f"keeps a replaced path at {raw!r}, outside {self.staging.name}"
+        return self.staging / relative
 
 
 def staging_prefix(ws: Workspace) -> str:
@@ -823,20 +987,58 @@ def staging_prefix(ws: Workspace) -> str:
     return f"{STAGING_PREFIX}{ws.user}-"
 
 
-def recover_interrupted(ws: Workspace) -> list[str]:
+def staging_folders(ws: Workspace) -> list[Path]:
+    """Return the user's restore staging folders, whoever made them.
+
+    The random part of a staging folder's name has no ``-``: so user
+    ``dev`` does not take ``.workspace-restore-dev-ops-x1y2`` of user
+    ``dev-ops`` for one of its own.
+    """
+    prefix = staging_prefix(ws)
+    return [
+        path
+        for path in sorted(ws.root.glob(f"{prefix}*"))
+        if "-" not in path.name[len(prefix) :]
+    ]
+
+
+def recover_interrupted(ws: Workspace, warnings: list[str] | None = None) -> list[str]:
     """Undo the user's restores killed half-way; remove their staging folders.
 
-    Only the user's own: another user's restore may be running right now.
+    Only the user's own, as their names say (another user's restore may be
+    running right now), and only folders no one else could have written:
+    one that belongs to another account or that others may write, or whose
+    journal names anything outside the user's areas, is left alone and
+    said so in ``warnings``. Returns the names of the folders removed.
     """
     recovered = []
-    for staging in sorted(ws.root.glob(f"{staging_prefix(ws)}*")):
-        if not staging.is_dir() or staging.is_symlink():
+    for staging in staging_folders(ws):
+        problems = _recover(ws, staging)
+        if problems:
+            warning = (
+                f"left {staging.name} alone: {'; '.join(problems)}; "
+                "check it and remove it yourself"
+            )
+            log.info("%s", warning)
+            if warnings is not None:
+                warnings.append(warning)
             continue
-        if not (staging / DONE).exists():
-            undo_journal(staging)
-        safefs.remove_path(staging, ws.root)
         recovered.append(staging.name)
     return recovered
+
+
+def _recover(ws: Workspace, staging: Path) -> list[str]:
+    why = safefs.why_untrusted(staging)
+    if why:
+        return [f"it {why}"]
+    if not _is_folder(staging):
+        return ["it is not a folder"]
+    if not os.path.lexists(staging / DONE):
+        problems = undo_journal(ws, staging)
+        if problems:
+            return problems
+    safefs.remove_path(staging, ws.root)
+    return []
 
 
 # The whole restore.
@@ -901,14 +1103,15 @@ def _restore(
             plan = plan_restore(target, info, manifest, members, options)
             return RestoreResult(plan, dry_run=True)
         with locked(target, "restore"):
-            cleaned = remove_stale_temporaries(target)
+            warnings: list[str] = []
+            cleaned = remove_stale_temporaries(target, warnings)
             plan = plan_restore(target, info, manifest, members, options)
             raw = _rewind(ws, info, raw)
             written = _apply(target, info, raw, plan, members, progress)
     finally:
         raw.close()
     log.info("restored %s into %s (%d written)", info.name, target.root, written)
-    return RestoreResult(plan, dry_run=False, written=written, cleaned=cleaned)
+    return RestoreResult(plan, False, written, cleaned, warnings)
 
 
 def _apply(
@@ -932,6 +1135,10 @@ def _apply(
         layout = _Layout(plan, staging)
         written = _stage(ws, raw, plan, layout, checked, progress)
         _swap(ws.root, plan, staging, layout, folders)
-    finally:
+    except UndoFailed:
+        raise  # the staging folder holds what the restore replaced
+    except BaseException:
         safefs.remove_path(staging, ws.root)
+        raise
+    safefs.remove_path(staging, ws.root)
     return written

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -113,6 +114,24 @@ def atomic_symlink(link: Path, target: str | os.PathLike) -> None:
     fsync_dir(link.parent)
 
 
+def create_file(path: Path, root: Path, mode: int = PRIVATE_FILE) -> int:
+    """Create the new file ``path`` inside ``root`` with ``mode``; return its fd.
+
+    Nothing may be at ``path`` yet, not even a link: an existing name is
+    an error (:class:`FileExistsError`), never opened or followed. The
+    caller writes through the descriptor and closes it.
+    """
+    check_within(path, root)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def ensure_dir(path: Path, mode: int | None = None) -> bool:
     """Create ``path`` (and parents); set ``mode`` on it. Return True if created."""
     path = Path(path)
@@ -169,6 +188,44 @@ def ensure_private_dir(path: Path, base: Path) -> bool:
     return created
 
 
+def relative_inside(path: Path, root: Path) -> str | None:
+    """Return ``path`` relative to ``root`` (``/``-separated), None if outside.
+
+    As :func:`is_within`, the parent folders are resolved and the last part
+    is taken as it is, so the result names what an operation on ``path``
+    would really touch; ``root`` itself gives ``"."``.
+    """
+    if "\0" in os.fspath(path):
+        return None  # a name no file can have
+    path = Path(os.path.abspath(path))
+    real_root = Path(os.path.realpath(root))
+    candidate = Path(os.path.realpath(path.parent)) / path.name
+    if candidate != real_root and real_root not in candidate.parents:
+        return None
+    return candidate.relative_to(real_root).as_posix()
+
+
+def why_untrusted(path: Path) -> str:
+    """Return why ``path`` cannot be taken as the current user's own ("" if it can).
+
+    Trusted is a file or folder, not a link, owned by the current user and
+    writable by nobody else: only then can its contents not have been
+    written by someone else. What is not trusted is left alone, not acted on.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror})"
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if info.st_uid != os.getuid():
+        return f"belongs to uid {info.st_uid}, not to this user (uid {os.getuid()})"
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"is writable by other users (mode {mode:04o})"
+    return ""
+
+
 def check_within(path: Path, root: Path) -> None:
     """Raise :class:`UnsafeOperation` unless ``path`` is inside ``root``."""
     if not is_within(path, root):
@@ -197,6 +254,39 @@ def remove_path(path: Path, root: Path) -> int:
         return freed
     path.unlink()
     return 0 if stat.S_ISLNK(info.st_mode) else info.st_size
+
+
+def remove_empty_dir(path: Path, root: Path) -> bool:
+    """Remove the folder ``path`` inside ``root`` if it is empty; True if removed.
+
+    A link in its place is not a folder: it is left alone, as is a folder
+    that still holds anything.
+    """
+    check_within(path, root)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(info.st_mode):
+        return False
+    try:
+        os.rmdir(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise
+    return True
+
+
+def rename(source: Path, target: Path, root: Path) -> None:
+    """Rename ``source`` to ``target``, both inside ``root``.
+
+    A link at either end is moved or replaced as a link, never followed;
+    a folder on the way that leads out of ``root`` refuses the rename.
+    """
+    check_within(source, root)
+    check_within(target, root)
+    os.rename(source, target)
 
 
 def _walk_no_links(top: Path) -> Iterator[Path]:

@@ -412,6 +412,8 @@ def _print_restore(result) -> None:
     )
     for path in plan.kept_newer:
         output.print_line(f"  kept your newer {path}")
+    for warning in result.warnings:
+        output.warn(warning)
     _print_cleaned(result.cleaned)
 
 
