@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from workspace_tasks import safefs
 from workspace_tasks.backup import list_backups, verify_backup
 
 
@@ -87,3 +88,34 @@ def test_edited_regenerated_file_still_stops_the_restore(workspace, cli):
     assert restored.code == 2
     assert "config/dev.toml" in restored.err
     assert workspace.user_config.read_text().endswith("# new\n")
+
+
+def test_reset_through_a_link_out_of_the_workspace_removes_nothing(
+    workspace, cli, tmp_path
+):
+    outside = tmp_path / "outside"
+    os.rename(workspace.infra_dir, outside)
+    (outside / "dev" / "kept.txt").write_text("kept\n")
+    workspace.infra_dir.symlink_to(outside)
+
+    result = cli("reset", "--root", workspace.root, "--force", "--no-backup")
+
+    assert result.code == 2
+    assert "outside" in result.err
+    assert (outside / "dev" / "kept.txt").read_text() == "kept\n"
+    assert workspace.user_config.is_file()
+
+
+def test_reset_never_follows_a_runtime_area_linked_elsewhere(workspace, cli, tmp_path):
+    outside = tmp_path / "data"
+    (outside / "backups").mkdir(parents=True)
+    (outside / "precious.db").write_text("rows\n")
+    safefs.remove_path(workspace.data_dir, workspace.root)
+    workspace.data_dir.symlink_to(outside)
+
+    result = cli("reset", "--root", workspace.root, "--force", "--no-backup")
+
+    assert result.code == 2
+    assert "runtime init" in result.err
+    assert (outside / "precious.db").read_text() == "rows\n"
+    assert workspace.user_config.is_file()

@@ -107,13 +107,25 @@ def _user_areas(ws: Workspace, keep_config: bool) -> list[Path]:
 
 
 def plan_reset(ws: Workspace, keep_config: bool) -> ResetResult:
-    """List what a reset removes; the backups and the lock are kept."""
+    """List what a reset removes; the backups and the lock are kept.
+
+    Raises:
+        UnsafeOperation: a removal, or a runtime area ``init`` re-creates,
+            is reached through a link leading out of the workspace; the
+            whole reset is refused before anything is removed.
+    """
+    from workspace_tasks.runtime import check_inside
+
+    for area in RUNTIME_AREAS:
+        check_inside(ws, ws.runtime(area))
     protected = [backups_dir(ws), lock_file(ws)]
     result = ResetResult(ws.user, dry_run=True)
     if keep_config:
         result.kept.append(_rel(ws, ws.user_config))
     for area in _user_areas(ws, keep_config):
         _plan_path(ws, area, protected, result)
+    for removal in result.removals:
+        safefs.check_within(ws.root / removal.path, ws.root)
     return result
 
 
@@ -123,6 +135,10 @@ def _plan_path(
     if not os.path.lexists(path):
         return
     holds = [p for p in protected if p == path or path in p.parents]
+    if holds and path.is_symlink():
+        # What it holds is elsewhere: the link is neither followed nor removed.
+        result.kept.append(_rel(ws, path))
+        return
     if not holds:
         size = (
             path.lstat().st_size
