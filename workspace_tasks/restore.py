@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import stat
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -572,12 +571,13 @@ class _Layout:
     one by one, so a restore into an empty place is a handful of renames.
     """
 
-    def __init__(self, plan: RestorePlan, staging: Path) -> None:
+    def __init__(self, plan: RestorePlan, staging: Path, root: Path) -> None:
         self.new = f"{staging}/new"
         writes = [s for s in plan.steps if s.action in WRITES]
         created = {s.path for s in writes if s.type == "dir"}
         self.moved = [s for s in writes if not _inside(s.path, created)]
         self.folders: set[str] = {""}
+        self.tree = safefs.NewTree(root)
 
     def staged(self, path: str) -> str:
         """Return where ``path`` of the workspace is staged."""
@@ -595,8 +595,7 @@ class _Layout:
             missing.append(path)
             path = path.rpartition("/")[0]
         for folder in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(self.staged(folder))
+            self.tree.make_dir(self.staged(folder))
             self.folders.add(folder)
 
 
@@ -626,7 +625,7 @@ def _stage(
     without one), so an archive that changed in between restores nothing.
     """
     steps = [s for s in plan.steps if s.action in WRITES]
-    os.mkdir(layout.new, 0o700)
+    layout.tree.make_dir(layout.new, safefs.PRIVATE_DIR)
     with contextlib.ExitStack() as stack:
         tar = None
         if any(checked[s.source].type == "file" for s in steps):
@@ -658,7 +657,7 @@ def _stage_member(
     if member.type == "dir":
         layout.make_folder(step.path)
     elif member.type == "symlink":
-        os.symlink(member.target, target)
+        layout.tree.make_symlink(target, member.target)
         mtime = (member.mtime_ns, member.mtime_ns)
         os.utime(target, ns=mtime, follow_symlinks=False)
     elif member.type == "hardlink":
@@ -666,10 +665,10 @@ def _stage_member(
         source = layout.staged(linked)
         if not os.path.lexists(source):
             source = f"{root}/{linked}"
-        os.link(source, target, follow_symlinks=False)
+        layout.tree.make_hardlink(source, target)
     else:
         assert tar is not None
-        _stage_file(tar, member, step, plan, target)
+        _stage_file(tar, member, step, plan, layout.tree.create_file(target))
 
 
 def _stage_file(
@@ -677,10 +676,9 @@ def _stage_file(
     member: Member,
     step: Step,
     plan: RestorePlan,
-    target: str,
+    fd: int,
 ) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(target, flags, 0o600)
+    """Write ``member``'s data into the new staged file ``fd``, then close it."""
     try:
         if (
             plan.source_user
@@ -755,20 +753,20 @@ def _swap(
     journal = _Journal(staging)
     known: set[str] = {str(root)}
     old = staging / "old"
-    old.mkdir()
+    safefs.make_dir(old, root)
     step = None
     try:
         for index, step in enumerate(layout.moved):
             dest = f"{root}/{step.path}"
-            _make_parents(dest.rpartition("/")[0], journal, known)
+            _make_parents(dest.rpartition("/")[0], journal, known, root)
             if os.path.lexists(dest):
                 saved = f"{old}/{index}"
                 journal.record("save", dest, saved)
-                os.rename(dest, saved)
+                safefs.rename(Path(dest), Path(saved), root)
             journal.record("place", dest)
-            os.rename(layout.staged(step.path), dest)
+            safefs.rename(Path(layout.staged(step.path)), Path(dest), root)
         journal.close()
-        (staging / DONE).touch()
+        os.close(safefs.create_file(staging / DONE, root))
     except BaseException as exc:
         journal.close()
         where = step.path if step is not None else "the workspace"
@@ -787,7 +785,7 @@ def _swap(
     _apply_folder_metadata(root, plan, folders)
 
 
-def _make_parents(folder: str, journal: _Journal, known: set[str]) -> None:
+def _make_parents(folder: str, journal: _Journal, known: set[str], root: Path) -> None:
     missing = []
     while folder not in known and not os.path.lexists(folder):
         missing.append(folder)
@@ -795,7 +793,7 @@ def _make_parents(folder: str, journal: _Journal, known: set[str]) -> None:
     known.add(folder)
     for path in reversed(missing):
         journal.record("mkdir", path)
-        os.mkdir(path)
+        safefs.make_dir(Path(path), root)
         known.add(path)
 
 
@@ -808,8 +806,7 @@ def _apply_folder_metadata(
     touched = [s.path for s in plan.steps if s.type == "dir" and s.action != "keep"]
     for path in sorted(touched, key=lambda p: p.count("/"), reverse=True):
         mode, mtime_ns = folders[path]
-        os.chmod(f"{root}/{path}", mode)
-        os.utime(f"{root}/{path}", ns=(mtime_ns, mtime_ns))
+        safefs.set_mode(root / path, mode, root, mtime_ns=mtime_ns)
 
 
 def undo_journal(ws: Workspace, staging: Path) -> list[str]:
@@ -1129,10 +1126,10 @@ def _apply(
         for m in members
         if m.type == "dir"
     }
-    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(ws), dir=ws.root))
+    staging = safefs.make_temp_dir(ws.root, staging_prefix(ws), ws.root)
     try:
         checked = {m.path: m for m in members}
-        layout = _Layout(plan, staging)
+        layout = _Layout(plan, staging, ws.root)
         written = _stage(ws, raw, plan, layout, checked, progress)
         _swap(ws.root, plan, staging, layout, folders)
     except UndoFailed:

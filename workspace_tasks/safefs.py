@@ -94,6 +94,37 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
         raise
 
 
+def atomic_copy(source: Path, target: Path, root: Path) -> None:
+    """Copy the file ``source`` to ``target`` atomically, keeping mode and times.
+
+    Both lie inside ``root``. ``source`` is read only when it is a regular
+    file, never through a link, which could lead out of ``root``; a link
+    at ``target`` is replaced, never written through.
+
+    Raises:
+        UnsafeOperation: ``source`` is a link or not a regular file.
+    """
+    check_within(source, root)
+    check_within(target, root)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(source, flags)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise UnsafeOperation(
+            f"refusing to copy {source}: it is a symbolic link"
+        ) from None
+    with os.fdopen(fd, "rb") as reader:
+        info = os.fstat(reader.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeOperation(f"refusing to copy {source}: not a regular file")
+        with atomic_output(target, stat.S_IMODE(info.st_mode)) as tmp:
+            with open(tmp, "wb") as writer:
+                shutil.copyfileobj(reader, writer, 1024 * 1024)
+            os.utime(tmp, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
 def atomic_symlink(link: Path, target: str | os.PathLike) -> None:
     """Point ``link`` at ``target`` atomically, replacing a link already there.
 
@@ -122,6 +153,10 @@ def create_file(path: Path, root: Path, mode: int = PRIVATE_FILE) -> int:
     caller writes through the descriptor and closes it.
     """
     check_within(path, root)
+    return _create(path, mode)
+
+
+def _create(path: str | Path, mode: int) -> int:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, mode)
     try:
@@ -130,6 +165,107 @@ def create_file(path: Path, root: Path, mode: int = PRIVATE_FILE) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def make_dir(path: Path, root: Path, mode: int | None = None) -> None:
+    """Create the one new folder ``path`` inside ``root``, with ``mode`` if given.
+
+    Without ``mode`` the folder gets the usual mode the umask leaves; with
+    it, exactly ``mode``. An existing name is an error, never followed.
+    """
+    check_within(path, root)
+    _mkdir(path, mode)
+
+
+def _mkdir(path: str | Path, mode: int | None) -> None:
+    os.mkdir(path, 0o777 if mode is None else mode)
+    if mode is not None:
+        os.chmod(path, mode)  # the umask may have taken bits away
+
+
+def make_temp_dir(folder: Path, prefix: str, root: Path) -> Path:
+    """Create a new private folder in ``folder``, named ``prefix`` and a random part.
+
+    The random part is lowercase letters, digits and ``_``; ``folder``
+    must lie inside ``root``.
+    """
+    check_within(Path(folder) / prefix, root)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+
+
+def make_dirs(path: Path, mode: int | None = None, root: Path | None = None) -> bool:
+    """Create ``path`` and every missing folder above it; True if it was missing.
+
+    Each folder created gets ``mode`` (the umask's usual one without it);
+    folders already there keep theirs. With ``root``, ``path`` must lie
+    inside it with every link on the way followed.
+
+    Raises:
+        UnsafeOperation: ``path`` leads out of ``root``.
+    """
+    path = Path(path)
+    if root is not None and not resolves_within(path, root):
+        raise UnsafeOperation(
+            f"refusing to create {path}: it leads outside {root} "
+            f"(to {os.path.realpath(path)})"
+        )
+    missing = []
+    current = path
+    while not current.is_dir() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            _mkdir(folder, mode)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+    return bool(missing)
+
+
+class NewTree:
+    """A folder tree this process builds inside ``root`` (a staging folder).
+
+    A folder made through it is a real folder inside ``root``: its parent
+    was, and ``mkdir`` never follows a link. So what is created in it later
+    needs no new resolution of its path, and staging many thousand files
+    costs plain system calls; any other path is checked as
+    :func:`check_within` does. Paths are strings, as the caller joins them.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.folders: set[str] = set()
+
+    def _check(self, path: str) -> None:
+        if path.rpartition("/")[0] not in self.folders:
+            check_within(Path(path), self.root)
+
+    def make_dir(self, path: str, mode: int | None = None) -> None:
+        """Create the folder ``path``; a real folder there already is kept."""
+        self._check(path)
+        try:
+            _mkdir(path, mode)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                raise
+        self.folders.add(path)
+
+    def create_file(self, path: str, mode: int = PRIVATE_FILE) -> int:
+        """Create the new file ``path``; return its descriptor (see create_file)."""
+        self._check(path)
+        return _create(path, mode)
+
+    def make_symlink(self, path: str, target: str) -> None:
+        """Create the new link ``path`` pointing at ``target``."""
+        self._check(path)
+        os.symlink(target, path)
+
+    def make_hardlink(self, source: str, path: str) -> None:
+        """Give the file ``source`` (not followed) the new name ``path``."""
+        self._check(source)
+        self._check(path)
+        os.link(source, path, follow_symlinks=False)
 
 
 def ensure_dir(path: Path, mode: int | None = None) -> bool:
@@ -293,6 +429,63 @@ def _walk_no_links(top: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
         for name in dirnames + filenames:
             yield Path(dirpath) / name
+
+
+_WALK_FLAGS = (
+    getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+)
+
+
+def set_mode(path: Path, mode: int, root: Path, *, mtime_ns: int | None = None) -> None:
+    """Give ``path``, inside ``root``, the permission bits ``mode`` (and an mtime).
+
+    ``path`` is reached from ``root`` one name at a time, never through a
+    link, so a link on the way or at the end cannot redirect the change
+    out of ``root``; a link at ``path`` itself is refused, as changing its
+    mode would change what it points to.
+
+    Raises:
+        UnsafeOperation: ``path`` is not inside ``root`` as written, or a
+            link stands on the way or at the end.
+    """
+    path, root = Path(path), Path(root)
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        raise UnsafeOperation(
+            f"refusing to touch {path}: it is outside {root}"
+        ) from None
+    if ".." in parts or not parts:
+        raise UnsafeOperation(f"refusing to change the mode of {path}")
+    fd = os.open(root, _WALK_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        for part in parts[:-1]:
+            below = _open_below(fd, part, path)
+            os.close(fd)
+            fd = below
+        if stat.S_ISLNK(os.lstat(parts[-1], dir_fd=fd).st_mode):
+            raise UnsafeOperation(
+                f"refusing to change the mode of {path}: it is a symbolic link"
+            )
+        os.chmod(parts[-1], mode, dir_fd=fd)
+        if mtime_ns is not None:
+            ns = (mtime_ns, mtime_ns)
+            os.utime(parts[-1], ns=ns, dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+
+
+def _open_below(fd: int, name: str, path: Path) -> int:
+    """Open the folder ``name`` of the folder ``fd``, refusing a link."""
+    try:
+        return os.open(name, _WALK_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        raise UnsafeOperation(
+            f"refusing to change the mode of {path}: {name} on the way to it "
+            "is a symbolic link or not a folder"
+        ) from None
 
 
 def make_private(path: Path) -> bool:

@@ -1,0 +1,191 @@
+"""Safe file operations: nothing written, moved or changed through a link out."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from workspace_tasks import safefs
+from workspace_tasks.errors import UnsafeOperation
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A folder standing for the allowed root, with a file outside it."""
+    (tmp_path / "root").mkdir()
+    (tmp_path / "outside.txt").write_text("outside\n")
+    return tmp_path / "root"
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_atomic_copy_keeps_data_mode_and_time(root):
+    source = root / "a.txt"
+    source.write_text("data\n")
+    os.chmod(source, 0o640)
+    os.utime(source, ns=(1_000_000_000, 2_000_000_000))
+
+    safefs.atomic_copy(source, root / "copies" / "a.txt", root)
+
+    copy = root / "copies" / "a.txt"
+    assert copy.read_text() == "data\n"
+    assert mode_of(copy) == 0o640
+    assert copy.stat().st_mtime_ns == 2_000_000_000
+    assert [p.name for p in copy.parent.iterdir()] == ["a.txt"]
+
+
+def test_atomic_copy_refuses_a_link_as_its_source(root):
+    (root / "link.txt").symlink_to(root.parent / "outside.txt")
+
+    with pytest.raises(UnsafeOperation, match="symbolic link"):
+        safefs.atomic_copy(root / "link.txt", root / "copy.txt", root)
+
+    assert not (root / "copy.txt").exists()
+
+
+def test_atomic_copy_replaces_a_link_at_its_target(root):
+    (root / "a.txt").write_text("mine\n")
+    (root / "copy.txt").symlink_to(root.parent / "outside.txt")
+
+    safefs.atomic_copy(root / "a.txt", root / "copy.txt", root)
+
+    assert (root.parent / "outside.txt").read_text() == "outside\n"
+    assert not (root / "copy.txt").is_symlink()
+    assert (root / "copy.txt").read_text() == "mine\n"
+
+
+def test_rename_refuses_a_target_through_a_link_out(root):
+    (root / "a.txt").write_text("mine\n")
+    (root / "out").symlink_to(root.parent)
+
+    with pytest.raises(UnsafeOperation):
+        safefs.rename(root / "a.txt", root / "out" / "a.txt", root)
+
+    assert (root / "a.txt").exists() and not (root.parent / "a.txt").exists()
+
+
+def test_create_file_never_opens_an_existing_link(root):
+    (root / "new").symlink_to(root.parent / "outside.txt")
+
+    with pytest.raises(FileExistsError):
+        safefs.create_file(root / "new", root)
+
+    assert (root.parent / "outside.txt").read_text() == "outside\n"
+
+
+def test_create_file_gets_exactly_its_mode(root):
+    old = os.umask(0o077)
+    try:
+        os.close(safefs.create_file(root / "new", root, 0o644))
+    finally:
+        os.umask(old)
+
+    assert mode_of(root / "new") == 0o644
+
+
+def test_make_dirs_gives_new_folders_the_mode_and_keeps_old_ones(root):
+    (root / "old").mkdir(mode=0o755)
+
+    created = safefs.make_dirs(root / "old" / "a" / "b", 0o700, root)
+
+    assert created
+    assert mode_of(root / "old") == 0o755
+    assert mode_of(root / "old" / "a") == mode_of(root / "old" / "a" / "b") == 0o700
+    assert not safefs.make_dirs(root / "old" / "a", 0o700, root)
+
+
+def test_make_dirs_refuses_a_path_through_a_link_out(root):
+    (root / "out").symlink_to(root.parent)
+
+    with pytest.raises(UnsafeOperation):
+        safefs.make_dirs(root / "out" / "made", root=root)
+
+    assert not (root.parent / "made").exists()
+
+
+def test_set_mode_refuses_a_link_and_a_link_on_the_way(root):
+    outside = root.parent / "outside.txt"
+    os.chmod(outside, 0o644)
+    (root / "link").symlink_to(outside)
+    (root / "way").symlink_to(root.parent)
+
+    with pytest.raises(UnsafeOperation):
+        safefs.set_mode(root / "link", 0o600, root)
+    with pytest.raises(UnsafeOperation):
+        safefs.set_mode(root / "way" / "outside.txt", 0o600, root)
+
+    assert mode_of(outside) == 0o644
+
+
+def test_set_mode_changes_mode_and_time_inside(root):
+    (root / "a" / "b").mkdir(parents=True)
+
+    safefs.set_mode(root / "a" / "b", 0o750, root, mtime_ns=3_000_000_000)
+
+    assert mode_of(root / "a" / "b") == 0o750
+    assert (root / "a" / "b").stat().st_mtime_ns == 3_000_000_000
+
+
+def test_new_tree_checks_what_it_did_not_make(root):
+    tree = safefs.NewTree(root)
+    tree.make_dir(f"{root}/stage", safefs.PRIVATE_DIR)
+    (root / "out").symlink_to(root.parent)
+
+    os.close(tree.create_file(f"{root}/stage/file"))
+    tree.make_symlink(f"{root}/stage/link", "file")
+    with pytest.raises(UnsafeOperation):
+        tree.create_file(f"{root}/out/escaped")
+    with pytest.raises(UnsafeOperation):
+        tree.make_hardlink(f"{root}/out/outside.txt", f"{root}/stage/hard")
+
+    assert mode_of(root / "stage") == safefs.PRIVATE_DIR
+    assert sorted(p.name for p in (root / "stage").iterdir()) == ["file", "link"]
+    assert not (root.parent / "escaped").exists()
+
+
+def test_remove_empty_dir_keeps_a_full_folder_and_a_link(root):
+    (root / "full").mkdir()
+    (root / "full" / "f").write_text("x")
+    (root / "empty").mkdir()
+    (root / "link").symlink_to(root / "empty")
+
+    assert not safefs.remove_empty_dir(root / "full", root)
+    assert not safefs.remove_empty_dir(root / "link", root)
+    assert safefs.remove_empty_dir(root / "empty", root)
+    assert (root / "full" / "f").exists() and (root / "link").is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a/b", "a/b"),
+        ("a/../b", "b"),
+        (".", "."),
+        ("../outside.txt", None),
+        ("out/outside.txt", None),
+        ("out", "out"),
+        ("a\0b", None),
+    ],
+    ids=["plain", "dotdot-inside", "root", "dotdot-out", "through-link", "link", "nul"],
+)
+def test_relative_inside_resolves_all_but_the_last_part(root, name, expected):
+    (root / "out").symlink_to(root.parent)
+
+    assert safefs.relative_inside(Path(f"{root}/{name}"), root) == expected
+
+
+def test_why_untrusted_names_links_and_folders_others_may_write(root):
+    (root / "mine").mkdir(mode=0o700)
+    (root / "open").mkdir()
+    os.chmod(root / "open", 0o777)
+    (root / "link").symlink_to(root / "mine")
+
+    assert safefs.why_untrusted(root / "mine") == ""
+    assert "mode 0777" in safefs.why_untrusted(root / "open")
+    assert "symbolic link" in safefs.why_untrusted(root / "link")
+    assert "cannot be examined" in safefs.why_untrusted(root / "missing")
