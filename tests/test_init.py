@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import stat
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from workspace_tasks.context import MARKER
+from workspace_tasks.init import InitOptions, init_workspace
 
 RUNTIME_TREE = [
     "runtime/workspaces/{u}/current-infra",
@@ -249,6 +251,24 @@ def test_overwrite_regenerates_and_keeps_copies_of_changed_files(cli, tmp_path):
     assert untouched.read_text() == pristine
     assert "config/test-defaults.toml" in report["unchanged"]
     assert list(report["preserved"]) == ["config/dev-defaults.toml"]
+
+
+def test_overwrite_never_writes_the_kept_copy_through_a_link(make_workspace, tmp_path):
+    ws = make_workspace()
+    changed = ws.config_dir / "dev-defaults.toml"
+    changed.write_text(changed.read_text() + "[mine]\nkeep = true\n")
+    outside = tmp_path / "outside.toml"
+    outside.write_text("theirs\n")
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    planted = ws.backups_dir / "overwritten-20250102_030405" / "config"
+    planted.mkdir(parents=True)
+    (planted / "dev-defaults.toml").symlink_to(outside)
+
+    result = init_workspace(ws, InitOptions(overwrite=True), now=now)
+
+    copy = Path(result.preserved["config/dev-defaults.toml"])
+    assert outside.read_text() == "theirs\n"
+    assert not copy.is_symlink() and "[mine]" in copy.read_text()
 
 
 def test_overwrite_reports_where_the_copy_went_in_text(cli, tmp_path):

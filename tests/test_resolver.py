@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import stat
 
 import pytest
 
 from workspace_tasks.context import default_core_root, load_workspace
-from workspace_tasks.errors import InvalidName, NotFoundError
+from workspace_tasks.errors import InvalidName, NotFoundError, UnsafeOperation
 from workspace_tasks.resolver import list_extensions, resolve_extension, resolve_path
 
 
@@ -69,6 +71,26 @@ def test_create_missing_creates_the_user_path(ws):
     found = resolve_path(ws, "infra", "my-infra", create_missing=True)
     assert found == ws.root / "infra" / "dev" / "my-infra"
     assert found.is_dir()
+
+
+def test_create_missing_in_a_runtime_area_is_private_all_the_way(ws):
+    found = resolve_path(ws, "runtime/state", "notes", create_missing=True)
+
+    assert found == ws.root / "runtime" / "state" / "dev" / "notes"
+    for folder in (found, found.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_create_missing_through_a_link_out_of_the_workspace_is_refused(ws, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(ws.root / "infra" / "dev")
+    (ws.root / "infra" / "dev").symlink_to(outside)
+
+    with pytest.raises(UnsafeOperation):
+        resolve_path(ws, "infra", "escape", create_missing=True)
+
+    assert list(outside.iterdir()) == []
 
 
 def test_other_users_paths_are_not_seen(ws):

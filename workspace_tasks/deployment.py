@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from workspace_tasks.manifest import Manifest, load_manifest, toml_error
 from workspace_tasks.names import check_name
 from workspace_tasks.problems import Problem
 from workspace_tasks.resolver import Extension, path_candidates, resolve_extension
+from workspace_tasks.runtime import ensure_user_dir
 from workspace_tasks.validation import validate_extension, yaml_problems
 
 log = logging.getLogger(__name__)
@@ -227,15 +226,16 @@ def _plan_files(
 
 def _write(ws: Workspace, target: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` to a staging folder, then replace ``target`` with it."""
-    safefs.ensure_dir(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    ensure_user_dir(ws, target.parent)
+    staging = safefs.make_temp_dir(target.parent, f".{target.name}.", ws.root)
     try:
         for relpath, data in files.items():
+            safefs.check_within(staging / relpath, staging)
             safefs.atomic_write(staging / relpath, data)
-        os.chmod(staging, 0o755)
+        safefs.set_mode(staging, 0o755, ws.root)
     except BaseException:
         safefs.remove_path(staging, ws.root)
         raise
     safefs.remove_path(target, ws.root)
-    os.rename(staging, target)
+    safefs.rename(staging, target, ws.root)
     safefs.fsync_dir(target.parent)

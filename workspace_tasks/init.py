@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -369,7 +368,7 @@ def _apply(
 
         copy = backup_dir / planned.relpath
         ensure_user_dir(ws, copy.parent)
-        shutil.copy2(target, copy)
+        safefs.atomic_copy(target, copy, ws.root)
         result.preserved[planned.relpath] = str(copy)
         log.info("kept your changed %s as %s", planned.relpath, copy)
     safefs.atomic_write(target, planned.data, planned.mode)

@@ -181,12 +181,12 @@ def rotate_log(
 
     _shift(path, max(keep, 1), root)
     staging = path.with_name(f".{path.name}.rotating-{os.getpid()}")
-    os.rename(path, staging)
-    _recreate(path, stat.S_IMODE(info.st_mode))
+    safefs.rename(path, staging, root)
+    _recreate(path, stat.S_IMODE(info.st_mode), root)
     held = _drain(staging, path.parent, drain_timeout)
     if held:
         target = rotated_name(path, 1, compressed=False)
-        os.rename(staging, target)
+        safefs.rename(staging, target, root)
         log.warning(
             "%s is still written by %s: kept uncompressed as %s",
             path,
@@ -213,7 +213,8 @@ def _shift(path: Path, keep: int, root: Path) -> None:
             safefs.remove_path(candidate, root)
             log.debug("dropped %s (keeping %d rotations)", candidate, keep)
             continue
-        os.rename(candidate, rotated_name(path, number + 1, compressed=bool(gz)))
+        renamed = rotated_name(path, number + 1, compressed=bool(gz))
+        safefs.rename(candidate, renamed, root)
 
 
 def glob_escape(name: str) -> str:
@@ -221,9 +222,9 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
-def _recreate(path: Path, mode: int) -> None:
+def _recreate(path: Path, mode: int, root: Path) -> None:
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+        fd = safefs.create_file(path, root, mode)
     except FileExistsError:
         return  # a writer already created the new log
     os.close(fd)

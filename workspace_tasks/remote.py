@@ -155,7 +155,8 @@ def _copy_private(local: Path, folder: Path) -> None:
 
     from workspace_tasks import safefs
 
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    safefs.make_dirs(folder.parent)
+    safefs.make_dirs(folder, safefs.PRIVATE_DIR)
     target = folder / local.name
     with (
         safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,

@@ -120,14 +120,27 @@ def resolve_path(
             log.debug("resolved %s/%s to %s", type_, name, place)
             return place
     if create_missing:
-        safefs.check_within(places[0], ws.root)
-        places[0].mkdir(parents=True, exist_ok=True)
+        _create_folder(ws, places[0])
         log.info("created %s", places[0])
         return places[0]
     looked = ", ".join(str(p) for p in places)
     raise NotFoundError(
         f"path resolution failed for {type_}/{name}; looked at: {looked}"
     )
+
+
+def _create_folder(ws: Workspace, folder: Path) -> None:
+    """Create ``folder`` inside the workspace: private in a runtime area.
+
+    A user's runtime folders are private (0700) all the way down, as
+    ``init`` makes them; elsewhere new folders get the usual mode.
+    """
+    from workspace_tasks.runtime import area_of, ensure_user_dir
+
+    if area_of(ws, folder):
+        ensure_user_dir(ws, folder)
+    else:
+        safefs.make_dirs(folder, root=ws.root)
 
 
 def _check_kind(kind: str) -> str:

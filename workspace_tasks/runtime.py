@@ -86,7 +86,8 @@ def check_inside(ws: Workspace, path: Path) -> Path:
     )
 
 
-def _area_of(ws: Workspace, path: Path) -> str | None:
+def area_of(ws: Workspace, path: Path) -> str | None:
+    """Return the runtime area whose user's folder holds ``path``, if any."""
     for area in RUNTIME_AREAS:
         top = ws.runtime(area)
         if path == top or top in path.parents:
@@ -103,7 +104,7 @@ def ensure_user_dir(ws: Workspace, path: Path) -> bool:
     simply created private. Return True if ``path`` was created.
     """
     path = Path(path)
-    area = _area_of(ws, path)
+    area = area_of(ws, path)
     if area is None:
         return safefs.ensure_dir(path, safefs.PRIVATE_DIR)
     check_inside(ws, path)
@@ -166,7 +167,7 @@ def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
     # Parents first: a link or file in the way is moved aside before
     # anything is created below it, so nothing is written through it.
     for folder in shared_folders(ws):
-        if _move_aside_if_not_folder(folder, stamp, result, None):
+        if _move_aside_if_not_folder(ws, folder, stamp, result, None):
             result.repaired.append(str(folder.relative_to(ws.root)))
         safefs.ensure_dir(folder)
     for folder in runtime_folders(ws):
@@ -187,7 +188,7 @@ def _init_user_folder(
     ws: Workspace, folder: Path, stamp: str, result: RuntimeInit
 ) -> None:
     relative = str(folder.relative_to(ws.root))
-    if _move_aside_if_not_folder(folder, stamp, result, safefs.PRIVATE_DIR):
+    if _move_aside_if_not_folder(ws, folder, stamp, result, safefs.PRIVATE_DIR):
         result.repaired.append(relative)
     try:
         mode = stat.S_IMODE(folder.lstat().st_mode)
@@ -196,7 +197,7 @@ def _init_user_folder(
         result.created.append(relative)
         return
     if mode != safefs.PRIVATE_DIR:
-        os.chmod(folder, safefs.PRIVATE_DIR)
+        safefs.set_mode(folder, safefs.PRIVATE_DIR, ws.root)
         result.repaired.append(relative)
 
 
@@ -216,7 +217,7 @@ def _seed_files(ws: Workspace, result: RuntimeInit) -> None:
 
 
 def _move_aside_if_not_folder(
-    folder: Path, stamp: str, result: RuntimeInit, mode: int | None
+    ws: Workspace, folder: Path, stamp: str, result: RuntimeInit, mode: int | None
 ) -> bool:
     try:
         info = folder.lstat()
@@ -226,7 +227,7 @@ def _move_aside_if_not_folder(
         return False
     aside = folder.with_name(f"{folder.name}.broken-{stamp}")
     # A rename moves a link as a link and keeps a file's data.
-    os.rename(folder, aside)
+    safefs.rename(folder, aside, ws.root)
     safefs.ensure_dir(folder, mode)
     result.moved_aside[str(folder)] = str(aside)
     log.info("moved %s aside to %s", folder, aside)

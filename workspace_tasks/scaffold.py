@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -201,16 +200,17 @@ def create_extension(
 
 def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> None:
     """Write the plan into a hidden sibling folder, then rename it into place."""
-    safefs.ensure_dir(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    safefs.make_dirs(target.parent, root=ws.root)
+    staging = safefs.make_temp_dir(target.parent, f".{target.name}.", ws.root)
     try:
         for folder in plan.folders:
-            (staging / folder).mkdir(parents=True, exist_ok=True)
+            safefs.make_dirs(staging / folder, root=staging)
         for planned in plan.files:
+            safefs.check_within(staging / planned.relpath, staging)
             safefs.atomic_write(staging / planned.relpath, planned.data, planned.mode)
-        os.chmod(staging, 0o755)
+        safefs.set_mode(staging, 0o755, ws.root)
         # A rename is atomic: the extension appears whole or not at all.
-        os.rename(staging, target)
+        safefs.rename(staging, target, ws.root)
     except BaseException:
         safefs.remove_path(staging, ws.root)
         raise

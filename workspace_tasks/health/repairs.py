@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +72,9 @@ def apply_plan(ws: Workspace, plan: list[Repair]) -> dict[Repair, str | None]:
     for repair in plan:
         try:
             _apply(ws, repair)
-        except OSError as exc:
-            outcome[repair] = exc.strerror or str(exc)
+        except (OSError, UnsafeOperation) as exc:
+            # A path that changed since the plan was checked: left undone.
+            outcome[repair] = getattr(exc, "strerror", None) or str(exc)
             log.warning("could not repair %s: %s", repair.path, outcome[repair])
             continue
         outcome[repair] = None
@@ -95,7 +95,7 @@ def _apply(ws: Workspace, repair: Repair) -> None:
     elif repair.action == "remove-link":
         safefs.remove_path(path, ws.root)
     elif repair.action == "make-private":
-        os.chmod(path, repair.mode or safefs.PRIVATE_DIR)
+        safefs.set_mode(path, repair.mode or safefs.PRIVATE_DIR, ws.root)
     elif repair.action == "clear-cache":
         # The entry, then its checksum file (``target``) if it has one.
         for entry in (path, Path(repair.target) if repair.target else None):
