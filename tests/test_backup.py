@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from workspace_tasks.backup import (
     BackupOptions,
     auto_backup,
     backup_from_file,
+    backups_dir,
     create_backup,
     expired_backups,
     list_backups,
@@ -275,6 +278,20 @@ def test_temporaries_through_a_link_out_of_the_workspace_are_left_alone(
     assert removed == []
     assert partial.read_bytes() == b"someone's"
     assert "leads outside the workspace" in warnings[0]
+
+
+def test_backup_dir_under_home_is_the_contexts_home(workspace, tmp_path):
+    home = tmp_path / "context-home"
+    with workspace.user_config.open("a") as handle:
+        handle.write('\n[backup]\ndir = "~/kept/${workspace.user}"\n')
+    ws = dataclasses.replace(workspace, environ={"HOME": str(home)})
+    assert Path(os.environ["HOME"]) != home
+
+    made = create_backup(ws, BackupOptions(name="homed"))
+
+    assert backups_dir(ws) == home / "kept" / "dev"
+    assert Path(made.path).parent == home / "kept" / "dev"
+    assert not (Path(os.environ["HOME"]) / "kept").exists()
 
 
 def test_file_vanishing_during_backup_is_skipped_with_a_warning(workspace):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 from backup_helpers import empty_place
 
+from workspace_tasks import crypto
 from workspace_tasks.backup import BackupOptions, backup_from_file, create_backup
 from workspace_tasks.restore import RestoreOptions, restore_backup
 
@@ -150,3 +153,16 @@ def test_manifest_of_encrypted_backup_reads_with_identity(workspace, age_key, cl
     assert result.code == 0, result.err
     assert "Backup sealed of dev" in result.out
     assert tarfile is not None and io is not None
+
+
+def test_identity_file_under_home_is_the_contexts_home(workspace, tmp_path):
+    home = tmp_path / "context-home"
+    (home / "keys").mkdir(parents=True)
+    (home / "keys" / "id.txt").write_text("# made by hand\nAGE-SECRET-KEY-1X\n")
+    _configure(workspace, None, Path("~/keys/id.txt"))
+    ws = dataclasses.replace(workspace, environ={"HOME": str(home)})
+    assert Path(os.environ["HOME"]) != home
+
+    keys = crypto.decryption_keys(ws)
+
+    assert keys.identities == ("AGE-SECRET-KEY-1X",)

@@ -130,7 +130,7 @@ def backups_dir(ws: Workspace) -> Path:
     configured = settings.setting(ws, "backup.dir")
     if not configured:
         return ws.backups_dir
-    path = Path(str(configured).replace("${workspace.user}", ws.user)).expanduser()
+    path = ws.expand_home(str(configured).replace("${workspace.user}", ws.user))
     return path if path.is_absolute() else ws.root / path
 
 

@@ -8,6 +8,7 @@ environment.
 from __future__ import annotations
 
 import logging
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -168,6 +169,10 @@ class Workspace:
         """Return the same workspace seen by another user."""
         return load_workspace(self.root, user, self.core_root, self.environ)
 
+    def expand_home(self, text: str) -> Path:
+        """Return ``text`` as a path, a leading ``~`` being this context's HOME."""
+        return expand_home(text, self.environ)
+
     def known_users(self) -> list[str]:
         """Return the users that have a runtime area in this workspace."""
         base = self.runtime_root / "workspaces"
@@ -176,11 +181,35 @@ class Workspace:
         return sorted(p.name for p in base.iterdir() if p.is_dir())
 
 
+def expand_home(text: str, environ: Mapping[str, str]) -> Path:
+    """Return ``text`` as a path, a leading ``~`` made the HOME of ``environ``.
+
+    Without HOME there, ``~`` is the current account's home folder; ``~name``
+    is the home of account ``name``, as the shell has them. The process's
+    own environment is never read.
+    """
+    if text != "~" and not text.startswith("~/"):
+        return Path(text).expanduser() if text.startswith("~") else Path(text)
+    home = environ.get("HOME") or _account_home()
+    if home is None:
+        return Path(text)
+    return Path(home) / text[2:]
+
+
+def _account_home() -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return None
+
+
 def default_core_root(environ: Mapping[str, str]) -> Path:
     """Return the core root: ``PROVISIONING_CORE_ROOT`` or the shipped one."""
     override = environ.get("PROVISIONING_CORE_ROOT")
     if override:
-        return Path(override).expanduser().resolve()
+        return expand_home(override, environ).resolve()
     return PACKAGE_DIR / "core"
 
 
@@ -270,9 +299,9 @@ def locate(
     """
     chosen: Path | None = None
     if root:
-        chosen, how = Path(root).expanduser(), "--root"
+        chosen, how = expand_home(root, environ), "--root"
     elif environ.get("PROVISIONING_WORKSPACE_ROOT"):
-        chosen = Path(environ["PROVISIONING_WORKSPACE_ROOT"]).expanduser()
+        chosen = expand_home(environ["PROVISIONING_WORKSPACE_ROOT"], environ)
         how = "PROVISIONING_WORKSPACE_ROOT"
     else:
         chosen, how = find_root(cwd), f"a search upwards from {cwd}"

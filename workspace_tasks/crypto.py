@@ -24,7 +24,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from workspace_tasks import settings
@@ -88,7 +87,7 @@ def decryption_keys(ws: Workspace) -> DecryptionKeys:
     identities: tuple[str, ...] = ()
     configured = settings.setting(ws, "backup.identity_file")
     if configured:
-        path = Path(str(configured)).expanduser()
+        path = ws.expand_home(str(configured))
         path = path if path.is_absolute() else ws.root / path
         try:
             text = path.read_text(encoding="utf-8")
