@@ -656,6 +656,20 @@ def test_leftovers_of_interrupted_backups_and_restores_are_warned_and_kept(
     assert (staging / "config" / "dev.toml").is_file()
 
 
+def test_leftover_others_may_write_is_not_promised_to_the_next_restore(workspace, cli):
+    staging = workspace.root / ".workspace-restore-dev-open"
+    _write(staging / "journal", "")
+    os.chmod(staging, 0o777)
+
+    code, body = health(cli, workspace)
+
+    assert code == 1
+    assert body["checks"]["runtime"]["issues"] == [
+        "Leftover of an interrupted restore .workspace-restore-dev-open (0B); "
+        "it is writable by other users (mode 0777): check it and remove it"
+    ]
+
+
 def _remove_tree(path: Path) -> None:
     import shutil
 

@@ -213,9 +213,13 @@ def _leftover_findings(ws: Workspace, blocked: list[Path]) -> list[Finding]:
     for path in leftovers(ws, blocked):
         size = tree_size(path).bytes if _is_folder(path) else path.lstat().st_size
         what = "restore" if path.name.startswith(RESTORE_STAGING_PREFIX) else "backup"
+        advice = f"the next {what} clears it, or remove it"
+        why = safefs.why_untrusted(path)
+        if why:  # the next backup or restore leaves it alone
+            advice = f"it {why}: check it and remove it"
         message = (
             f"Leftover of an interrupted {what} {relative(ws, path)} "
-            f"({human_size(size)}); the next {what} clears it, or remove it"
+            f"({human_size(size)}); {advice}"
         )
         findings.append(Finding(Problem(message, severity="warning")))
     return findings
