@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import build_tree
 from workspace_tasks import safefs
 from workspace_tasks.backup import (
     BackupOptions,
@@ -81,8 +86,6 @@ def test_listing_shows_backups_newest_first_as_json(workspace, cli):
         "--format",
         "json",
     )
-
-    import json
 
     rows = json.loads(result.out)
     assert [r["name"] for r in rows] == ["newer", "older"]
@@ -263,3 +266,58 @@ def test_file_vanishing_during_backup_is_skipped_with_a_warning(workspace):
     assert verify_backup(workspace, listed[0]).ok
     paths = {e.path for e in read_manifest(workspace, listed[0]).entries}
     assert "infra/dev/aaa.txt" in paths and "infra/dev/zzz.txt" not in paths
+
+
+def _archive_names(path: str) -> set[str]:
+    with tarfile.open(path) as tar:
+        return set(tar.getnames())
+
+
+@pytest.mark.parametrize(
+    ("flags", "with_logs", "with_cache"),
+    [
+        pytest.param([], False, False, id="neither"),
+        pytest.param(["--include-logs"], True, False, id="logs"),
+        pytest.param(["--include-cache"], False, True, id="cache"),
+        pytest.param(["--include-logs", "--include-cache"], True, True, id="both"),
+    ],
+)
+def test_include_flags_add_the_users_logs_and_cache(
+    make_workspace, cli, flags, with_logs, with_cache
+):
+    ws = make_workspace()
+    make_workspace("tester")
+    for user in ("dev", "tester"):
+        build_tree(
+            ws.root / "runtime",
+            {
+                f"logs/{user}/deploy.log": "deployed\n",
+                f"cache/{user}/providers/aws.json": "{}\n",
+            },
+        )
+
+    result = cli("backup", "--root", ws.root, "--name", "b", "--format", "json", *flags)
+
+    assert result.code == 0, result.err
+    made = json.loads(result.out)
+    names = _archive_names(made["path"])
+    assert ("runtime/logs/dev/deploy.log" in names) is with_logs
+    assert ("runtime/cache/dev/providers/aws.json" in names) is with_cache
+    assert ("logs" in made["components"]) is with_logs
+    assert ("cache" in made["components"]) is with_cache
+    assert "config/dev.toml" in names
+    assert not [n for n in names if "tester" in n]
+
+
+def test_auto_name_is_the_user_and_the_local_time(workspace, cli):
+    before = datetime.now().replace(microsecond=0)
+    result = cli("backup", "--root", workspace.root, "--auto-name", "--format", "json")
+    after = datetime.now()
+
+    assert result.code == 0, result.err
+    made = json.loads(result.out)
+    found = re.fullmatch(r"workspace-dev-(\d{8}_\d{6})", made["name"])
+    assert found, made["name"]
+    assert before <= datetime.strptime(found[1], "%Y%m%d_%H%M%S") <= after
+    assert Path(made["path"]).name == f"{made['name']}.tar"
+    assert [b.name for b in list_backups(workspace)] == [made["name"]]
