@@ -61,6 +61,21 @@ def test_stderr_level_follows_the_environment(variables, level):
     assert logging.getLevelName(logsetup.stderr_level(variables)) == level
 
 
+def test_each_command_warns_on_the_standard_error_it_runs_with():
+    import contextlib
+    import io
+    import logging
+
+    first, second = io.StringIO(), io.StringIO()
+    for stream, text in ((first, "one"), (second, "two")):
+        with contextlib.redirect_stderr(stream):
+            logsetup.setup_stderr({})
+            logging.getLogger("workspace_tasks.cli").warning("warning %s", text)
+
+    assert first.getvalue() == "workspace: WARNING: warning one\n"
+    assert second.getvalue() == "workspace: WARNING: warning two\n"
+
+
 def test_debug_environment_shows_debug_lines_on_stderr(make_workspace, tmp_path):
     ws = make_workspace("dev")
     env = {"PATH": "/usr/bin:/bin", "USER": "dev", "HOME": str(tmp_path),
