@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backup_helpers import snapshot
 
 from tests.conftest import build_tree
 from workspace_tasks import safefs
@@ -117,8 +118,36 @@ def test_second_backup_while_locked_stops_with_a_clear_message(workspace, cli):
         result = cli("backup", "--root", workspace.root, "--name", "second")
 
     assert result.code == 2
-    assert "another backup, restore or reset holds" in result.err
+    assert "another backup, restore, reset or cleanup holds" in result.err
     assert list_backups(workspace) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        pytest.param(["restore", "--backup-name", "base"], "restore", id="restore"),
+        pytest.param(["reset", "--force", "--no-backup"], "reset", id="reset"),
+        pytest.param(["cleanup", "--type", "all", "--force"], "cleanup", id="cleanup"),
+    ],
+)
+def test_restore_reset_and_cleanup_while_locked_stop_and_change_nothing(
+    workspace, cli, command, what
+):
+    create_backup(workspace, BackupOptions(name="base"))
+    (workspace.infra_dir / "dev" / "dev-dev" / "settings.toml").unlink()
+    build_tree(workspace.cache_dir, {"providers/aws.json": "{}\n"})
+    before = snapshot(workspace.root, ("runtime/logs",))
+
+    with safefs.user_lock(lock_file(workspace), "test"):
+        result = cli(*command, "--root", workspace.root)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert (
+        f"another backup, restore, reset or cleanup holds {lock_file(workspace)}; "
+        f"wait for it to finish before running {what}"
+    ) in result.err
+    assert snapshot(workspace.root, ("runtime/logs",)) == before
 
 
 def _set_retention(ws, keep_last: int, keep_within: str) -> None:
