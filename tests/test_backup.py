@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from backup_helpers import snapshot
+from terminal import run_on_terminal
 
 from tests.conftest import build_tree
 from workspace_tasks import safefs
@@ -350,3 +351,31 @@ def test_auto_name_is_the_user_and_the_local_time(workspace, cli):
     assert before <= datetime.strptime(found[1], "%Y%m%d_%H%M%S") <= after
     assert Path(made["path"]).name == f"{made['name']}.tar"
     assert [b.name for b in list_backups(workspace)] == [made["name"]]
+
+
+def test_backup_shows_progress_on_a_terminal_and_only_its_result_on_stdout(
+    workspace,
+):
+    shown = run_on_terminal(
+        ["backup", "--root", workspace.root, "--name", "shown", "--format", "json"],
+        on_terminal=("stdin", "stderr"),
+    )
+
+    assert shown.code == 0, shown.text
+    assert "backing up" in shown.text
+    assert json.loads(shown.out)["name"] == "shown"
+
+
+def test_backup_is_quiet_when_stderr_is_not_a_terminal(workspace):
+    quiet = run_on_terminal(
+        ["backup", "--root", workspace.root, "--name", "quiet"],
+        on_terminal=("stdin", "stdout"),
+    )
+
+    assert quiet.code == 0, quiet.err
+    assert quiet.err == ""
+    assert "\x1b" not in quiet.screen
+    lines = quiet.text.splitlines()
+    assert lines[0].startswith("Backup quiet: ")
+    assert lines[1].strip() == str(workspace.backups_dir / "quiet.tar")
+    assert len(lines) == 2
