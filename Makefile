@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Health exits 1 on any warning (low disk, say): it is shown and the run goes
+# on to the backup; every other step stops the run when it fails.
 run: $(STAMP)
 	@if [ -f $(WORKSPACE)/.provisioning-workspace.toml ] && \
 	    [ -f $(WORKSPACE)/runtime/workspaces/$${PROVISIONING_WORKSPACE_USER:-$${USER:-$$(id -un)}}/settings.toml ]; then \
@@ -25,7 +27,7 @@ run: $(STAMP)
 	  USER=$${USER:-$$(id -un)} $(BIN)/workspace init --root $(WORKSPACE) --create-examples; \
 	fi
 	USER=$${USER:-$$(id -un)} $(BIN)/workspace status --root $(WORKSPACE) --detailed
-	USER=$${USER:-$$(id -un)} $(BIN)/workspace health --root $(WORKSPACE) --detailed
+	-USER=$${USER:-$$(id -un)} $(BIN)/workspace health --root $(WORKSPACE) --detailed
 	USER=$${USER:-$$(id -un)} $(BIN)/workspace backup --root $(WORKSPACE) --auto-name --compress
 	USER=$${USER:-$$(id -un)} $(BIN)/workspace restore --root $(WORKSPACE) --list-backups
 

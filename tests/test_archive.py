@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from backup_helpers import empty_place, snapshot
+from external_tools import needs
 
 from workspace_tasks import archive
 from workspace_tasks.backup import BackupOptions, backup_from_file, create_backup
@@ -85,6 +86,7 @@ def test_manifest_is_first_and_lists_every_entry_with_its_checksum(workspace):
     assert not any(p.startswith("runtime/data/dev/backups") for p in entries)
 
 
+@needs("tar", "zstd")
 def test_plain_tar_unpacks_a_compressed_backup(workspace, tmp_path):
     _odd_tree(workspace)
     made = create_backup(workspace, BackupOptions(name="z", compression="zstd"))

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backup_helpers import snapshot
+from terminal import run_on_terminal
 
+from tests.conftest import build_tree
 from workspace_tasks import safefs
 from workspace_tasks.backup import (
     BackupOptions,
@@ -86,8 +92,6 @@ def test_listing_shows_backups_newest_first_as_json(workspace, cli):
         "json",
     )
 
-    import json
-
     rows = json.loads(result.out)
     assert [r["name"] for r in rows] == ["newer", "older"]
     assert rows[0]["compression"] == "zstd" and rows[0]["user"] == "dev"
@@ -118,8 +122,36 @@ def test_second_backup_while_locked_stops_with_a_clear_message(workspace, cli):
         result = cli("backup", "--root", workspace.root, "--name", "second")
 
     assert result.code == 2
-    assert "another backup, restore or reset holds" in result.err
+    assert "another backup, restore, reset or cleanup holds" in result.err
     assert list_backups(workspace) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        pytest.param(["restore", "--backup-name", "base"], "restore", id="restore"),
+        pytest.param(["reset", "--force", "--no-backup"], "reset", id="reset"),
+        pytest.param(["cleanup", "--type", "all", "--force"], "cleanup", id="cleanup"),
+    ],
+)
+def test_restore_reset_and_cleanup_while_locked_stop_and_change_nothing(
+    workspace, cli, command, what
+):
+    create_backup(workspace, BackupOptions(name="base"))
+    (workspace.infra_dir / "dev" / "dev-dev" / "settings.toml").unlink()
+    build_tree(workspace.cache_dir, {"providers/aws.json": "{}\n"})
+    before = snapshot(workspace.root, ("runtime/logs",))
+
+    with safefs.user_lock(lock_file(workspace), "test"):
+        result = cli(*command, "--root", workspace.root)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert (
+        f"another backup, restore, reset or cleanup holds {lock_file(workspace)}; "
+        f"wait for it to finish before running {what}"
+    ) in result.err
+    assert snapshot(workspace.root, ("runtime/logs",)) == before
 
 
 def _set_retention(ws, keep_last: int, keep_within: str) -> None:
@@ -313,3 +345,86 @@ def test_file_vanishing_during_backup_is_skipped_with_a_warning(workspace):
     assert verify_backup(workspace, listed[0]).ok
     paths = {e.path for e in read_manifest(workspace, listed[0]).entries}
     assert "infra/dev/aaa.txt" in paths and "infra/dev/zzz.txt" not in paths
+
+
+def _archive_names(path: str) -> set[str]:
+    with tarfile.open(path) as tar:
+        return set(tar.getnames())
+
+
+@pytest.mark.parametrize(
+    ("flags", "with_logs", "with_cache"),
+    [
+        pytest.param([], False, False, id="neither"),
+        pytest.param(["--include-logs"], True, False, id="logs"),
+        pytest.param(["--include-cache"], False, True, id="cache"),
+        pytest.param(["--include-logs", "--include-cache"], True, True, id="both"),
+    ],
+)
+def test_include_flags_add_the_users_logs_and_cache(
+    make_workspace, cli, flags, with_logs, with_cache
+):
+    ws = make_workspace()
+    make_workspace("tester")
+    for user in ("dev", "tester"):
+        build_tree(
+            ws.root / "runtime",
+            {
+                f"logs/{user}/deploy.log": "deployed\n",
+                f"cache/{user}/providers/aws.json": "{}\n",
+            },
+        )
+
+    result = cli("backup", "--root", ws.root, "--name", "b", "--format", "json", *flags)
+
+    assert result.code == 0, result.err
+    made = json.loads(result.out)
+    names = _archive_names(made["path"])
+    assert ("runtime/logs/dev/deploy.log" in names) is with_logs
+    assert ("runtime/cache/dev/providers/aws.json" in names) is with_cache
+    assert ("logs" in made["components"]) is with_logs
+    assert ("cache" in made["components"]) is with_cache
+    assert "config/dev.toml" in names
+    assert not [n for n in names if "tester" in n]
+
+
+def test_auto_name_is_the_user_and_the_local_time(workspace, cli):
+    before = datetime.now().replace(microsecond=0)
+    result = cli("backup", "--root", workspace.root, "--auto-name", "--format", "json")
+    after = datetime.now()
+
+    assert result.code == 0, result.err
+    made = json.loads(result.out)
+    found = re.fullmatch(r"workspace-dev-(\d{8}_\d{6})", made["name"])
+    assert found, made["name"]
+    assert before <= datetime.strptime(found[1], "%Y%m%d_%H%M%S") <= after
+    assert Path(made["path"]).name == f"{made['name']}.tar"
+    assert [b.name for b in list_backups(workspace)] == [made["name"]]
+
+
+def test_backup_shows_progress_on_a_terminal_and_only_its_result_on_stdout(
+    workspace,
+):
+    shown = run_on_terminal(
+        ["backup", "--root", workspace.root, "--name", "shown", "--format", "json"],
+        on_terminal=("stdin", "stderr"),
+    )
+
+    assert shown.code == 0, shown.text
+    assert "backing up" in shown.text
+    assert json.loads(shown.out)["name"] == "shown"
+
+
+def test_backup_is_quiet_when_stderr_is_not_a_terminal(workspace):
+    quiet = run_on_terminal(
+        ["backup", "--root", workspace.root, "--name", "quiet"],
+        on_terminal=("stdin", "stdout"),
+    )
+
+    assert quiet.code == 0, quiet.err
+    assert quiet.err == ""
+    assert "\x1b" not in quiet.screen
+    lines = quiet.text.splitlines()
+    assert lines[0].startswith("Backup quiet: ")
+    assert lines[1].strip() == str(workspace.backups_dir / "quiet.tar")
+    assert len(lines) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import subprocess
 import sys
@@ -250,3 +252,31 @@ def test_cleanup_for_a_user_without_areas_exits_2_and_creates_nothing(workspace,
     assert result.code == 2
     assert "--user-name" in result.err
     assert not list(workspace.root.glob("runtime/*/ghost"))
+
+
+def test_cleanup_rotate_compresses_large_logs_keeping_every_line(workspace, cli):
+    workspace.user_config.write_text(
+        workspace.user_config.read_text() + '\n[logging]\nmax_size = "1KB"\n'
+    )
+    log = workspace.logs_dir / "orchestrator.log"
+    batches = [[f"batch {b} step {n:04d}\n" for n in range(300)] for b in (1, 2)]
+    rotated = []
+    for lines in batches:
+        log.write_text("".join(lines))
+        result = cli(
+            "runtime", "cleanup", "--root", workspace.root, "--type", "logs",
+            "--rotate", "--force", "--format", "json",
+        )  # fmt: skip
+        assert result.code == 0, result.err
+        rotated.append(json.loads(result.out)["rotated"])
+
+    def unpacked(number: int) -> list[str]:
+        path = workspace.logs_dir / f"orchestrator.log.{number}.gz"
+        return gzip.decompress(path.read_bytes()).decode().splitlines(keepends=True)
+
+    assert {r["path"]: r["rotated_to"] for r in rotated[0]}[str(log)] == str(
+        workspace.logs_dir / "orchestrator.log.1.gz"
+    )
+    assert unpacked(2) == batches[0]
+    assert unpacked(1) == batches[1]
+    assert log.read_text() == ""

@@ -31,10 +31,136 @@ def test_missing_command_prints_help_and_exits_2(cli):
     assert cli().code == 2
 
 
-def test_json_output_is_only_json(cli, make_workspace):
-    ws = make_workspace("dev")
-    result = cli("list", "--root", ws.root, "--format", "json")
-    json.loads(result.out)
+BACKUP_ROW = {"name", "created", "size", "compression", "encrypted", "location"}
+PLAN = {"removals", "skipped", "files", "bytes_to_free", "would_rotate"}
+HEALTH = ("--format", "json")
+JSON_COMMANDS = [
+    pytest.param(
+        ["status"],
+        dict,
+        {"root", "user", "type", "initialised", "infra", "health", "runtime"},
+        id="status",
+    ),
+    pytest.param(
+        ["list"], dict, {"root", "users", "infrastructures", "extensions"}, id="list"
+    ),
+    pytest.param(["resolve", "path", "infra", "dev-dev"], dict, {"path"}, id="path"),
+    pytest.param(
+        ["resolve", "extension", "providers", "aws"],
+        dict,
+        {"kind", "name", "origin", "path"},
+        id="extension",
+    ),
+    pytest.param(
+        ["resolve", "list-extensions", "taskservs", "--include-core"],
+        list,
+        {"kind", "name", "origin", "path"},
+        id="list-extensions",
+    ),
+    pytest.param(
+        ["resolve", "config", "merged"], dict, {"core", "backup"}, id="resolve-config"
+    ),
+    pytest.param(
+        ["config", "show"], dict, {"core", "backup", "logging"}, id="config-show"
+    ),
+    pytest.param(
+        ["config", "validate"],
+        dict,
+        {"user", "valid", "problems", "checked_not_merged"},
+        id="config-validate",
+    ),
+    pytest.param(
+        ["config", "hierarchy"], dict, {"user", "layers", "keys"}, id="hierarchy"
+    ),
+    pytest.param(["health", *HEALTH], dict, {"workspace_health"}, id="health"),
+    pytest.param(
+        ["health", "--report-format", "json", "--detailed"],
+        dict,
+        {"workspace_health"},
+        id="health-detailed",
+    ),
+    pytest.param(
+        ["health", "check-runtime", *HEALTH], dict, {"runtime"}, id="check-runtime"
+    ),
+    pytest.param(
+        ["resolve", "check-health", *HEALTH],
+        dict,
+        {"workspace_health"},
+        id="resolve-check-health",
+    ),
+    pytest.param(
+        ["resolve", "validate-paths", *HEALTH],
+        dict,
+        {"directories"},
+        id="validate-paths",
+    ),
+    pytest.param(
+        ["runtime", "cache", "--action", "stats"],
+        dict,
+        {"types", "total_files", "total_bytes", "ttl_seconds"},
+        id="cache-stats",
+    ),
+    pytest.param(["runtime", "logs", "--action", "tail"], dict, {"files"}, id="tail"),
+    pytest.param(
+        ["runtime", "monitor", "--type", "disk"],
+        dict,
+        {"time", "elapsed", "disk"},
+        id="monitor-once",
+    ),
+    pytest.param(["runtime", "cleanup", "--dry-run"], dict, PLAN, id="runtime-cleanup"),
+    pytest.param(["cleanup", "--type", "all", "--dry-run"], dict, PLAN, id="cleanup"),
+    pytest.param(["restore", "--list-backups"], list, BACKUP_ROW, id="list-backups"),
+    pytest.param(
+        ["restore", "--list-backups", "--detailed"],
+        list,
+        BACKUP_ROW | {"user", "components", "files", "bytes"},
+        id="list-backups-detailed",
+    ),
+    pytest.param(
+        ["restore", "--show-contents", "--backup-name", "base"],
+        dict,
+        {"name", "user", "components", "entries"},
+        id="show-contents",
+    ),
+    pytest.param(
+        ["restore", "--backup-name", "base", "--dry-run"],
+        dict,
+        {"backup", "user", "dry_run", "steps"},
+        id="restore-dry-run",
+    ),
+    pytest.param(
+        ["reset", "--backup-first", "--dry-run"],
+        dict,
+        {"user", "dry_run", "removals", "bytes"},
+        id="reset-dry-run",
+    ),
+    pytest.param(
+        ["tools", "validate-extension", "providers/aws"],
+        dict,
+        {"extension", "valid", "problems"},
+        id="validate-extension",
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "shape", "keys"), JSON_COMMANDS)
+def test_json_output_is_only_json(cli, workspace, command, shape, keys):
+    from workspace_tasks.backup import BackupOptions, create_backup
+
+    create_backup(workspace, BackupOptions(name="base"))
+    if "--format" not in command and "--report-format" not in command:
+        command = [*command, "--format", "json"]
+
+    result = cli(*command, "--root", workspace.root)
+
+    # Health exits 1 on a warning of the machine (low disk); JSON all the same.
+    assert result.code in ((0, 1) if "workspace_health" in keys else (0,)), result.err
+    data = json.loads(result.out)
+    assert isinstance(data, shape)
+    rows = data if shape is list else [data]
+    assert rows
+    for row in rows:
+        assert keys <= set(row), sorted(row)
 
 
 def test_user_log_file_receives_debug_messages(cli, make_workspace):
@@ -59,6 +185,21 @@ def test_stderr_level_follows_the_environment(variables, level):
     import logging
 
     assert logging.getLevelName(logsetup.stderr_level(variables)) == level
+
+
+def test_each_command_warns_on_the_standard_error_it_runs_with():
+    import contextlib
+    import io
+    import logging
+
+    first, second = io.StringIO(), io.StringIO()
+    for stream, text in ((first, "one"), (second, "two")):
+        with contextlib.redirect_stderr(stream):
+            logsetup.setup_stderr({})
+            logging.getLogger("workspace_tasks.cli").warning("warning %s", text)
+
+    assert first.getvalue() == "workspace: WARNING: warning one\n"
+    assert second.getvalue() == "workspace: WARNING: warning two\n"
 
 
 def test_debug_environment_shows_debug_lines_on_stderr(make_workspace, tmp_path):

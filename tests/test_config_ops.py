@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from external_tools import missing_programs
 
 DATA = Path(__file__).parent / "data"
 
@@ -431,6 +432,8 @@ def immutable(tmp_path):
     made: list[Path] = []
 
     def make(path: Path) -> None:
+        if missing_programs("chattr"):
+            pytest.skip("needs chattr on PATH")
         done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
         if done.returncode != 0:
             pytest.skip("chattr +i is not available here")

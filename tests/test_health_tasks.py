@@ -7,11 +7,14 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import invoke
+import pytest
 
 from workspace_tasks.invoke_tasks import collection_for
+from workspace_tasks.taskdefs.health import measured_ago
 
 BIN = Path(sys.executable).parent
 PART = re.compile(r"^(\.|--)\s+health:(\w+)$", re.MULTILINE)
@@ -60,6 +63,48 @@ def test_a_changed_layer_or_template_reruns_its_part_only(workspace, cli):
     assert "extensions/clusters/dev/k8s/main.j2:1: template syntax" in out
     report = json.loads((workspace.state_dir / "health.json").read_text())
     assert report["workspace_health"]["checks"]["extensions"]["clusters"] == 1
+
+
+MEASURED = re.compile(r"^(\w+): \w+ \(measured (\S+), (\w+) ago\)$", re.MULTILINE)
+
+
+def test_report_says_how_fresh_each_part_is(workspace):
+    doit_health(workspace)
+    parts = workspace.state_dir / "health"
+    for name in ("configuration", "runtime", "resources"):
+        data = json.loads((parts / f"{name}.json").read_text())
+        data["checked_at"] = "2000-01-01T00:00:00Z"
+        (parts / f"{name}.json").write_text(json.dumps(data))
+
+    _, ran, out = doit_health(workspace)
+
+    shown = {name: (at, age) for name, at, age in MEASURED.findall(out)}
+    assert set(shown) == set(ALWAYS - {"report"}) | {"configuration", "extensions"}
+    assert not ran["configuration"]
+    assert shown["configuration"][0] == "2000-01-01T00:00:00Z"
+    assert shown["configuration"][1].endswith("d")
+    for name in ("runtime", "resources"):
+        assert ran[name]
+        fresh = json.loads((parts / f"{name}.json").read_text())["checked_at"]
+        assert shown[name][0] == fresh != "2000-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("checked_at", "shown"),
+    [
+        ("2025-09-25T12:00:00Z", "0s ago"),
+        ("2025-09-25T11:59:15Z", "45s ago"),
+        ("2025-09-25T11:47:30Z", "12m ago"),
+        ("2025-09-25T08:59:59Z", "3h ago"),
+        ("2025-09-11T12:00:00Z", "14d ago"),
+        ("2025-09-25T12:00:01Z", "in the future"),
+        ("yesterday", "age unknown"),
+    ],
+    ids=["now", "seconds", "minutes", "hours", "days", "future", "unreadable"],
+)
+def test_measured_age_is_given_in_its_largest_whole_unit(checked_at, shown):
+    now = datetime(2025, 9, 25, 12, 0, tzinfo=UTC)
+    assert measured_ago(checked_at, now) == shown
 
 
 def test_a_deleted_user_config_reruns_the_configuration_part(workspace):

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from external_tools import needs
 
 from workspace_tasks import tomlfile
 from workspace_tasks.interpolation import Builtins, interpolate
@@ -105,6 +106,7 @@ def test_git_values_are_unknown_outside_a_repository(tmp_path):
     assert result.data["v"] == {"b": "unknown", "c": "unknown"}
 
 
+@needs("git")
 def test_git_values_come_from_the_repository_holding_the_workspace(tmp_path):
     repo = tmp_path / "project"
     root = repo / "workspace"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from terminal import run_on_terminal
 
 from workspace_tasks.monitor import run_monitor
 
@@ -89,3 +91,39 @@ def test_bad_monitor_flags_are_one_line_exit_2(workspace, cli, flags, message):
     result = cli("runtime", "monitor", "--root", workspace.root, *flags)
     assert result.code == 2
     assert message in result.err
+
+
+MONITOR = ["runtime", "monitor", "--duration", "2s", "--interval", "1s"]
+
+
+def test_monitor_on_a_terminal_shows_a_live_table(workspace):
+    (workspace.cache_dir / "providers" / "x.json").write_text("12345")
+
+    run = run_on_terminal(
+        [*MONITOR, "--root", workspace.root, "--type", "disk"],
+        on_terminal=("stdin", "stdout"),
+    )
+
+    assert run.code == 0, run.err
+    assert run.err == ""
+    titles = re.findall(r"workspace monitor at (\S+)", run.text)
+    assert len(set(titles)) == 3
+    assert re.search(r"│ cache +│ 1 +│ 5B +│", run.text)
+    assert re.search(r"│ free +│ +│ \d", run.text)
+    assert '"disk"' not in run.text
+
+
+def test_monitor_writes_json_lines_when_stdout_is_not_a_terminal(workspace):
+    (workspace.cache_dir / "providers" / "x.json").write_text("12345")
+
+    run = run_on_terminal(
+        [*MONITOR, "--root", workspace.root, "--type", "disk"],
+        on_terminal=("stdin", "stderr"),
+    )
+
+    assert run.code == 0, run.text
+    samples = [json.loads(line) for line in run.out.splitlines()]
+    assert len(samples) == 3
+    assert samples[0]["elapsed"] < samples[1]["elapsed"] < samples[2]["elapsed"]
+    assert all(s["disk"]["cache"] == {"files": 1, "bytes": 5} for s in samples)
+    assert "workspace monitor" not in run.text

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import socket
 import stat
+from collections.abc import Callable
+from pathlib import Path
 
+import fsspec
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 from workspace_tasks.backup import list_backups
 
@@ -116,3 +120,84 @@ def test_listing_a_missing_file_remote_is_an_error(workspace, cli, tmp_path):
     assert result.code == 2
     assert "--remote" in result.err
     assert "does not exist" in result.err
+
+
+class DamagingFileSystem(MemoryFileSystem):
+    """A bucket in memory that damages every file written to it."""
+
+    store: dict = {}
+    pseudo_dirs = [""]
+    damage: Callable[[bytes], bytes] = staticmethod(lambda data: data)
+
+    def __init__(self, *args, **storage_options) -> None:
+        super().__init__()  # the S3 options of the workspace do not apply
+
+    def put_file(self, lpath, rpath, *args, **kwargs) -> None:
+        self.pipe_file(rpath, self.damage(Path(lpath).read_bytes()))
+
+
+def _drop_last_byte(data: bytes) -> bytes:
+    return data[:-1]
+
+
+def _flip_middle_byte(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+
+
+@pytest.fixture
+def damaging_s3(monkeypatch):
+    """Make s3:// URLs reach a DamagingFileSystem for one test."""
+    original = fsspec.get_filesystem_class("s3")
+    monkeypatch.setattr(DamagingFileSystem, "store", {})
+    monkeypatch.setattr(DamagingFileSystem, "pseudo_dirs", [""])
+    fsspec.register_implementation("s3", DamagingFileSystem, clobber=True)
+    yield DamagingFileSystem
+    fsspec.register_implementation("s3", original, clobber=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "lost"),
+    [
+        pytest.param(_drop_last_byte, 1, id="size"),
+        pytest.param(_flip_middle_byte, 0, id="checksum"),
+    ],
+)
+def test_upload_that_does_not_verify_fails_and_leaves_no_remote_backup(
+    workspace, cli, damaging_s3, monkeypatch, damage, lost
+):
+    monkeypatch.setattr(damaging_s3, "damage", staticmethod(damage))
+    url = "s3://backups/team"
+
+    result = cli("backup", "--root", workspace.root, "--name", "b", "--remote", url)
+
+    local = workspace.backups_dir / "b.tar"
+    size = local.stat().st_size
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    assert f"upload of b.tar to {url} did not verify" in result.err
+    assert f"({size - lost} bytes, expected {size}; checksum differs)" in result.err
+    assert f"the local backup {local} is kept" in result.err
+    assert list_backups(workspace, url) == []
+    assert not [p for p in damaging_s3.store if "b.tar" in p]
+    assert [b.name for b in list_backups(workspace)] == ["b"]
+
+
+def test_upload_keeps_the_earlier_remote_copy_when_a_new_one_fails(
+    workspace, cli, damaging_s3, monkeypatch
+):
+    url = "s3://backups/team"
+    first = cli("backup", "--root", workspace.root, "--name", "b", "--remote", url)
+    sent = (workspace.backups_dir / "b.tar").read_bytes()
+    (workspace.infra_dir / "dev" / "new.txt").write_text("after the first\n")
+    monkeypatch.setattr(damaging_s3, "damage", staticmethod(_flip_middle_byte))
+
+    again = cli(
+        "backup", "--root", workspace.root, "--name", "b", "--force", "--remote", url
+    )
+
+    assert first.code == 0, first.err
+    assert again.code == 1
+    remote = list_backups(workspace, url)
+    assert [b.name for b in remote] == ["b"]
+    assert damaging_s3().cat_file(remote[0].location) == sent

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from backup_helpers import empty_place, snapshot
+from terminal import run_on_terminal
 
 from workspace_tasks import restore
 from workspace_tasks.backup import BackupOptions, backup_from_file, create_backup
@@ -694,3 +695,124 @@ def test_failed_swap_is_undone_at_once(workspace, tmp_path, monkeypatch):
 
     assert (target.root / "config" / "dev.toml").read_text() == "# mine\n"
     assert sorted(p.name for p in target.root.iterdir()) == ["config", "runtime"]
+
+
+def _mark_each_component(ws) -> dict[str, Path]:
+    """Write one file of the user in each component; return them by component."""
+    marks = {
+        "config": ws.user_config,
+        "extensions": ws.user_extensions_dir("providers") / "mark.txt",
+        "infra": ws.infra_dir / "dev" / "mark.txt",
+        "runtime": ws.runtime("workspaces") / "mark.txt",
+    }
+    for component, path in marks.items():
+        path.write_text(f"# {component} as backed up\n")
+    return marks
+
+
+def test_selective_restore_asks_per_component_and_restores_only_those(workspace):
+    marks = _mark_each_component(workspace)
+    create_backup(workspace, BackupOptions(name="base"))
+    for path in marks.values():
+        path.write_text("# changed since\n")
+
+    result = run_on_terminal(
+        ["restore", "--root", workspace.root, "--backup-name", "base",
+         "--selective", "--overwrite"],
+        answers=[("Restore config?", "y"), ("Restore extensions?", "n"),
+                 ("Restore infra?", "yes"), ("Restore runtime?", "")],
+    )  # fmt: skip
+
+    assert result.code == 0, result.text
+    assert "Restored base" in result.text
+    restored = {c for c, path in marks.items() if "as backed up" in path.read_text()}
+    assert restored == {"config", "infra"}
+
+
+def test_selective_restore_off_a_terminal_refuses_and_changes_nothing(workspace, cli):
+    marks = _mark_each_component(workspace)
+    create_backup(workspace, BackupOptions(name="base"))
+    for path in marks.values():
+        path.write_text("# changed since\n")
+    before = snapshot(workspace.root, SKIP)
+
+    result = cli(
+        "restore", "--root", workspace.root, "--backup-name", "base", "--selective"
+    )
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "--selective asks on a terminal" in result.err
+    assert "--components" in result.err
+    assert snapshot(workspace.root, SKIP) == before
+
+
+def test_latest_known_good_skips_a_corrupt_newer_backup(workspace, cli):
+    notes = workspace.infra_dir / "dev" / "notes.txt"
+    notes.write_text("OLDER-CONTENT-0001\n")
+    older = create_backup(workspace, BackupOptions(name="older"))
+    os.utime(older.path, (1_000_000_000, 1_000_000_000))
+    notes.write_text("NEWER-CONTENT-0002\n")
+    newer = create_backup(workspace, BackupOptions(name="newer"))
+    _flip_byte_in(Path(newer.path), b"NEWER-CONTENT-0002")
+    notes.write_text("local edit\n")
+    os.utime(notes, (1_000_000_000, 1_000_000_000))
+    source = ("restore", "--root", workspace.root)
+
+    latest = cli(*source, "--latest", "--verify")
+    untouched = notes.read_text()
+    good = cli(*source, "--latest-known-good")
+
+    assert latest.code == 2
+    assert "newer.tar" in latest.err
+    assert "infra/dev/notes.txt: checksum does not match" in latest.err
+    assert untouched == "local edit\n"
+    assert good.code == 0, good.err
+    assert "Restored older" in good.out
+    assert "newer does not verify" in good.err
+    assert notes.read_text() == "OLDER-CONTENT-0001\n"
+
+
+REFUSED_USERS = {
+    "dotdot-slash": "../elsewhere",
+    "dotdot": "..",
+    "slash": "a/b",
+    "backslash": "\\",
+    "space": " ",
+    "empty": "",
+    "too-long": "a" * 65,
+}
+ACCEPTED_USERS = ["dev", "dev-2", "ci_runner", "a.b"]
+
+
+@pytest.mark.parametrize("user", REFUSED_USERS.values(), ids=REFUSED_USERS.keys())
+def test_restore_to_refuses_unsafe_names_and_creates_nothing(workspace, cli, user):
+    create_backup(workspace, BackupOptions(name="base"))
+    project = workspace.root.parent
+    before = snapshot(project, ("workspace/runtime/logs",))
+
+    result = cli(
+        "restore", "--root", workspace.root, "--backup-name", "base",
+        "--restore-to", user,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert result.err.startswith("workspace: error: --restore-to: ")
+    assert snapshot(project, ("workspace/runtime/logs",)) == before
+
+
+@pytest.mark.parametrize("user", ACCEPTED_USERS, ids=ACCEPTED_USERS)
+def test_restore_to_accepts_plain_names(workspace, cli, user):
+    create_backup(workspace, BackupOptions(name="base"))
+
+    result = cli(
+        "restore", "--root", workspace.root, "--backup-name", "base",
+        "--restore-to", user, "--components", "config,infra",
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert f"into {workspace.root} for {user}:" in result.out
+    config = (workspace.config_dir / f"{user}.toml").read_text()
+    assert f'user = "{user}"' in config
+    assert (workspace.infra_dir / user).is_dir()

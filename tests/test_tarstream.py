@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from backup_helpers import empty_place
+from external_tools import needs
 
 from workspace_tasks import tarstream
 from workspace_tasks.backup import BackupOptions, backup_from_file, create_backup
@@ -80,6 +81,7 @@ def test_archive_cut_short_restores_nothing(workspace, tmp_path):
     assert sorted(p.name for p in target.root.iterdir()) == []
 
 
+@needs("tar", "gzip")
 def test_gzip_backup_unpacks_with_plain_tar(workspace, tmp_path):
     (workspace.infra_dir / "dev" / "notes.txt").write_text("gzip me\n")
     made = create_backup(workspace, BackupOptions(name="gz", compression="gzip"))

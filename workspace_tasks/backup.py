@@ -705,7 +705,12 @@ def make_backup(
     if options.remote:
         from workspace_tasks import remote as remote_store
 
-        remote_url = remote_store.upload(ws, target, options.remote).url
+        try:
+            remote_url = remote_store.upload(ws, target, options.remote).url
+        except remote_store.RemoteError as exc:
+            raise remote_store.RemoteError(
+                f"{exc}; the local backup {target} is kept"
+            ) from exc
     files = [e for e in entries if e.type == "file"]
     return BackupResult(
         name=name,

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 LOGGER = "workspace_tasks"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -41,6 +43,26 @@ def stderr_level(environ: Mapping[str, str]) -> int:
     return level if isinstance(level, int) else logging.WARNING
 
 
+class StandardErrorHandler(logging.StreamHandler):
+    """Write each record to ``sys.stderr`` as it is when the record comes.
+
+    The handler outlives one command when several run in one process, and
+    a caller may replace ``sys.stderr`` meanwhile (to capture it): records
+    then go where the command's other messages go, never to a stale stream.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignore a stream set by the base class: the current one is used."""
+
+
 def setup_stderr(environ: Mapping[str, str]) -> logging.Logger:
     """Attach the standard-error handler to the package logger (once)."""
     logger = logging.getLogger(LOGGER)
@@ -50,7 +72,7 @@ def setup_stderr(environ: Mapping[str, str]) -> logging.Logger:
         if getattr(handler, "_workspace_stderr", False):
             handler.setLevel(stderr_level(environ))
             return logger
-    handler = logging.StreamHandler()
+    handler = StandardErrorHandler()
     handler.setFormatter(logging.Formatter("workspace: %(levelname)s: %(message)s"))
     handler.setLevel(stderr_level(environ))
     handler._workspace_stderr = True  # type: ignore[attr-defined]
@@ -83,8 +105,6 @@ class UserLogHandler(logging.handlers.RotatingFileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
         """Give up the file after its first failure, warning once."""
-        import sys
-
         if self._failed:
             return
         self._failed = True

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from workspace_tasks import settings
+from workspace_tasks import safefs, settings
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError, WorkspaceError
 
@@ -115,37 +115,67 @@ def _join(url: str, name: str) -> str:
 def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
     """Copy ``local`` into the folder ``url``; verify size and sha256 after.
 
+    The copy is written under a hidden name, read back and checked, and only
+    then renamed to its own name: a copy that does not verify (or an upload
+    cut short) is never listed as a backup, and an earlier copy of the same
+    name stays until the new one has verified.
+
     Raises:
-        RemoteError: the copy failed or does not match what was sent.
+        RemoteError: the copy failed or does not match what was sent; the
+            hidden copy has been removed.
     """
     fs, folder = filesystem(ws, url)
     target = f"{folder}/{local.name}"
+    partial = f"{folder}/.{local.name}.partial"
     size = local.stat().st_size
     expected = _sha256_local(local)
+    local_folder = Path(folder) if url.startswith("file://") else None
     try:
-        if url.startswith("file://"):
-            _copy_private(local, Path(folder))
+        if local_folder is not None:
+            _copy_private(local, local_folder / Path(partial).name)
         else:
             fs.makedirs(folder, exist_ok=True)
-            fs.put_file(str(local), target)
+            fs.put_file(str(local), partial)
         fs.invalidate_cache(folder)
-        remote_size = int(fs.info(target)["size"])
-        with fs.open(target, "rb") as handle:
-            remote_sum = _sha256_stream(handle)
+        _check_copy(fs, partial, size, expected, f"upload of {local.name} to {url}")
+        if local_folder is not None:
+            safefs.rename(Path(partial), Path(target), local_folder)
+        else:
+            fs.mv(partial, target)
     except (OSError, ValueError) as exc:
+        _remove_quietly(fs, partial)
         raise RemoteError(f"upload of {local.name} to {url} failed: {exc}") from exc
-    if remote_size != size or remote_sum != expected:
-        raise RemoteError(
-            f"upload of {local.name} to {url} did not verify "
-            f"({remote_size} bytes, expected {size}; checksum "
-            f"{'matches' if remote_sum == expected else 'differs'})"
-        )
+    except RemoteError:
+        _remove_quietly(fs, partial)
+        raise
     log.info("uploaded %s to %s (%d bytes, verified)", local, url, size)
     return RemoteFile(_join(url, local.name), local.name, size, None)
 
 
-def _copy_private(local: Path, folder: Path) -> None:
-    """Copy ``local`` into a local folder as a private file (0600).
+def _check_copy(fs: Any, path: str, size: int, sha256: str, what: str) -> None:
+    """Raise RemoteError unless ``path`` has ``size`` bytes and ``sha256``."""
+    remote_size = int(fs.info(path)["size"])
+    with fs.open(path, "rb") as handle:
+        remote_sum = _sha256_stream(handle)
+    if remote_size != size or remote_sum != sha256:
+        raise RemoteError(
+            f"{what} did not verify ({remote_size} bytes, expected {size}; "
+            f"checksum {'matches' if remote_sum == sha256 else 'differs'}); "
+            "the copy is not kept"
+        )
+
+
+def _remove_quietly(fs: Any, path: str) -> None:
+    """Remove a hidden partial copy; its absence is not an error."""
+    try:
+        if fs.exists(path):
+            fs.rm_file(path)
+    except (OSError, ValueError) as exc:
+        log.warning("could not remove the partial copy %s: %s", path, exc)
+
+
+def _copy_private(local: Path, target: Path) -> None:
+    """Copy ``local`` to ``target`` on this machine as a private file (0600).
 
     A missing folder is created private (0700); the copy is written under a
     temporary name and renamed, so it is never readable by others nor seen
@@ -153,11 +183,8 @@ def _copy_private(local: Path, folder: Path) -> None:
     """
     import shutil
 
-    from workspace_tasks import safefs
-
-    safefs.make_dirs(folder.parent)
-    safefs.make_dirs(folder, safefs.PRIVATE_DIR)
-    target = folder / local.name
+    safefs.make_dirs(target.parent.parent)
+    safefs.make_dirs(target.parent, safefs.PRIVATE_DIR)
     with (
         safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,
         local.open("rb") as source,

@@ -516,7 +516,7 @@ def user_lock(lock_file: Path, what: str, timeout: float = 0) -> Iterator[None]:
         lock.acquire(timeout=timeout)
     except filelock.Timeout:
         raise LockedError(
-            f"another backup, restore or reset holds {lock_file}; "
+            f"another backup, restore, reset or cleanup holds {lock_file}; "
             f"wait for it to finish before running {what}"
         ) from None
     log.debug("locked %s for %s", lock_file, what)

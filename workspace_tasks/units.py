@@ -1,4 +1,7 @@
-"""Parse the ages, durations and sizes users write: ``30d``, ``5m``, ``10MB``."""
+"""Parse the ages, durations and sizes users write: ``30d``, ``5m``, ``10MB``.
+
+Also write an elapsed time back the same way (:func:`format_elapsed`).
+"""
 
 from __future__ import annotations
 
@@ -55,3 +58,15 @@ def parse_size(text: str | int, flag: str = "size") -> int:
     if not match or unit not in SIZE_UNITS:
         raise UsageError(f"{flag}: {text!r} is not a size; use e.g. 400MB or 1GB")
     return int(float(match.group(1)) * SIZE_UNITS[unit])
+
+
+def format_elapsed(seconds: float) -> str:
+    """Return ``seconds`` in its largest whole unit: ``45s``, ``12m``, ``3h``, ``4d``.
+
+    Weeks are left as days, which read more easily at a glance.
+    """
+    whole = int(max(seconds, 0))
+    for unit in ("d", "h", "m"):
+        if whole >= AGE_UNITS[unit]:
+            return f"{whole // AGE_UNITS[unit]}{unit}"
+    return f"{whole}s"

@@ -156,9 +156,10 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     if not output.stderr_is_terminal():
         yield None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:

@@ -10,6 +10,7 @@ and fails when the workspace is not healthy.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from workspace_tasks import output
 from workspace_tasks.context import Workspace
@@ -22,6 +23,7 @@ from workspace_tasks.health.parts import (
     record_part,
 )
 from workspace_tasks.taskdefs import reported
+from workspace_tasks.units import format_elapsed
 
 
 @reported
@@ -34,14 +36,28 @@ def run_part(ws: Workspace, name: str) -> dict:
 def run_report(ws: Workspace) -> bool:
     """Write the report; print each part's verdict and age; False if unhealthy."""
     report = assemble_report(ws)
+    now = datetime.now(UTC)
     for component in report.components:
         output.print_line(
-            f"{component.name}: {component.status} (measured {component.checked_at})"
+            f"{component.name}: {component.status} (measured "
+            f"{component.checked_at}, {measured_ago(component.checked_at, now)})"
         )
         output.print_lines(f"  {issue}" for issue in component.issues)
     output.print_lines(f"advice: {line}" for line in report.recommendations)
     output.print_line(f"overall: {report.overall_status}, written to {report_path(ws)}")
     return report.overall_status == "healthy"
+
+
+def measured_ago(checked_at: str, now: datetime) -> str:
+    """Return how long before ``now`` a part was measured: ``5s ago``, ``2d ago``."""
+    try:
+        then = datetime.strptime(checked_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return "age unknown"
+    seconds = (now - then).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    return f"{format_elapsed(seconds)} ago"
 
 
 def creators(ws: Workspace) -> dict[str, Callable[[], Iterator[dict]]]:
