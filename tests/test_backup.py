@@ -77,6 +77,21 @@ def test_existing_name_needs_force(workspace, cli):
     ]
 
 
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_a_link_at_the_backups_name_is_never_replaced(workspace, cli, tmp_path, force):
+    outside = tmp_path / "outside.tar"
+    outside.write_text("not a backup")
+    workspace.backups_dir.mkdir(parents=True, exist_ok=True)
+    link = workspace.backups_dir / "mine.tar"
+    link.symlink_to(outside)
+    extra = ["--force"] if force else []
+    result = cli("backup", "--root", workspace.root, "--name", "mine", *extra)
+
+    assert result.code == 2
+    assert result.err.startswith(f"workspace: error: --name: {link} is a symbolic")
+    assert link.is_symlink() and outside.read_text() == "not a backup"
+
+
 def test_listing_shows_backups_newest_first_as_json(workspace, cli):
     create_backup(workspace, BackupOptions(name="older"))
     os.utime(workspace.backups_dir / "older.tar", (1_000_000_000, 1_000_000_000))

@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -201,6 +202,107 @@ def test_merge_writes_expanded_values(cli, make_workspace, tmp_path):
     cli("config", "merge", *_root(ws), "--output", target)
     values = tomllib.loads(target.read_text())
     assert values["paths"]["templates"] == f"{ws.root}/extensions"
+
+
+@pytest.mark.parametrize("kind", ["link-to-file", "link-to-nothing", "link-to-folder"])
+def test_merge_never_replaces_a_link(cli, make_workspace, tmp_path, kind):
+    ws = make_workspace("dev")
+    pointed = tmp_path / "real.toml"
+    if kind == "link-to-file":
+        pointed.write_text("kept = true\n")
+    elif kind == "link-to-folder":
+        pointed.mkdir()
+    link = tmp_path / "link.toml"
+    link.symlink_to(pointed)
+    result = cli("config", "merge", *_root(ws), "--output", link)
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: --output: {link} is a symbolic link (to {pointed}) "
+        "and is never replaced; give the file it leads to, or a new name\n"
+    )
+    assert link.is_symlink() and os.readlink(link) == str(pointed)
+    if kind == "link-to-file":
+        assert pointed.read_text() == "kept = true\n"
+
+
+def _fifo_reader(path: Path) -> tuple[threading.Thread, list[bytes]]:
+    """Read the fifo ``path`` in a thread; the list holds what it read."""
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(path.read_bytes()))
+    reader.start()
+    return reader, got
+
+
+@pytest.mark.parametrize("through_link", [False, True], ids=["fifo", "link-to-fifo"])
+def test_merge_writes_into_a_fifo_in_place(cli, make_workspace, tmp_path, through_link):
+    ws = make_workspace("dev")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = fifo
+    if through_link:
+        target = tmp_path / "to-pipe"
+        target.symlink_to(fifo)
+    reader, got = _fifo_reader(fifo)
+    result = cli("config", "merge", *_root(ws), "--output", target)
+    reader.join(timeout=30)
+    assert result.code == 0, result.err
+    assert tomllib.loads(got[0].decode())["http"]["timeout"] == 30
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert target.is_symlink() == through_link
+
+
+def test_merge_writes_into_a_character_device_and_keeps_it(cli, make_workspace):
+    ws = make_workspace("dev")
+    result = cli("config", "merge", *_root(ws), "--output", os.devnull)
+    assert result.code == 0, result.err
+    assert result.out == f"merged 3 layers into {os.devnull}\n"
+    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+
+
+def test_merge_dash_prints_the_toml_on_standard_output(cli, make_workspace, tmp_path):
+    ws = make_workspace("dev")
+    result = cli("config", "merge", *_root(ws), "--output", "-", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert tomllib.loads(result.out)["http"]["timeout"] == 30
+    assert result.err == "merged 3 layers into standard output\n"
+    assert not (tmp_path / "-").exists()
+    refused = cli("config", "merge", *_root(ws), "--output", "-", "--format", "json")
+    assert refused.code == 2
+    assert refused.err.startswith("workspace: error: --output -:")
+    assert refused.out == ""
+
+
+def test_merge_to_the_file_standard_output_goes_to_prints_there(
+    make_workspace, tmp_path
+):
+    ws = make_workspace("dev")
+    target = tmp_path / "out.toml"
+    script = Path(sys.executable).parent / "workspace"
+    with target.open("wb") as stdout:
+        done = subprocess.run(
+            [script, "config", "merge", *_root(ws), "--output", target],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "merged 3 layers into standard output\n"
+    assert tomllib.loads(target.read_text())["http"]["timeout"] == 30
+
+
+def test_resolve_path_create_missing_keeps_a_link_to_nothing(
+    cli, make_workspace, tmp_path
+):
+    ws = make_workspace("dev")
+    ws.user_config.unlink()
+    ws.user_config.symlink_to(tmp_path / "gone.toml")
+    result = cli("resolve", "path", "config", "user", *_root(ws), "--create-missing")
+    assert result.code == 2
+    assert result.err.startswith(
+        f"workspace: error: --create-missing: {ws.user_config}"
+    )
+    assert ws.user_config.is_symlink()
+    assert not (tmp_path / "gone.toml").exists()
 
 
 def _editor(tmp_path: Path, body: str) -> str:

@@ -96,6 +96,20 @@ def test_file_url_remote_round_trip(workspace, cli, tmp_path):
     assert stat.S_IMODE((tmp_path / "remote").stat().st_mode) == 0o700
 
 
+def test_a_link_in_a_file_remote_is_never_replaced(workspace, cli, tmp_path):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    (folder / "copy.tar").symlink_to(tmp_path / "elsewhere.tar")
+    url = f"file://{folder}"
+
+    made = cli("backup", "--root", workspace.root, "--name", "copy", "--remote", url)
+
+    assert made.code == 2
+    assert made.err.startswith(f"workspace: error: --remote: {folder / 'copy.tar'}")
+    assert (folder / "copy.tar").is_symlink()
+    assert list_backups(workspace) == []
+
+
 @pytest.mark.parametrize(
     "url",
     [

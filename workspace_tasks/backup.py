@@ -650,6 +650,27 @@ def create_backup(
         return make_backup(ws, options, now or datetime.now(UTC), progress)
 
 
+def _check_target(ws: Workspace, target: Path, options: BackupOptions) -> None:
+    """Refuse a backup whose file would replace a link, folder, fifo or device.
+
+    Only a regular file (an earlier backup, with ``--force``) is replaced;
+    the remote copy's place is checked too, before anything is written.
+
+    Raises:
+        UsageError: naming ``--name`` (or ``--remote``) and what stands there.
+    """
+    kind = safefs.entry_kind(target)
+    if kind not in (None, "file"):
+        raise UsageError(
+            f"--name: {target} is a {kind}, not a backup, and is never "
+            "replaced; remove it or choose another name"
+        )
+    if options.remote:
+        from workspace_tasks import remote
+
+        remote.check_upload_target(ws, options.remote, target.name)
+
+
 def make_backup(
     ws: Workspace,
     options: BackupOptions,
@@ -670,6 +691,7 @@ def make_backup(
         raise UsageError(
             f"--name: a backup {name!r} already exists; pass --force to replace it"
         )
+    _check_target(ws, target, options)
 
     components = list(options.components)
     components += [

@@ -32,7 +32,7 @@ from workspace_tasks.cascade import (
 )
 from workspace_tasks.config_validation import has_errors, validate_config
 from workspace_tasks.context import PACKAGE_DIR, Workspace
-from workspace_tasks.errors import UsageError
+from workspace_tasks.errors import UnsafeOperation, UsageError
 from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import ensure_user_dir
 
@@ -290,61 +290,120 @@ def _plain(item: Any) -> Any:
 
 @dataclass
 class MergeResult:
-    """A merged configuration written to a file."""
+    """A merged configuration written to a file, a stream or standard output.
 
-    path: Path
+    ``path`` is None when the text goes to standard output: ``text`` holds
+    it then, for the command line to print.
+    """
+
+    path: Path | None
     layers: list[str]
+    text: str | None = None
+
+    @property
+    def shown_path(self) -> str:
+        return "standard output" if self.path is None else str(self.path)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "layers": self.layers}
+        path = "-" if self.path is None else str(self.path)
+        return {"path": path, "layers": self.layers}
 
 
-def check_output(target: Path, flag: str = "--output") -> Path:
-    """Return ``target`` when a file can be written there; ``flag`` names it.
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where an output flag writes, and how.
 
-    The folder must exist already (a typo must not create folders anywhere
-    on disk) and the target must not be a folder.
+    ``kind`` is ``file`` (a new name or a regular file, replaced atomically),
+    ``stream`` (a fifo or character device, written into in place) or
+    ``stdout`` (standard output; ``path`` is None).
+    """
+
+    path: Path | None
+    kind: str
+
+
+def check_output(target: Path | None, flag: str = "--output") -> OutputTarget:
+    """Return how a file can be written at ``target`` (None: standard output).
+
+    A new name or a regular file is written atomically: its folder must
+    exist already (a typo must not create folders anywhere on disk) and be
+    writable. A fifo or a character device, or a link leading to one, is
+    written into in place. Anything else standing there (a folder, a link
+    to a file or to nothing, a block device, a socket) is refused, never
+    replaced.
 
     Raises:
         UsageError: naming ``flag``.
     """
     import os
 
+    if target is None:
+        return OutputTarget(None, "stdout")
+    kind = safefs.entry_kind(target)
+    if kind not in (None, "file"):
+        if safefs.is_stream(target):
+            return OutputTarget(target, "stream")
+        raise UsageError(f"{flag}: {target} {_not_replaced(target, kind)}")
     folder = target.parent
-    if target.is_dir():
-        raise UsageError(f"{flag}: {target} is a folder; give a file name")
     if not folder.is_dir():
         raise UsageError(f"{flag}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"{flag}: the folder {folder} cannot be written")
-    return target
+    return OutputTarget(target, "file")
+
+
+def _not_replaced(target: Path, kind: str) -> str:
+    """Say why what stands at ``target`` (a ``kind``) is not written over."""
+    import os
+
+    if kind == "folder":
+        return "is a folder; give a file name"
+    if kind == "symbolic link":
+        return (
+            f"is a symbolic link (to {os.readlink(target)}) and is never replaced; "
+            "give the file it leads to, or a new name"
+        )
+    return f"is a {kind}, not a regular file, and is never replaced; give a file name"
 
 
 def write_merged(
     ws: Workspace,
-    target: Path,
+    target: Path | None,
     *,
     include_overrides: bool = False,
     flag: str = "--output",
 ) -> MergeResult:
-    """Write the merged configuration to ``target`` atomically, comments kept.
+    """Write the merged configuration to ``target``, comments kept.
 
-    The file is private (mode 0600): it holds the secrets of every layer.
+    A file is written atomically and private (mode 0600): it holds the
+    secrets of every layer. A fifo or character device is written into in
+    place; with ``target`` None the text is returned for standard output.
+    See :func:`check_output`.
 
     Raises:
         FileSyntaxError: a layer is not valid TOML.
         UsageError: a reference is cyclic or names nothing; ``target`` (given
             by ``flag``) cannot be written.
     """
-    check_output(target, flag)
+    where = check_output(target, flag)
     cascade = load_cascade(ws, include_overrides=include_overrides).check()
-    document = merged_document(cascade, _header(ws, cascade))
+    text = merged_document(cascade, _header(ws, cascade)).as_string()
+    layers = [layer.source for layer in cascade.layers]
+    if where.path is None:
+        return MergeResult(None, layers, text)
+
     try:
-        safefs.atomic_write(target, document.as_string(), mode=safefs.PRIVATE_FILE)
+        if where.kind == "stream":
+            safefs.write_stream(where.path, text)
+        else:
+            safefs.atomic_write(where.path, text, mode=safefs.PRIVATE_FILE)
     except OSError as exc:
-        raise UsageError(f"{flag}: cannot write {target}: {exc.strerror}") from None
-    log.info("wrote the merged configuration of %s to %s", ws.user, target)
-    return MergeResult(target, [layer.source for layer in cascade.layers])
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"{flag}: cannot write {where.path}: {reason}") from None
+    except UnsafeOperation as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    log.info("wrote the merged configuration of %s to %s", ws.user, where.path)
+    return MergeResult(where.path, layers)
 
 
 def write_cache(ws: Workspace) -> MergeResult:

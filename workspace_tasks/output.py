@@ -6,6 +6,7 @@ errors go to standard error. Nothing else in the package prints.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
@@ -57,6 +58,28 @@ def print_line(text: str = "") -> None:
     """Print one line of a result to standard output."""
     sys.stdout.write(f"{text}\n")
     sys.stdout.flush()
+
+
+def print_text(text: str) -> None:
+    """Print ``text`` to standard output as it is (a whole file's text)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def is_standard_output(path: str) -> bool:
+    """Tell whether ``path`` is the file standard output writes to already.
+
+    ``/dev/stdout``, ``/dev/fd/1`` or the file a shell redirected it to: an
+    output given by such a name is printed, not opened again.
+    """
+    import os
+
+    try:
+        there = os.stat(path)
+        ours = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 def print_lines(lines: Iterable[str]) -> None:

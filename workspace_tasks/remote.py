@@ -112,6 +112,29 @@ def _join(url: str, name: str) -> str:
     return f"{url.rstrip('/')}/{name}"
 
 
+def check_upload_target(ws: Workspace, url: str, name: str) -> None:
+    """Refuse an upload of ``name`` to ``url`` that would replace a non-file.
+
+    In a ``file://`` folder a regular file of that name is replaced by the
+    new copy; a link, folder, fifo or device standing there is never
+    replaced (a link would be turned into a file). Other stores hold only
+    files.
+
+    Raises:
+        UsageError: naming ``--remote`` and what stands there.
+    """
+    if not url.startswith("file://"):
+        return
+    _, folder = filesystem(ws, url)
+    target = Path(folder) / name
+    kind = safefs.entry_kind(target)
+    if kind not in (None, "file"):
+        raise UsageError(
+            f"--remote: {target} is a {kind}, not a backup, and is never "
+            "replaced; remove it or choose another name"
+        )
+
+
 def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
     """Copy ``local`` into the folder ``url``; verify size and sha256 after.
 
@@ -130,6 +153,7 @@ def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
     size = local.stat().st_size
     expected = _sha256_local(local)
     local_folder = Path(folder) if url.startswith("file://") else None
+    check_upload_target(ws, url, local.name)
     try:
         if local_folder is not None:
             _copy_private(local, local_folder / Path(partial).name)

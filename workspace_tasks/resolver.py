@@ -58,6 +58,16 @@ def config_file(ws: Workspace, name: str) -> Path | None:
     return None
 
 
+def _check_creatable(path: Path) -> None:
+    """Refuse to create ``path`` over a link to nothing or another non-file."""
+    kind = safefs.entry_kind(path)
+    if kind is not None:
+        raise UsageError(
+            f"--create-missing: {path} is a {kind} that leads to nothing and "
+            "is never replaced; remove it or point it at a file first"
+        )
+
+
 def _create_config_file(ws: Workspace, name: str, path: Path) -> None:
     from workspace_tasks import config_ops
 
@@ -107,6 +117,7 @@ def resolve_path(
     named = config_file(ws, name) if type_ == "config" else None
     if named is not None:
         if not named.exists() and create_missing:
+            _check_creatable(named)
             _create_config_file(ws, name, named)
         if named.exists():
             return named

@@ -69,6 +69,70 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
     fsync_dir(path.parent)
 
 
+_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISLNK, "symbolic link"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def entry_kind(path: Path) -> str | None:
+    """Name what stands at ``path``, a final link not followed (None: nothing).
+
+    One of ``file`` (a regular file), ``folder``, ``symbolic link``,
+    ``fifo``, ``character device``, ``block device`` or ``socket``.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
+def is_stream(path: Path) -> bool:
+    """Tell whether ``path``, links followed, is a fifo or a character device.
+
+    Such a target is written in place (:func:`write_stream`), never replaced.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def write_stream(path: Path, data: bytes | str) -> None:
+    """Write ``data`` into the fifo or character device at ``path``, in place.
+
+    Nothing is created, replaced or truncated: the target is opened for
+    writing as it is (a fifo waits for its reader), and what was opened is
+    checked before the first byte goes out, so a link switched meanwhile to
+    a regular file cannot make this write over it.
+
+    Raises:
+        UnsafeOperation: what ``path`` leads to is not a fifo or device.
+        OSError: the target cannot be opened or written (a full device).
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+            raise UnsafeOperation(
+                f"refusing to write into {path}: not a fifo or character device"
+            )
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.

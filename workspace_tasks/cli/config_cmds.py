@@ -7,7 +7,7 @@ from pathlib import Path
 
 from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace, show
-from workspace_tasks.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+from workspace_tasks.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError
 
 
 def _overrides(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +68,13 @@ def register(commands: argparse._SubParsersAction, common) -> None:
         parents=shared,
         help="write the merged configuration with the layers' comments",
     )
-    merge.add_argument("--output", metavar="FILE", type=Path, required=True)
+    merge.add_argument(
+        "--output",
+        metavar="FILE",
+        required=True,
+        help="a new or regular file (replaced atomically), a fifo or character "
+        "device (written into), or - for standard output",
+    )
     _overrides(merge)
     merge.set_defaults(handler=run_merge)
 
@@ -189,9 +195,21 @@ def _shown(value: object) -> str:
 def run_merge(args: argparse.Namespace) -> int:
     from workspace_tasks.config_ops import write_merged
 
+    to_stdout = args.output == "-" or output.is_standard_output(args.output)
+    if to_stdout and args.format == "json":
+        raise UsageError(
+            f"--output {args.output}: the merged TOML goes to standard output; "
+            "drop --format json or give a file"
+        )
     result = write_merged(
-        open_workspace(args), args.output, include_overrides=args.include_overrides
+        open_workspace(args),
+        None if to_stdout else Path(args.output),
+        include_overrides=args.include_overrides,
     )
+    if result.text is not None:
+        output.print_text(result.text)
+        output.note(f"merged {len(result.layers)} layers into standard output")
+        return EXIT_OK
     show(
         args,
         result,
