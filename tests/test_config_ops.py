@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -342,6 +344,125 @@ def test_edit_restores_the_previous_file_when_invalid(
     assert message in result.err
     assert "was not changed" in result.err
     assert ws.user_config.read_bytes() == before
+
+
+def _script_editor(tmp_path: Path, body: str) -> str:
+    """Return an editor command running the Python ``body`` (argv[1]: the file)."""
+    script = tmp_path / "editor.py"
+    script.write_text("import os, sys, time\npath = sys.argv[1]\n" + body)
+    return f"{sys.executable} {script}"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            "open(path, 'w').write('x = 1\\n')\nsys.exit(3)\n",
+            "the editor exited with status 3",
+        ),
+        ("os.remove(path)\n", "the edited copy was deleted"),
+        ("open(path, 'w').write(' \\n')\n", "the edited copy is empty"),
+    ],
+    ids=["editor-fails", "deleted", "emptied"],
+)
+def test_edit_dropped_without_validating_keeps_the_file(
+    cli, make_workspace, tmp_path, monkeypatch, body, reason
+):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_bytes()
+    monkeypatch.setenv("EDITOR", _script_editor(tmp_path, body))
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 2
+    assert result.err == f"workspace: error: {reason}; nothing changed\n"
+    assert ws.user_config.read_bytes() == before
+    assert list((ws.workspace_data_dir / "tmp").iterdir()) == []
+
+
+def test_edit_gives_the_editor_a_copy_never_the_file(
+    cli, make_workspace, tmp_path, monkeypatch
+):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_bytes()
+    seen, info = tmp_path / "seen", tmp_path / "info"
+    body = (
+        "open(path, 'w').write('[http]\\ntimeout = 5\\n')\n"
+        f"real = open({str(ws.user_config)!r}, 'rb').read()\n"
+        f"open({str(seen)!r}, 'wb').write(real)\n"
+        "mode = oct(os.stat(path).st_mode & 0o777)\n"
+        f"open({str(info)!r}, 'w').write(mode + ' ' + path)\n"
+    )
+    monkeypatch.setenv("EDITOR", _script_editor(tmp_path, body))
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 0, result.err
+    assert seen.read_bytes() == before
+    mode, copy = info.read_text().split()
+    assert mode == "0o600" and Path(copy).name == "dev.toml"
+    assert Path(copy).parent.parent == ws.workspace_data_dir / "tmp"
+    assert ws.user_config.read_text() == "[http]\ntimeout = 5\n"
+    assert result.out == f"saved {ws.user_config}\n"
+    assert list((ws.workspace_data_dir / "tmp").iterdir()) == []
+
+
+def test_edit_without_changes_leaves_the_file_alone(
+    cli, make_workspace, tmp_path, monkeypatch
+):
+    ws = make_workspace("dev")
+    os.utime(ws.user_config, ns=(1, 1))
+    monkeypatch.setenv("EDITOR", _script_editor(tmp_path, ""))
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 0, result.err
+    assert result.out == f"{ws.user_config}: no changes\n"
+    assert ws.user_config.stat().st_mtime_ns == 1
+
+
+def test_edit_refuses_a_link_and_keeps_it(cli, make_workspace, tmp_path, monkeypatch):
+    ws = make_workspace("dev")
+    real = tmp_path / "mine.toml"
+    real.write_bytes(ws.user_config.read_bytes())
+    ws.user_config.unlink()
+    ws.user_config.symlink_to(real)
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "[http]\ntimeout = 5\n"))
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 2
+    assert "is a symbolic link, not a regular file" in result.err
+    assert ws.user_config.is_symlink()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_a_signal_during_the_edit_leaves_the_file_untouched(
+    make_workspace, tmp_path, signum
+):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_bytes()
+    ready = tmp_path / "ready"
+    body = (
+        "open(path, 'w').write('broken = \\n')\n"
+        f"open({str(ready)!r}, 'w').close()\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "EDITOR": _script_editor(tmp_path, body)}
+    script = Path(sys.executable).parent / "workspace"
+    process = subprocess.Popen(
+        [script, "config", "edit", *_root(ws)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(1000):
+        if ready.exists():
+            break
+        time.sleep(0.01)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 128 + signum
+    name = signal.Signals(signum).name
+    assert err == (
+        f"workspace: error: stopped by {name} while the editor ran; "
+        "nothing was changed\n"
+    )
+    assert ws.user_config.read_bytes() == before
+    assert list((ws.workspace_data_dir / "tmp").iterdir()) == []
 
 
 def test_edit_creates_the_file_from_the_example_first(

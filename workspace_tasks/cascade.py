@@ -198,8 +198,13 @@ def layer_sources(
     return ordered
 
 
-def read_layer(ws: Workspace, source: LayerSource) -> Layer | None:
+def read_layer(
+    ws: Workspace, source: LayerSource, read_from: Path | None = None
+) -> Layer | None:
     """Parse one file layer strictly; None when its file does not exist.
+
+    With ``read_from`` the text comes from that file (an edited copy) while
+    the layer keeps its own name in messages.
 
     Raises:
         FileSyntaxError: the file is not valid TOML (file, line, column).
@@ -207,7 +212,7 @@ def read_layer(ws: Workspace, source: LayerSource) -> Layer | None:
     assert source.path is not None
     shown = display_path(ws, source.path)
     try:
-        text = tomlfile.read_text(source.path, shown)
+        text = tomlfile.read_text(read_from or source.path, shown)
     except FileNotFoundError:
         log.debug("layer %s: %s does not exist", source.name, source.path)
         return None

@@ -7,17 +7,19 @@
   comments of the layers (a comment on a key's line or directly above it
   travels with the key; each file's opening comment block gives way to the
   list of layers), with references expanded;
-- ``edit_user_config``: open the user's file in an editor and put the old
-  file back when the result does not validate.
+- ``edit_user_config``: open a private copy of the user's file in an editor
+  and put it in place only when the result validates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shlex
 import subprocess
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,9 @@ from workspace_tasks.cascade import (
 )
 from workspace_tasks.config_validation import has_errors, validate_config
 from workspace_tasks.context import PACKAGE_DIR, Workspace
-from workspace_tasks.errors import UnsafeOperation, UsageError
+from workspace_tasks.errors import UnsafeOperation, UsageError, WorkspaceError
 from workspace_tasks.problems import Problem
-from workspace_tasks.runtime import ensure_user_dir
+from workspace_tasks.runtime import ensure_user_dir, temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -431,18 +433,28 @@ def _header(ws: Workspace, cascade: Cascade) -> list[str]:
 
 @dataclass
 class EditResult:
-    """What ``config edit`` did: the file, whether it was kept, the problems."""
+    """What ``config edit`` did: the file, whether it was kept, the problems.
+
+    ``kept`` is True when the file holds the edit (or it was left unchanged
+    on purpose); ``changed`` when it was written. ``reason`` says why an
+    edit was dropped without being validated (the editor failed, the copy
+    was deleted or emptied).
+    """
 
     path: Path
     created: bool
     kept: bool
     problems: list[Problem]
+    changed: bool = False
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "created": self.created,
             "kept": self.kept,
+            "changed": self.changed,
+            "reason": self.reason,
             "problems": [p.to_dict() for p in self.problems],
         }
 
@@ -462,56 +474,180 @@ def editor_command(ws: Workspace) -> list[str]:
     )
 
 
+class EditStopped(WorkspaceError):
+    """A signal (SIGTERM, SIGHUP) stopped the edit; nothing was changed."""
+
+
 def run_editor(command: list[str], path: Path, environ: Mapping[str, str]) -> int:
-    """Run ``command path`` in the foreground; return its exit status."""
+    """Run ``command path`` in the foreground; return its exit status.
+
+    While it runs, an interrupt (Ctrl-C) is the editor's to handle, as git
+    leaves it; SIGTERM or SIGHUP stop the editor and the edit.
+
+    Raises:
+        UsageError: the editor cannot be started.
+        EditStopped: SIGTERM or SIGHUP arrived (exit status 128 + signal).
+    """
     try:
-        return subprocess.run([*command, str(path)], env=dict(environ)).returncode
+        with _editor_signals():
+            return subprocess.run([*command, str(path)], env=dict(environ)).returncode
     except OSError as exc:
         raise UsageError(f"cannot run the editor {command[0]!r}: {exc}") from None
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _editor_signals() -> Iterator[None]:
+    """Leave Ctrl-C to the editor; turn SIGTERM and SIGHUP into EditStopped.
+
+    A handler (not "ignore") is set for SIGINT, so the editor, which starts
+    with the default handlers, still gets it. Outside the main thread no
+    handler can be set and the process's own are kept.
+    """
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stopped(signum)
+
+    wanted = {
+        signal.SIGINT: lambda signum, frame: None,
+        signal.SIGTERM: stop,
+        signal.SIGHUP: stop,
+    }
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        signum: signal.signal(signum, handler) for signum, handler in wanted.items()
+    }
+    try:
+        yield
+    except _Stopped as exc:
+        name = signal.Signals(exc.signum).name
+        raise EditStopped(
+            f"stopped by {name} while the editor ran; nothing was changed",
+            exit_code=128 + exc.signum,
+        ) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def edit_user_config(
     ws: Workspace,
     editor: Callable[[list[str], Path, Mapping[str, str]], int] = run_editor,
 ) -> EditResult:
-    """Open the user's file in the editor; restore it if the result is invalid.
+    """Edit a private copy of the user's file; replace the file if it validates.
 
-    A missing file is first created from ``config/local-overrides.toml.example``.
-    The edited configuration is validated as a whole; on any error the file
-    is put back as it was (or removed, if this edit created it).
+    As ``git commit`` and ``crontab -e`` do, the editor gets a copy (in the
+    user's private ``runtime/workspaces/<user>/tmp/``), so nobody sees a
+    half-edited file and a stopped edit leaves the file as it was. A missing
+    file starts from ``config/local-overrides.toml.example``. The copy is
+    then checked with the rest of the cascade; only a valid, changed copy
+    (or a new file) replaces the user's file, atomically. A non-zero exit
+    of the editor, or a copy deleted or emptied, drops the edit.
+
+    Raises:
+        UsageError: no editor, or the file cannot be edited (nothing changed).
+        EditStopped: a signal stopped the edit (nothing changed).
     """
     command = editor_command(ws)
     path = ws.user_config
     before = _editable_bytes(path)
-    if before is None:
-        create_user_config(ws)
-    status = editor(command, path, ws.environ)
-    problems = validate_config(ws)
-    if status != 0:
-        problems.insert(0, Problem(f"the editor exited with status {status}"))
-    if status == 0 and not has_errors(problems):
-        log.info("kept the edited %s", path)
-        return EditResult(path, before is None, True, problems)
-    _restore(ws, path, before)
-    return EditResult(path, before is None, False, problems)
+    created = before is None
+    start = _example_bytes(ws) if created else before
+    with _edit_copy(ws, start) as copy:
+        status = editor(command, copy, ws.environ)
+        if status != 0:
+            return _dropped(path, created, _editor_failure(status))
+        edited = _edited_bytes(copy)
+        if edited is None:
+            return _dropped(path, created, "the edited copy was deleted")
+        if not edited.strip():
+            return _dropped(path, created, "the edited copy is empty")
+        if edited == before:
+            log.info("%s: no changes", path)
+            return EditResult(path, False, True, [])
+        problems = validate_config(ws, user_file=copy)
+    if has_errors(problems):
+        return EditResult(path, created, False, problems)
+    safefs.atomic_write(path, edited)
+    log.info("%s %s", "created" if created else "saved the edited", path)
+    return EditResult(path, created, True, problems, changed=True)
+
+
+def _dropped(path: Path, created: bool, why: str) -> EditResult:
+    log.info("%s: %s; nothing changed", path, why)
+    return EditResult(path, created, False, [], reason=f"{why}; nothing changed")
+
+
+def _editor_failure(status: int) -> str:
+    if status < 0:
+        import signal
+
+        return f"the editor was killed by {signal.Signals(-status).name}"
+    return f"the editor exited with status {status}"
+
+
+@contextlib.contextmanager
+def _edit_copy(ws: Workspace, data: bytes) -> Iterator[Path]:
+    """Yield a private copy holding ``data``, named as the user's file.
+
+    It lives in a new private folder of ``runtime/workspaces/<user>/tmp/``,
+    removed with the copy afterwards, whatever happened.
+    """
+    ensure_user_dir(ws, temp_dir(ws))
+    folder = safefs.make_temp_dir(temp_dir(ws), "config-edit-", ws.root)
+    try:
+        copy = folder / ws.user_config.name
+        fd = safefs.create_file(copy, ws.root)
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        yield copy
+    finally:
+        safefs.remove_path(folder, ws.root)
+
+
+def _edited_bytes(copy: Path) -> bytes | None:
+    """Return what the editor left in ``copy`` (None: it was deleted)."""
+    try:
+        return copy.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise UsageError(f"{copy}: the editor left a folder; nothing changed") from None
 
 
 def _editable_bytes(path: Path) -> bytes | None:
     """Return the file's bytes before an edit (None: no file yet).
 
+    Only a regular file is edited: a link (which would be replaced by a
+    file), a folder or a device is refused.
+
     Raises:
-        UsageError: the file (or, for a new one, its folder) cannot be read
-            or written; nothing has been changed.
+        UsageError: the file is not a regular file, or it (or its folder)
+            cannot be read or written; nothing has been changed.
     """
     import os
 
-    where = path if path.exists() else path.parent
-    if path.is_dir():
+    kind = safefs.entry_kind(path)
+    if kind == "folder":
         raise UsageError(f"{path}: is a folder, not a file; nothing was changed")
-    if not os.access(where, os.W_OK) or not _writable_flags(where):
-        raise UsageError(f"{where}: cannot be written; nothing was changed")
+    if kind not in (None, "file"):
+        raise UsageError(
+            f"{path}: is a {kind}, not a regular file, and is never replaced; "
+            "nothing was changed"
+        )
+    for where in (path, path.parent) if kind else (path.parent,):
+        if not os.access(where, os.W_OK) or not _writable_flags(where):
+            raise UsageError(f"{where}: cannot be written; nothing was changed")
     try:
-        return path.read_bytes() if path.exists() else None
+        return path.read_bytes() if kind else None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -524,18 +660,14 @@ def _writable_flags(path: Path) -> bool:
     return not flags & (stat.UF_IMMUTABLE | stat.UF_APPEND | stat.SF_IMMUTABLE)
 
 
-def create_user_config(ws: Workspace) -> None:
-    """Create the user's file from ``config/local-overrides.toml.example``."""
+def _example_bytes(ws: Workspace) -> bytes:
+    """Return the text a new user file starts from: the workspace's example."""
     example = ws.config_dir / EXAMPLE
     source = example if example.is_file() else SHIPPED_EXAMPLE
-    safefs.atomic_write(ws.user_config, source.read_bytes())
-    log.info("created %s from %s", ws.user_config, source)
+    return source.read_bytes()
 
 
-def _restore(ws: Workspace, path: Path, before: bytes | None) -> None:
-    if before is None:
-        safefs.remove_path(path, ws.root)
-        log.info("removed the invalid new %s", path)
-    else:
-        safefs.atomic_write(path, before)
-        log.info("restored %s as it was before the edit", path)
+def create_user_config(ws: Workspace) -> None:
+    """Create the user's file from ``config/local-overrides.toml.example``."""
+    safefs.atomic_write(ws.user_config, _example_bytes(ws))
+    log.info("created %s from the example", ws.user_config)

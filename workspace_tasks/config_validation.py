@@ -73,14 +73,17 @@ def _validator(path: str):
     return Draft202012Validator(schema)
 
 
-def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[Problem]:
+def validate_config(
+    ws: Workspace, *, include_overrides: bool = False, user_file: Path | None = None
+) -> list[Problem]:
     """Return every problem of ``ws``'s configuration, errors and warnings.
 
     Every layer file that exists is read and checked, merged or not: the
     defaults of the other workspace types (so a broken ``test-defaults.toml``
     shows before it is used) and, without ``include_overrides``,
     ``local-overrides.toml``. The user's cascade is merged and its
-    references expanded.
+    references expanded. With ``user_file`` the user's layer is read from
+    that file (an edited copy), still named as the user's file.
     """
     problems: list[Problem] = []
     layers: list[Layer] = []
@@ -89,8 +92,9 @@ def validate_config(ws: Workspace, *, include_overrides: bool = False) -> list[P
             below, _ = merge_layers(layers)
             layer = environment_layer(ws.environ, below)
         else:
+            read_from = user_file if source.name == "user" else None
             try:
-                layer = read_layer(ws, source)
+                layer = read_layer(ws, source, read_from)
             except FileSyntaxError as exc:
                 problems.append(
                     Problem(exc.detail, str(exc.path), exc.line, exc.column)

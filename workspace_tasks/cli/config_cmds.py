@@ -81,7 +81,8 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     edit = verbs.add_parser(
         "edit",
         parents=shared,
-        help="edit config/<user>.toml in $VISUAL or $EDITOR; invalid edits are undone",
+        help="edit a copy of config/<user>.toml in $VISUAL or $EDITOR; it replaces "
+        "the file only when valid",
     )
     edit.set_defaults(handler=run_edit)
 
@@ -225,12 +226,16 @@ def run_edit(args: argparse.Namespace) -> int:
     if args.format == "json":
         output.print_json(result)
     else:
-        if result.created:
-            output.note(f"created {result.path} from the example")
         for problem in result.problems:
             output.note(str(problem))
-        if result.kept:
+        if result.reason is not None:
+            output.error(result.reason)
+        elif not result.kept:
+            output.error(f"{result.path} was not changed: the edit was invalid")
+        elif result.created:
+            output.print_line(f"created {result.path}")
+        elif result.changed:
             output.print_line(f"saved {result.path}")
         else:
-            output.error(f"{result.path} was not changed: the edit was invalid")
+            output.print_line(f"{result.path}: no changes")
     return EXIT_OK if result.kept else EXIT_USAGE
