@@ -50,6 +50,58 @@ def test_show_redacts_secrets_unless_asked(cli, make_workspace):
     assert json.loads(secret.out)["api"]["token"] == "t0k"
 
 
+SECRET_COPIES = (
+    '[notifications]\napi_token = "S2"\n'
+    '[aws]\nmsg = "${notifications.api_token}"\nagain = "<${aws.msg}>"\n'
+    'list = ["a", "${notifications.api_token}"]\n'
+    'from_env = "${env.SOME_SECRET}"\nhome = "${env.NOT_HIDDEN}"\n'
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("config", "show"),
+        ("config", "show", "--format", "json"),
+        ("config", "hierarchy"),
+        ("config", "hierarchy", "--format", "json"),
+        ("resolve", "config", "merged"),
+        ("resolve", "config", "merged", "--format", "json"),
+    ],
+    ids=["show", "show-json", "hierarchy", "hierarchy-json", "resolve", "resolve-json"],
+)
+def test_values_interpolated_from_secrets_are_redacted(
+    cli, make_workspace, monkeypatch, argv
+):
+    ws = make_workspace("dev")
+    ws.user_config.write_text(SECRET_COPIES)
+    monkeypatch.setenv("SOME_SECRET", "E5")
+    monkeypatch.setenv("NOT_HIDDEN", "plain")
+    result = cli(*argv, *_root(ws))
+    assert result.code == 0, result.err
+    assert "S2" not in result.out and "E5" not in result.out
+    assert "plain" in result.out
+    shown = cli(*argv, *_root(ws), "--show-secrets")
+    assert "S2" in shown.out and "<S2>" in shown.out and "E5" in shown.out
+
+
+def test_redaction_hides_each_value_built_from_a_secret(
+    cli, make_workspace, monkeypatch
+):
+    ws = make_workspace("dev")
+    ws.user_config.write_text(SECRET_COPIES)
+    monkeypatch.setenv("SOME_SECRET", "E5")
+    monkeypatch.setenv("NOT_HIDDEN", "plain")
+    shown = json.loads(cli("config", "show", *_root(ws), "--format", "json").out)
+    assert shown["aws"] == {
+        "msg": "********",
+        "again": "********",
+        "list": "********",
+        "from_env": "********",
+        "home": "plain",
+    }
+
+
 CASES = [
     ("arabic-digit.toml", "config/dev.toml:2:9: invalid TOML"),
     ("vertical-tab.toml", "config/dev.toml:2:10: invalid TOML"),

@@ -120,3 +120,24 @@ def test_git_values_come_from_the_repository_holding_the_workspace(tmp_path):
     data = {"v": {"b": "dev-${git.branch}", "c": "${git.commit}"}}
     result = interpolate(data, _builtins(root, PATH="/usr/bin:/bin"))
     assert result.data["v"] == {"b": "dev-trunk", "c": head}
+
+
+def test_sources_name_every_reference_a_value_drew_on(tmp_path):
+    data = {
+        "s": {"token": "T", "x": "${s.token}", "y": "<${s.x}>", "z": "plain"},
+        "e": {"list": ["${env.API_KEY}", "b"], "user": "${workspace.user}"},
+    }
+    result = interpolate(data, _builtins(tmp_path, API_KEY="k"))
+    assert result.sources == {
+        ("s", "x"): {("s", "token")},
+        ("s", "y"): {("s", "x"), ("s", "token")},
+        ("e", "list"): {("env", "API_KEY")},
+        ("e", "user"): {("workspace", "user")},
+    }
+
+
+def test_strings_in_arrays_of_tables_are_expanded(tmp_path):
+    data = tomlfile.loads('[[srv]]\nname = "${workspace.user}-1"\n', "t.toml")
+    result = interpolate(data, _builtins(tmp_path))
+    assert result.data == {"srv": [{"name": "dev-1"}]}
+    assert result.sources == {("srv",): {("workspace", "user")}}

@@ -122,6 +122,7 @@ class Cascade:
     settings: dict[KeyPath, Setting]
     values: dict[str, Any]
     interpolation: list[InterpolationProblem]
+    sources: dict[KeyPath, frozenset[KeyPath]] = field(default_factory=dict)
 
     def problems(self) -> list[Problem]:
         """Return the interpolation problems placed at the key that holds them."""
@@ -350,7 +351,9 @@ def load_cascade(
     for setting in settings.values():
         setting.value = _value_at(expanded.data, setting.key, setting.value)
     log.debug("config %s of %s: %d layers", name, ws.user, len(layers))
-    return Cascade(layers, merged, settings, expanded.data, expanded.problems)
+    return Cascade(
+        layers, merged, settings, expanded.data, expanded.problems, expanded.sources
+    )
 
 
 def _value_at(data: Mapping[str, Any], key: KeyPath, default: Any) -> Any:

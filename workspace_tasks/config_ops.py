@@ -19,7 +19,7 @@ import re
 import shlex
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,15 +51,38 @@ SHIPPED_EXAMPLE = SHIPPED_CONFIG / EXAMPLE
 
 
 def is_secret(key: tuple[str, ...]) -> bool:
-    """Tell whether a key looks like it holds a secret (tokens, passwords...)."""
+    """Tell whether a key looks like it holds a secret (tokens, passwords...).
+
+    Built-in names count too: ``("env", "GITHUB_TOKEN")`` looks secret.
+    """
     return any(_SECRET.search(part) for part in key)
 
 
-def redact(values: Any, key: tuple[str, ...] = ()) -> Any:
-    """Return ``values`` with the values of secret-looking keys hidden."""
+def secret_derived(
+    sources: Mapping[tuple[str, ...], Collection[tuple[str, ...]]],
+) -> set[tuple[str, ...]]:
+    """Return the keys whose value was built from a secret by interpolation.
+
+    ``sources`` maps each key to the names its references drew on, at any
+    depth (:attr:`Cascade.sources`): a secret-looking key or environment
+    variable among them makes the value a secret too, whatever its own name.
+    """
+    return {key for key, used in sources.items() if any(map(is_secret, used))}
+
+
+def redact(
+    values: Any,
+    key: tuple[str, ...] = (),
+    derived: Collection[tuple[str, ...]] = frozenset(),
+) -> Any:
+    """Return ``values`` with secrets hidden.
+
+    A secret is the value of a secret-looking key, or of a key in
+    ``derived`` (see :func:`secret_derived`).
+    """
     if isinstance(values, Mapping):
-        return {k: redact(v, (*key, k)) for k, v in values.items()}
-    if is_secret(key) and values not in ("", None, []):
+        return {k: redact(v, (*key, k), derived) for k, v in values.items()}
+    if (is_secret(key) or key in derived) and values not in ("", None, []):
         return REDACTED
     return values
 
@@ -95,7 +118,8 @@ def show_config(
         UsageError: a reference is cyclic or names nothing.
     """
     cascade = load_cascade(ws, name, include_overrides=include_overrides).check()
-    values = cascade.values if show_secrets else redact(cascade.values)
+    derived = secret_derived(cascade.sources)
+    values = cascade.values if show_secrets else redact(cascade.values, (), derived)
     return ConfigView(ws.user, name, [layer.source for layer in cascade.layers], values)
 
 
@@ -120,13 +144,14 @@ def config_hierarchy(
     expanded where they can be.
     """
     cascade = load_cascade(ws, include_overrides=include_overrides)
+    derived = secret_derived(cascade.sources)
     rows = []
     for key in _leaf_keys(cascade.merged):
         row = cascade.settings[key].to_dict()
-        if not show_secrets and is_secret(key):
-            row["value"] = redact(row["value"], key)
+        if not show_secrets and (is_secret(key) or key in derived):
+            row["value"] = redact(row["value"], key, derived)
             for older in row["overrides"]:
-                older["value"] = redact(older["value"], key)
+                older["value"] = redact(older["value"], key, derived)
         rows.append(row)
     layers = [layer.to_dict() for layer in cascade.layers]
     return Hierarchy(ws.user, layers, rows)

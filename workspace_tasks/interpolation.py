@@ -100,10 +100,17 @@ class InterpolationProblem:
 
 @dataclass
 class Interpolated:
-    """The configuration with its strings expanded, and what could not be."""
+    """The configuration with its strings expanded, and what could not be.
+
+    ``sources`` gives, for each key whose value used references (an array
+    counts as one value), every name it drew on, nested ones included:
+    keys of the configuration and built-ins such as ``("env", "TOKEN")``.
+    Redaction uses it to hide a value copied from a secret.
+    """
 
     data: dict[str, Any]
     problems: list[InterpolationProblem]
+    sources: dict[KeyPath, frozenset[KeyPath]] = field(default_factory=dict)
 
 
 class _Failed(Exception):
@@ -144,33 +151,42 @@ class _Expander:
         self.done: dict[KeyPath, str] = {}
         self.failed: set[KeyPath] = set()
         self.problems: list[InterpolationProblem] = []
+        self.sources: dict[KeyPath, set[KeyPath]] = {}
 
     def run(self) -> Interpolated:
-        return Interpolated(self._walk(self.data, ()), self.problems)
+        data = self._walk(self.data, ())
+        sources = {key: frozenset(used) for key, used in self.sources.items() if used}
+        return Interpolated(data, self.problems, sources)
 
-    def _walk(self, node: Any, path: KeyPath) -> Any:
+    def _walk(self, node: Any, path: KeyPath, in_array: bool = False) -> Any:
+        """Expand the strings under ``node``, the value of the key ``path``.
+
+        Inside an array, a string is not a key others can refer to: it is
+        expanded on its own and counted as part of the array's key.
+        """
         if isinstance(node, Mapping):
-            return {k: self._walk(v, (*path, k)) for k, v in node.items()}
+            return {
+                k: self._walk(v, path if in_array else (*path, k), in_array)
+                for k, v in node.items()
+            }
         if isinstance(node, list):
-            return [self._walk_item(item, path) for item in node]
+            return [self._walk(item, path, True) for item in node]
         if isinstance(node, str):
-            return self._string_of(path, node)
+            return self._item(path, node) if in_array else self._string_of(path, node)
         return node
 
-    def _walk_item(self, item: Any, path: KeyPath) -> Any:
-        if isinstance(item, str):
-            try:
-                return self._expand(item, [])
-            except _Cycle as cycle:
-                self._report(cycle.chain[0], f"interpolation cycle: {cycle}")
-            except _Unresolved as exc:
-                self._report(path, str(exc))
-            except _Failed:
-                return item  # already reported where it failed
-            return item
-        if isinstance(item, Mapping | list):
-            return self._walk(item, path)
-        return item
+    def _item(self, path: KeyPath, text: str) -> str:
+        """Expand a string inside the array held by the key ``path``."""
+        used = self.sources.setdefault(path, set())
+        try:
+            return self._expand(text, [], used)
+        except _Cycle as cycle:
+            self._report(cycle.chain[0], f"interpolation cycle: {cycle}")
+        except _Unresolved as exc:
+            self._report(path, str(exc))
+        except _Failed:
+            pass  # already reported where it failed
+        return text
 
     def _string_of(self, path: KeyPath, text: str) -> str:
         try:
@@ -195,8 +211,9 @@ class _Expander:
             raise _Cycle([*stack[stack.index(path) :], path])
         if path in self.failed:
             raise _Failed
+        used: set[KeyPath] = set()
         try:
-            value = self._expand(self._value_at(path), [*stack, path])
+            value = self._expand(self._value_at(path), [*stack, path], used)
         except _Cycle as cycle:
             self.failed.add(path)
             raise cycle from None
@@ -208,6 +225,7 @@ class _Expander:
             self.failed.add(path)
             raise
         self.done[path] = value
+        self.sources[path] = used
         return value
 
     def _value_at(self, path: KeyPath) -> Any:
@@ -216,7 +234,8 @@ class _Expander:
             node = node[part]
         return node
 
-    def _expand(self, text: str, stack: list[KeyPath]) -> str:
+    def _expand(self, text: str, stack: list[KeyPath], used: set[KeyPath]) -> str:
+        """Expand the references of ``text``; add the names used to ``used``."""
         pieces: list[str] = []
         position = 0
         for match in _REFERENCE.finditer(text):
@@ -225,19 +244,22 @@ class _Expander:
             if match.group(0) == "$${":
                 pieces.append("${")
                 continue
-            pieces.append(self._reference(match, stack))
+            pieces.append(self._reference(match, stack, used))
         pieces.append(text[position:])
         return "".join(pieces)
 
-    def _reference(self, match: re.Match[str], stack: list[KeyPath]) -> str:
+    def _reference(
+        self, match: re.Match[str], stack: list[KeyPath], used: set[KeyPath]
+    ) -> str:
         name = match.group(1).strip()
         parts = tuple(name.split("."))
         builtin = self.builtins.lookup(parts)
         if builtin is not None:
+            used.add(parts)
             return builtin
         namespace = parts[0]
         if namespace in self.data:
-            return self._key_reference(name, parts, stack)
+            return self._key_reference(name, parts, stack, used)
         if namespace == "env" and len(parts) == 2:
             raise _Unresolved(
                 f"${{{name}}}: environment variable {parts[1]} is not set"
@@ -246,15 +268,20 @@ class _Expander:
             raise _Unresolved(f"${{{name}}}: no such built-in value or key")
         return match.group(0)
 
-    def _key_reference(self, name: str, parts: KeyPath, stack: list[KeyPath]) -> str:
+    def _key_reference(
+        self, name: str, parts: KeyPath, stack: list[KeyPath], used: set[KeyPath]
+    ) -> str:
         node: Any = self.data
         for part in parts:
             if not isinstance(node, Mapping) or part not in node:
                 raise _Unresolved(f"${{{name}}}: no such key in the configuration")
             node = node[part]
-        if isinstance(node, str):
-            return self._resolve(parts, stack)
         if isinstance(node, Mapping | list):
             kind = "a table" if isinstance(node, Mapping) else "an array"
             raise _Unresolved(f"${{{name}}}: refers to {kind}, not a value")
+        used.add(parts)
+        if isinstance(node, str):
+            value = self._resolve(parts, stack)
+            used.update(self.sources.get(parts, ()))
+            return value
         return format_scalar(node)
