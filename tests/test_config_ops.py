@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -750,6 +751,53 @@ def test_json_output_is_strict_for_non_finite_numbers(
     report = json.loads(cli("config", "hierarchy", *flags).out, parse_constant=_refuse)
     row = next(row for row in report["keys"] if row["key"] == "cache.ttl")
     assert (row["value"], row["origin"]) == (shown, "PROVISIONING__CACHE__TTL")
+
+
+DATES = {
+    "x": ("1979-05-27", "1979-05-27"),
+    "t": ("07:32:00", "07:32:00"),
+    "local": ("1979-05-27T07:32:00", "1979-05-27T07:32:00"),
+    "offset": ("1979-05-27T07:32:00-08:00", "1979-05-27T07:32:00-08:00"),
+}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("config", "show"), ("config", "hierarchy"), ("resolve", "config", "merged")],
+    ids=["show", "hierarchy", "resolve"],
+)
+def test_json_output_writes_dates_and_times_as_iso_8601(
+    cli, make_workspace, monkeypatch, argv
+):
+    ws = make_workspace("dev")
+    ws.user_config.write_text(
+        "[d]\n" + "".join(f"{k} = {raw}\n" for k, (raw, _) in DATES.items())
+    )
+    monkeypatch.setenv("PROVISIONING__A__B", "1979-05-27")
+    flags = (*_root(ws), "--include-overrides", "--format", "json")
+    result = cli(*argv, *flags)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    if argv[1] == "hierarchy":
+        data = {row["key"]: row["value"] for row in data["keys"]}
+        assert data["a.b"] == "1979-05-27"
+        assert all(data[f"d.{k}"] == iso for k, (_, iso) in DATES.items())
+    else:
+        assert data["a"]["b"] == "1979-05-27"
+        assert data["d"] == {k: iso for k, (_, iso) in DATES.items()}
+
+
+def test_hierarchy_text_writes_keys_and_values_as_toml_does(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.user_config.write_text(
+        '[z]\n"a b" = nan\n"c.d" = 1979-05-27\ns = "q\\"uote"\nt = {x = [1, {y = 2}]}\n'
+    )
+    text = cli("config", "hierarchy", *_root(ws)).out
+    rows = dict(re.split(r"\s{2,}", line)[:2] for line in text.splitlines()[1:])
+    assert rows['z."a b"'] == "nan"
+    assert rows['z."c.d"'] == "1979-05-27"
+    assert rows["z.s"] == '"q\\"uote"'
+    assert rows["z.t.x"] == "[1, {y = 2}]"
 
 
 def _refuse(name: str) -> None:

@@ -98,7 +98,8 @@ class Setting:
 
     @property
     def dotted(self) -> str:
-        return ".".join(self.key)
+        """The key as TOML writes it: ``a."b.c"`` stays unambiguous."""
+        return tomlfile.dotted_key(self.key)
 
     def to_dict(self) -> dict[str, Any]:
         return {

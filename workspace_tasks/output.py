@@ -6,6 +6,7 @@ errors go to standard error. Nothing else in the package prints.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import math
@@ -17,12 +18,16 @@ PROGRAM = "workspace"
 
 
 def json_safe(value: Any) -> Any:
-    """Return ``value`` with non-finite floats as the strings "nan", "inf", "-inf".
+    """Return ``value`` with what JSON lacks (and TOML has) written as strings.
 
-    JSON has no NaN or Infinity (TOML has): strict readers reject them.
+    Non-finite floats become "nan", "inf", "-inf" (strict readers reject
+    NaN and Infinity); dates, times and date-times become ISO 8601 strings
+    ("1979-05-27", "07:32:00", "1979-05-27T07:32:00-08:00").
     """
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     if isinstance(value, dict):
         return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

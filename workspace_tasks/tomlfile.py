@@ -350,3 +350,35 @@ def _is_table(item: Any) -> bool:
     from tomlkit.items import AoT, Table
 
     return isinstance(item, Table | AoT)
+
+
+def inline_value(value: Any) -> str:
+    """Return ``value`` as TOML writes it, on one line (tables inline).
+
+    Strings are quoted and escaped, dates bare (``1979-05-27``), ``nan``
+    and ``inf`` as TOML spells them: what a reader could paste into a file.
+    """
+    return _inline(value).as_string()
+
+
+def _inline(value: Any) -> Any:
+    import tomlkit
+
+    if isinstance(value, Mapping):
+        table = tomlkit.inline_table()
+        for key, item in value.items():
+            table.append(key, _inline(item))
+        return table
+    if isinstance(value, list | tuple):
+        array = tomlkit.array()
+        for item in value:
+            array.append(_inline(item))
+        return array
+    return tomlkit.item(value)
+
+
+def dotted_key(key: KeyPath) -> str:
+    """Return the key path ``key`` as TOML writes it (``a."b.c"."d e"``)."""
+    import tomlkit
+
+    return tomlkit.key(list(key)).as_string() if key else ""

@@ -187,10 +187,9 @@ def _print_hierarchy(report) -> None:
 
 
 def _shown(value: object) -> str:
-    import json
+    from workspace_tasks.tomlfile import inline_value
 
-    safe = output.json_safe(value)
-    return json.dumps(safe, ensure_ascii=False, default=str, allow_nan=False)
+    return inline_value(value)
 
 
 def run_merge(args: argparse.Namespace) -> int:
