@@ -44,3 +44,61 @@ def test_root_under_home_is_found_in_the_contexts_home(cli, tmp_path):
 
     assert ws.root == (home / "ws").resolve()
     assert (ws.root / MARKER).is_file()
+
+
+TYPE_LINE = "[workspace] type: 'staging' is not one of development, testing, production"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("config", "show"),
+        ("config", "hierarchy"),
+        ("config", "merge", "--output", "-"),
+        ("config", "validate"),
+        ("resolve", "config", "merged"),
+        ("status",),
+    ],
+    ids=["show", "hierarchy", "merge", "validate", "resolve", "status"],
+)
+def test_an_unknown_type_in_the_settings_is_one_line_naming_its_place(
+    cli, make_workspace, argv
+):
+    ws = make_workspace("dev")
+    text = ws.settings_file.read_text()
+    ws.settings_file.write_text(text.replace('"development"', '"staging"'))
+    line = text.splitlines().index('type = "development"') + 1
+    result = cli(*argv, "--root", ws.root)
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: runtime/workspaces/dev/settings.toml:{line}:1: "
+        f"{TYPE_LINE}\n"
+    )
+    assert result.out == ""
+
+
+def test_init_refuses_a_marker_with_an_unknown_type(cli, make_workspace):
+    ws = make_workspace("dev")
+    marker = ws.root / MARKER
+    marker.write_text(marker.read_text().replace('"development"', '"staging"'))
+    result = cli("init", "--root", ws.root, "--user-name", "second")
+    assert result.code == 2
+    assert result.err.startswith(f"workspace: error: {MARKER}:5:1: {TYPE_LINE}")
+    assert not (ws.root / "config" / "second.toml").exists()
+
+
+def test_doit_with_an_unknown_type_says_so_in_one_line(make_workspace):
+    import subprocess
+    import sys
+
+    ws = make_workspace("dev")
+    text = ws.settings_file.read_text()
+    ws.settings_file.write_text(text.replace('"development"', '"staging"'))
+    doit = Path(sys.executable).parent / "doit"
+    for argv in (["list"], ["config"]):
+        done = subprocess.run(
+            [doit, *argv], cwd=ws.tools_dir, capture_output=True, text=True
+        )
+        assert done.returncode == 2
+        assert done.stderr.startswith("workspace: error: runtime/workspaces/dev/")
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from workspace_tasks.errors import UsageError
+from workspace_tasks.taskdefs import guarded
+
 BIN = Path(sys.executable).parent
 
 
@@ -69,3 +74,26 @@ def test_path_resolver_library_of_the_workspace(make_workspace):
     )
     result = _run([sys.executable, "-c", code], ws.root)
     assert result.stdout.strip() == str(ws.root / "infra" / "dev" / "mine")
+
+
+def _broken_at_once():
+    raise UsageError("config/dev.toml:1:2: invalid TOML: no")
+
+
+def _broken_on_the_second_task():
+    yield {"name": "a", "actions": None}
+    raise UsageError("config/dev.toml:1:2: invalid TOML: no")
+
+
+@pytest.mark.parametrize(
+    "creator",
+    [_broken_at_once, _broken_on_the_second_task],
+    ids=["returning", "yielding"],
+)
+def test_a_users_error_while_doit_creates_tasks_is_one_line(capsys, creator):
+    with pytest.raises(SystemExit) as stopped:
+        list(guarded(creator)())
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "workspace: error: config/dev.toml:1:2: invalid TOML: no\n"
+    )

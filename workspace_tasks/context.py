@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workspace_tasks.errors import NotFoundError, UsageError
+from workspace_tasks import tomlfile
+from workspace_tasks.errors import FileSyntaxError, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 
 MARKER = ".provisioning-workspace.toml"
@@ -232,12 +233,35 @@ def check_core_root(core_root: Path, environ: Mapping[str, str]) -> Path:
     raise UsageError(f"{how}: {core_root} has no config/config.defaults.toml")
 
 
-def _read_toml(path: Path) -> dict:
+def _read_workspace_table(path: Path, root: Path) -> dict:
+    """Return the ``[workspace]`` table of the marker or a settings file.
+
+    A file that is missing or does not parse gives an empty table (the
+    health check reports it); a ``type`` that is not a workspace type is an
+    error here, where every command reads it.
+
+    Raises:
+        FileSyntaxError: ``type`` is not one of :data:`WORKSPACE_TYPES`,
+            naming the file (relative to ``root``), line and column.
+    """
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError):
+        text = tomlfile.read_text(path)
+        table = tomllib.loads(text).get("workspace", {})
+    except (OSError, UsageError, tomllib.TOMLDecodeError):
         return {}
+    if not isinstance(table, dict):
+        return {}
+    kind = table.get("type")
+    if kind is not None and kind not in WORKSPACE_TYPES:
+        line, column = tomlfile.key_positions(text).get(("workspace", "type"), (1, 1))
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        raise FileSyntaxError(
+            shown,
+            line,
+            column,
+            f"[workspace] type: {kind!r} is not one of {', '.join(WORKSPACE_TYPES)}",
+        )
+    return table
 
 
 def load_workspace(
@@ -246,13 +270,20 @@ def load_workspace(
     core_root: Path,
     environ: Mapping[str, str] | None = None,
 ) -> Workspace:
-    """Build the :class:`Workspace` for ``user``, reading its saved settings."""
+    """Build the :class:`Workspace` for ``user``, reading its saved settings.
+
+    The type is the user's ``settings.toml`` one, else the marker's, else
+    development.
+
+    Raises:
+        FileSyntaxError: the marker or the settings name an unknown type.
+    """
     environ = dict(environ or {})
     root = Path(root).resolve()
-    marker = _read_toml(root / MARKER)
+    marker = _read_workspace_table(root / MARKER, root)
     ws = Workspace(root=root, user=user, core_root=core_root, environ=environ)
-    settings = _read_toml(ws.settings_file).get("workspace", {})
-    ws_type = settings.get("type") or marker.get("workspace", {}).get("type")
+    settings = _read_workspace_table(ws.settings_file, root)
+    ws_type = settings.get("type") or marker.get("type")
     infra = settings.get("infra_name", "")
     return replace(ws, type=ws_type or "development", infra=infra)
 

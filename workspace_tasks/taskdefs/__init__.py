@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from workspace_tasks.context import Workspace
 
@@ -53,11 +54,53 @@ def reported(action: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def guarded(creator: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a task creator so a user's error while doit loads tasks is one line.
+
+    doit calls the creators for every command (``doit list`` too) and shows
+    a traceback for whatever they raise: a
+    :class:`~workspace_tasks.errors.WorkspaceError` (a layer that does not
+    parse, an unknown workspace type) is printed as ``workspace: error:
+    ...`` instead, and doit stops with the error's exit code.
+    """
+
+    @functools.wraps(creator)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        from workspace_tasks.errors import WorkspaceError
+
+        try:
+            result = creator(*args, **kwargs)
+        except WorkspaceError as exc:
+            _stop(exc)
+        if inspect.isgenerator(result):
+            return _guarded_items(result)
+        return result
+
+    return create
+
+
+def _guarded_items(items: Iterator[Any]) -> Iterator[Any]:
+    from workspace_tasks.errors import WorkspaceError
+
+    try:
+        yield from items
+    except WorkspaceError as exc:
+        _stop(exc)
+
+
+def _stop(exc: Exception) -> NoReturn:
+    from workspace_tasks import output
+
+    output.error(str(exc))
+    raise SystemExit(getattr(exc, "exit_code", 1)) from None
+
+
 def task_creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
     """Return ``{"task_<name>": creator}`` for every family, bound to ``ws``."""
     creators: dict[str, Callable[[], dict]] = {}
     for name in FAMILIES:
-        creators.update(importlib.import_module(name).creators(ws))
+        family = importlib.import_module(name).creators(ws)
+        creators.update({task: guarded(make) for task, make in family.items()})
     return creators
 
 
