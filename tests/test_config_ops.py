@@ -167,6 +167,21 @@ def test_valid_cases_resolve_as_written(cli, make_workspace, name, key, value):
     assert cli("config", "validate", *_root(ws)).code == 0
 
 
+def test_an_interpolation_growing_without_bound_is_one_line(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.user_config.write_text(
+        "[l]\n"
+        + "".join(f'k{i} = "${{l.k{i + 1}}}${{l.k{i + 1}}}"\n' for i in range(40))
+        + 'k40 = "x"\n'
+    )
+    result = cli("config", "show", *_root(ws))
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: config/dev.toml:21:1: l.k19: expands to more than "
+        "1048576 characters (1 MiB), the limit of an interpolated value\n"
+    )
+
+
 def test_validate_warns_about_unknown_sections_without_failing(cli, make_workspace):
     ws = make_workspace("dev")
     shutil.copy(DATA / "toml" / "escape.toml", ws.user_config)

@@ -141,3 +141,33 @@ def test_strings_in_arrays_of_tables_are_expanded(tmp_path):
     result = interpolate(data, _builtins(tmp_path))
     assert result.data == {"srv": [{"name": "dev-1"}]}
     assert result.sources == {("srv",): {("workspace", "user")}}
+
+
+def _doubling(count: int) -> dict:
+    """Keys ``k0`` … each twice the next: ``k0`` would be 2**count long."""
+    keys = {f"k{i}": f"${{l.k{i + 1}}}${{l.k{i + 1}}}" for i in range(count)}
+    return {"l": {**keys, f"k{count}": "x"}}
+
+
+def test_a_value_may_not_expand_past_one_mebibyte(tmp_path):
+    result = interpolate(_doubling(40), _builtins(tmp_path))
+    assert [(p.key, p.message) for p in result.problems] == [
+        (
+            ("l", "k19"),
+            "expands to more than 1048576 characters (1 MiB), "
+            "the limit of an interpolated value",
+        )
+    ]
+    assert result.data["l"]["k0"] == "${l.k1}${l.k1}"
+    assert len(result.data["l"]["k20"]) == 1 << 20
+
+
+def test_all_expansions_together_may_not_grow_past_sixteen_mebibytes(tmp_path):
+    data = _doubling(19)
+    data["l"].update({f"copy{i}": "${l.k0}${l.k0}" for i in range(40)})
+    result = interpolate(data, _builtins(tmp_path))
+    assert len(result.problems) == 1
+    assert result.problems[0].message.startswith(
+        "the expanded configuration grows by more than 16777216 characters"
+    )
+    assert result.data["l"]["copy39"] == "${l.k0}${l.k0}"

@@ -8,6 +8,11 @@ a cycle is reported with its chain (``a.b -> a.c -> a.b``); ``$${`` writes a
 literal ``${``. A reference whose first part is neither a key of the
 configuration nor a built-in namespace (``${change.type}``) is kept verbatim,
 for the tool that fills it in later. Only strings are expanded.
+
+References can double a value at each step, so sizes are bounded: a value
+may not expand to more than ``MAX_VALUE`` characters (1 MiB), and all the
+expansions together may not add more than ``MAX_GROWTH`` (16 MiB) to the
+configuration. Past either limit the key is reported and kept as written.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ log = logging.getLogger(__name__)
 
 KeyPath = tuple[str, ...]
 BUILTIN_NAMESPACES = ("workspace", "git", "build", "env")
+MAX_VALUE = 1 << 20
+MAX_GROWTH = 16 << 20
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 
 
@@ -127,6 +134,10 @@ class _Unresolved(Exception):
     """A reference names a key that does not exist."""
 
 
+class _TooLarge(_Unresolved):
+    """An expansion past :data:`MAX_VALUE` or :data:`MAX_GROWTH`."""
+
+
 def interpolate(data: Mapping[str, Any], builtins: Builtins) -> Interpolated:
     """Return ``data`` with every ``${...}`` expanded and the problems found.
 
@@ -152,6 +163,7 @@ class _Expander:
         self.failed: set[KeyPath] = set()
         self.problems: list[InterpolationProblem] = []
         self.sources: dict[KeyPath, set[KeyPath]] = {}
+        self.growth = 0
 
     def run(self) -> Interpolated:
         data = self._walk(self.data, ())
@@ -179,7 +191,7 @@ class _Expander:
         """Expand a string inside the array held by the key ``path``."""
         used = self.sources.setdefault(path, set())
         try:
-            return self._expand(text, [], used)
+            return self._grown(text, self._expand(text, [], used))
         except _Cycle as cycle:
             self._report(cycle.chain[0], f"interpolation cycle: {cycle}")
         except _Unresolved as exc:
@@ -213,7 +225,8 @@ class _Expander:
             raise _Failed
         used: set[KeyPath] = set()
         try:
-            value = self._expand(self._value_at(path), [*stack, path], used)
+            text = self._value_at(path)
+            value = self._grown(text, self._expand(text, [*stack, path], used))
         except _Cycle as cycle:
             self.failed.add(path)
             raise cycle from None
@@ -234,17 +247,40 @@ class _Expander:
             node = node[part]
         return node
 
+    def _grown(self, text: str, value: str) -> str:
+        """Count what expanding ``text`` into ``value`` added to the whole."""
+        if self.growth > MAX_GROWTH:
+            raise _Failed  # reported once, where the limit was passed
+        self.growth += max(0, len(value) - len(text))
+        if self.growth > MAX_GROWTH:
+            raise _TooLarge(
+                f"the expanded configuration grows by more than {MAX_GROWTH} "
+                "characters (16 MiB), the limit of interpolation"
+            )
+        return value
+
     def _expand(self, text: str, stack: list[KeyPath], used: set[KeyPath]) -> str:
-        """Expand the references of ``text``; add the names used to ``used``."""
+        """Expand the references of ``text``; add the names used to ``used``.
+
+        Raises:
+            _TooLarge: the result would be longer than :data:`MAX_VALUE`.
+        """
         pieces: list[str] = []
+        size = 0
         position = 0
         for match in _REFERENCE.finditer(text):
             pieces.append(text[position : match.start()])
             position = match.end()
             if match.group(0) == "$${":
                 pieces.append("${")
-                continue
-            pieces.append(self._reference(match, stack, used))
+            else:
+                pieces.append(self._reference(match, stack, used))
+            size += len(pieces[-2]) + len(pieces[-1])
+            if size > MAX_VALUE:
+                raise _TooLarge(
+                    f"expands to more than {MAX_VALUE} characters (1 MiB), "
+                    "the limit of an interpolated value"
+                )
         pieces.append(text[position:])
         return "".join(pieces)
 
