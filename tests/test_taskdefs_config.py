@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import subprocess
 import tomllib
 
 import pytest
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
+from external_tools import needs
 
+from workspace_tasks.cascade import cache_is_fresh, read_cached
+from workspace_tasks.settings import setting
 from workspace_tasks.taskdefs import doit_config, task_creators
 
 
@@ -85,3 +90,63 @@ def test_a_task_that_prints_its_verdict_fails_without_doits_noise(
     assert "overall: critical" in captured.out
     assert "Traceback" not in captured.out + captured.err
     assert "returned False" not in captured.out + captured.err
+
+
+def _with_env(ws, **environ: str):
+    return dataclasses.replace(ws, environ=environ)
+
+
+def _built(ws) -> int:
+    """Run ``doit config``; return the cache's inode (a new one: it was rebuilt)."""
+    assert _doit(ws, "config") == 0
+    return os.stat(ws.merged_config).st_ino
+
+
+def test_a_changed_variable_the_config_reads_rebuilds_the_cache(make_workspace):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write('[x]\nfoo = "${env.NC1FOO}"\n')
+    first = _built(_with_env(ws, NC1FOO="one", OTHER="a"))
+    assert _built(_with_env(ws, NC1FOO="one", OTHER="b")) == first
+    second = _built(_with_env(ws, NC1FOO="two"))
+    assert second != first
+    assert setting(_with_env(ws, NC1FOO="two"), "x.foo") == "two"
+    assert _built(_with_env(ws)) != second
+    assert setting(_with_env(ws), "x.foo") == "${env.NC1FOO}"
+    assert setting(_with_env(ws, NC1FOO="three"), "x.foo") == "three"
+
+
+def test_a_config_reading_the_build_timestamp_is_never_up_to_date(make_workspace):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write('[x]\nwhen = "${build.timestamp}"\n')
+    first = _built(ws)
+    assert _built(ws) != first
+    assert not cache_is_fresh(ws)
+    assert read_cached(ws) is None
+
+
+@needs("git")
+def test_a_new_commit_or_branch_rebuilds_a_config_reading_git(make_workspace):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write('[x]\nbranch = "${git.branch}"\n')
+
+    def git(*argv: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.email=t@t", "-c", "user.name=t", *argv],
+            cwd=ws.root,
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "one")
+    first = _built(ws)
+    assert _built(ws) == first
+    git("checkout", "-q", "-b", "feature")
+    second = _built(ws)
+    assert second != first
+    assert setting(ws, "x.branch") == "feature"
+    git("commit", "-q", "--allow-empty", "-m", "two")
+    assert _built(ws) != second

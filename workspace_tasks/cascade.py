@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,13 @@ from typing import Any
 from workspace_tasks import tomlfile
 from workspace_tasks.context import ENV_OF_TYPE, WORKSPACE_TYPES, Workspace
 from workspace_tasks.errors import UsageError
-from workspace_tasks.interpolation import Builtins, InterpolationProblem, interpolate
+from workspace_tasks.interpolation import (
+    Builtins,
+    InterpolationProblem,
+    git_environ,
+    git_revision,
+    interpolate,
+)
 from workspace_tasks.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ ENV_PREFIX = "PROVISIONING__"
 ENV_LAYER = "environment-variables"
 CONFIG_NAMES = ("user", *WORKSPACE_TYPES, "merged")
 SIGNATURE_PREFIX = "# cascade-signature: "
+INPUTS_PREFIX = "# cascade-inputs: "
 
 
 @dataclass(frozen=True)
@@ -383,11 +391,61 @@ def resolve_config(
     return load_cascade(ws, name, include_overrides=include_overrides).check().values
 
 
-def cascade_signature(ws: Workspace) -> str:
-    """Return a fingerprint of the user's layer files (paths, sizes, times).
+@dataclass(frozen=True)
+class CacheInputs:
+    """What the merged cache depends on besides its layer files.
 
-    It changes whenever a layer is written, created or removed; the merged
-    cache records it to tell whether it is still fresh.
+    ``env``: the environment variables its references read (``${env.X}``,
+    directly or through other keys, set or not); ``git``: whether it reads
+    ``git.branch`` or ``git.commit``; ``timestamp``: whether it reads
+    ``build.timestamp``, which makes it stale as soon as it is written.
+    The ``PROVISIONING__*`` variables are not among them: the cache holds
+    the cascade without the override layers.
+    """
+
+    env: tuple[str, ...] = ()
+    git: bool = False
+    timestamp: bool = False
+
+    @classmethod
+    def of(cls, cascade: Cascade) -> CacheInputs:
+        """Return the inputs the references of ``cascade`` drew on."""
+        used = {name for names in cascade.sources.values() for name in names}
+        env = sorted(n[1] for n in used if len(n) == 2 and n[0] == "env")
+        git = any(n in used for n in (("git", "branch"), ("git", "commit")))
+        return cls(tuple(env), git, ("build", "timestamp") in used)
+
+    def to_line(self) -> str:
+        """Return the header line recording these inputs (names, no values)."""
+        data = {"env": list(self.env), "git": self.git, "timestamp": self.timestamp}
+        return INPUTS_PREFIX + json.dumps(data)
+
+    @classmethod
+    def from_line(cls, line: str) -> CacheInputs | None:
+        """Read :meth:`to_line`'s line back; None when it is not one."""
+        if not line.startswith(INPUTS_PREFIX):
+            return None
+        try:
+            data = json.loads(line[len(INPUTS_PREFIX) :])
+            env = tuple(str(name) for name in data["env"])
+            return cls(env, bool(data["git"]), bool(data["timestamp"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def cascade_signature(
+    ws: Workspace,
+    inputs: CacheInputs | None = None,
+    revision: tuple[str, str] | None = None,
+) -> str:
+    """Return a fingerprint of what the user's merged configuration is made of.
+
+    The layer files (paths, sizes, times) always count: the fingerprint
+    changes whenever a layer is written, created or removed. With
+    ``inputs``, so do the values of the environment variables it names and,
+    when it reads ``git.*``, the repository's branch and commit (``revision``,
+    else asked now). The merged cache records it to tell whether it is
+    still fresh.
     """
     parts = []
     for source in layer_sources(ws):
@@ -397,27 +455,76 @@ def cascade_signature(ws: Workspace) -> str:
             parts.append(f"{source.path}:{info.st_mtime_ns}:{info.st_size}")
         except FileNotFoundError:
             parts.append(f"{source.path}:-")
+    if inputs is not None:
+        parts += [f"env:{n}={json.dumps(ws.environ.get(n))}" for n in inputs.env]
+        if inputs.git:
+            parts.append("git:{}:{}".format(*(revision or current_revision(ws))))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+def current_revision(ws: Workspace) -> tuple[str, str]:
+    """Return the branch and commit of the repository holding ``ws`` right now.
+
+    Not the answer remembered for the process: a freshness check must see a
+    commit made since.
+    """
+    return git_revision.__wrapped__(str(ws.root), git_environ(ws.environ))
+
+
+def load_for_cache(ws: Workspace) -> tuple[Cascade, list[str]]:
+    """Load the user's cascade for the merged cache, with the cache's header.
+
+    The header (signature and inputs, see :func:`cache_is_fresh`) describes
+    exactly what was merged: git is asked afresh and its answer used for
+    both, and a layer changed while merging leaves a signature that never
+    matches, so the next reader merges again.
+    """
+    git_revision.cache_clear()
+    before = cascade_signature(ws)
+    cascade = load_cascade(ws)
+    inputs = CacheInputs.of(cascade)
+    revision = git_revision(str(ws.root), git_environ(ws.environ))
+    signature = cascade_signature(ws, inputs, revision)
+    if cascade_signature(ws) != before:
+        log.debug("a layer of %s changed while merging", ws.user)
+        signature = "changed-while-merging"
+    return cascade, [SIGNATURE_PREFIX + signature, inputs.to_line()]
+
+
 def cache_is_fresh(ws: Workspace) -> bool:
-    """Tell whether the merged cache was written from the current layer files."""
+    """Tell whether the merged cache still holds what merging would give now.
+
+    Fresh means: written from the current layer files, with the same values
+    of the environment variables its references read and the same git
+    branch and commit if it reads them; never, when it reads
+    ``build.timestamp`` (the time of each merge).
+    """
     try:
         with ws.merged_config.open(encoding="utf-8") as handle:
-            first = handle.readline().rstrip("\n")
+            first, second = handle.readline(), handle.readline()
     except (OSError, UnicodeDecodeError):
         return False
-    return first == SIGNATURE_PREFIX + cascade_signature(ws)
+    return _fresh(ws, first.rstrip("\n"), second.rstrip("\n"))
+
+
+def _fresh(ws: Workspace, first: str, second: str) -> bool:
+    inputs = CacheInputs.from_line(second)
+    if inputs is None or inputs.timestamp:
+        return False
+    return first == SIGNATURE_PREFIX + cascade_signature(ws, inputs)
 
 
 def read_cached(ws: Workspace) -> dict[str, Any] | None:
-    """Return the merged values from the cache file when it is fresh, else None."""
+    """Return the merged values from the cache file when it is fresh, else None.
+
+    Fresh as :func:`cache_is_fresh` decides.
+    """
     try:
         text = ws.merged_config.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    first, _, _ = text.partition("\n")
-    if first != SIGNATURE_PREFIX + cascade_signature(ws):
+    first, second, _ = (text.split("\n", 2) + ["", ""])[:3]
+    if not _fresh(ws, first, second):
         log.debug("merged config cache of %s is stale", ws.user)
         return None
     try:

@@ -29,8 +29,8 @@ from workspace_tasks.cascade import (
     SIGNATURE_PREFIX,
     Cascade,
     Layer,
-    cascade_signature,
     load_cascade,
+    load_for_cache,
 )
 from workspace_tasks.config_validation import has_errors, validate_config
 from workspace_tasks.context import PACKAGE_DIR, Workspace
@@ -436,13 +436,14 @@ def write_merged(
 def write_cache(ws: Workspace) -> MergeResult:
     """Write ``runtime/state/<user>/merged-config.toml`` for ``ws``'s user.
 
-    Its first line records the layers' signature so readers can tell whether
-    it is still fresh. A reference that cannot be expanded stays as written.
+    Its first lines record what it was merged from (the layers' signature
+    and the variables, git revision and timestamp its references read) so
+    readers can tell whether it is still fresh (:func:`cache_is_fresh`). A
+    reference that cannot be expanded stays as written.
     """
-    signature = cascade_signature(ws)
-    cascade = load_cascade(ws)
-    header = [f"cascade-signature: {signature}", *_header(ws, cascade)]
-    text = merged_document(cascade, header).as_string()
+    cascade, header = load_for_cache(ws)
+    recorded = [line.removeprefix("# ") for line in header]
+    text = merged_document(cascade, [*recorded, *_header(ws, cascade)]).as_string()
     assert text.startswith(SIGNATURE_PREFIX)
     ensure_user_dir(ws, ws.merged_config.parent)
     safefs.atomic_write(ws.merged_config, text, mode=safefs.PRIVATE_FILE)

@@ -60,14 +60,15 @@ class Builtins:
                 name
             )
         if namespace == "git" and name in ("branch", "commit"):
-            branch, commit = git_revision(str(self.root), _git_environ(self.environ))
+            branch, commit = git_revision(str(self.root), git_environ(self.environ))
             return branch if name == "branch" else commit
         if (namespace, name) == ("build", "timestamp"):
             return self.timestamp
         return None
 
 
-def _git_environ(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def git_environ(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Return the environment git runs in: ``environ`` without ``GIT_*``, C locale."""
     kept = {k: v for k, v in environ.items() if not k.startswith("GIT_")}
     kept["LC_ALL"] = "C"
     return tuple(sorted(kept.items()))
@@ -223,7 +224,9 @@ class _Expander:
             raise _Cycle([*stack[stack.index(path) :], path])
         if path in self.failed:
             raise _Failed
-        used: set[KeyPath] = set()
+        # What a key drew on counts even when it fails: an unset variable
+        # it reads must still make a cache of the configuration stale.
+        used = self.sources.setdefault(path, set())
         try:
             text = self._value_at(path)
             value = self._grown(text, self._expand(text, [*stack, path], used))
@@ -238,7 +241,6 @@ class _Expander:
             self.failed.add(path)
             raise
         self.done[path] = value
-        self.sources[path] = used
         return value
 
     def _value_at(self, path: KeyPath) -> Any:
@@ -289,9 +291,10 @@ class _Expander:
     ) -> str:
         name = match.group(1).strip()
         parts = tuple(name.split("."))
+        if parts[0] in BUILTIN_NAMESPACES:
+            used.add(parts)  # even when unset: setting it changes the value
         builtin = self.builtins.lookup(parts)
         if builtin is not None:
-            used.add(parts)
             return builtin
         namespace = parts[0]
         if namespace in self.data:
