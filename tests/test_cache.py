@@ -183,6 +183,25 @@ def test_a_command_run_from_a_removed_folder_says_so(workspace, cli, tmp_path):
     )
 
 
+@pytest.mark.parametrize("how", ["flag", "variable"])
+def test_an_absolute_root_works_from_a_removed_folder(
+    workspace, cli, tmp_path, monkeypatch, how
+):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    os.chdir(gone)
+    gone.rmdir()
+    flags = ["--root", str(workspace.root)] if how == "flag" else []
+    if how == "variable":
+        monkeypatch.setenv("PROVISIONING_WORKSPACE_ROOT", str(workspace.root))
+    try:
+        result = cli("status", *flags)
+    finally:
+        os.chdir(tmp_path)
+    assert result.code == 0, result.err
+    assert str(workspace.root) in result.out
+
+
 def test_cache_leading_outside_the_workspace_is_refused(workspace, cli, tmp_path):
     outside = tmp_path / "outside"
     build_tree(outside, {"providers/keep.json": "k"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from workspace_tasks.context import Workspace, locate
+from workspace_tasks.context import Workspace, expand_home, locate
 from workspace_tasks.errors import UsageError
 
 
@@ -22,15 +22,19 @@ def current_workspace(
     must_exist: bool = True,
 ) -> Workspace:
     """Return the workspace for this process: flags, then environment, then cwd."""
-    if root is not None and os.path.isabs(root):
-        # An absolute --root needs no current folder, even a removed one.
-        cwd = _cwd_or_none() or Path(root)
+    environ = dict(os.environ)
+    given = root or environ.get("PROVISIONING_WORKSPACE_ROOT")
+    place = expand_home(given, environ) if given else None
+    if place is not None and place.is_absolute():
+        # An absolute --root or PROVISIONING_WORKSPACE_ROOT needs no current
+        # folder, even a removed one.
+        cwd = _cwd_or_none() or place
     else:
         cwd = current_folder()
     return locate(
         root=root,
         user=user,
-        environ=dict(os.environ),
+        environ=environ,
         cwd=cwd,
         user_flag=user_flag,
         must_exist=must_exist,
