@@ -95,6 +95,28 @@ def test_failed_validation_runs_again(small):
     assert second == (1, ["validate:clusters/c"])
 
 
+def test_a_failing_sub_task_says_why_at_the_default_verbosity(small, capsys):
+    p = small.user_extensions_dir("providers") / "p"
+    (p / "templates" / "network.j2").write_text("{% if %}\n")
+    capsys.readouterr()
+
+    validated = run_doit(small, "validate:providers/p")
+    validate_err = capsys.readouterr().err
+    tested = run_doit(small, "test:providers/p")
+    test_err = capsys.readouterr().err
+
+    assert validated == (1, ["validate:providers/p"])
+    assert validate_err == (
+        "workspace: error: extensions/providers/dev/p/templates/network.j2:1: "
+        "template syntax: Expected an expression, got 'end of statement block'\n"
+    )
+    assert tested == (1, ["test:providers/p"])
+    assert "FAILED tests/" in test_err
+    assert test_err.splitlines()[-1].startswith(
+        "workspace: error: providers/p: 1 failed"
+    )
+
+
 def test_test_task_reruns_only_the_changed_extension(small):
     first = run_doit(small, "test")
     unit = small.user_extensions_dir("clusters") / "c" / "tests" / "unit"

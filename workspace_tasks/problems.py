@@ -19,10 +19,14 @@ class Problem:
     severity: str = "error"  # "error" or "warning"
 
     def __str__(self) -> str:
+        label = "" if self.severity == "error" else f"{self.severity}: "
+        return self.located(f"{label}{self.message}")
+
+    def located(self, text: str | None = None) -> str:
+        """Return ``file:line:column: text`` (the message without a severity)."""
         where = [str(p) for p in (self.file, self.line, self.column) if p is not None]
         prefix = ":".join(where)
-        label = "" if self.severity == "error" else f"{self.severity}: "
-        text = f"{label}{self.message}"
+        text = self.message if text is None else text
         return f"{prefix}: {text}" if prefix else text
 
     def to_dict(self) -> dict:

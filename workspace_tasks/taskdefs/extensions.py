@@ -21,24 +21,41 @@ from workspace_tasks.validation import extension_files, taskserv_finder
 
 @reported
 def validate_one(ws: Workspace, extension: Extension) -> bool:
-    """Validate one extension, print its problems; False fails the sub-task."""
+    """Validate one extension; False fails the sub-task.
+
+    Each problem is one line on standard error (``workspace: error:
+    file:line:column: message``), which doit shows at its default
+    verbosity, so a failing sub-task always says why.
+    """
     from workspace_tasks.validation import validate_extension
 
     problems = validate_extension(ws, extension.kind, extension.name)
-    output.print_lines(str(problem) for problem in problems)
+    for problem in problems:
+        if problem.severity == "error":
+            output.error(problem.located())
+        else:
+            output.warn(problem.located())
     return not any(problem.severity == "error" for problem in problems)
 
 
 @reported
 def run_suite(ws: Workspace, extension: Extension) -> bool:
-    """Run one extension's tests, print the outcome; False fails the sub-task."""
+    """Run one extension's tests; False fails the sub-task.
+
+    A failing run shows pytest's report and one ``workspace: error:`` line
+    with the counts on standard error, which doit shows at its default
+    verbosity; a passing run prints its counts.
+    """
     from workspace_tasks.testrun import run_tests
 
     run = run_tests(ws, extension)
-    if not run.ok:
-        output.print_line(run.output.rstrip("\n"))
-    output.print_line(f"{extension.kind}/{extension.name}: {run.summary()}")
-    return run.ok
+    verdict = f"{extension.kind}/{extension.name}: {run.summary()}"
+    if run.ok:
+        output.print_line(verdict)
+        return True
+    output.note(run.output.rstrip("\n"))
+    output.error(f"{verdict} (tests in {run.path}/tests)")
+    return False
 
 
 def _extensions(ws: Workspace) -> list[Extension]:
