@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks import safefs
+from workspace_tasks import extension_files, safefs
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import NotFoundError
 from workspace_tasks.manifest import Manifest, load_manifest, toml_error
@@ -113,7 +113,8 @@ def _render_extension(
             continue
         files[f"{prefix}/{manifest.output_name(template)}"] = text.encode("utf-8")
     for path in sorted((extension.path / "manifests").glob("*.y*ml")):
-        files[f"{prefix}/manifests/{path.name}"] = path.read_bytes()
+        data = extension_files.read_bytes(extension.path, path)
+        files[f"{prefix}/manifests/{path.name}"] = data
     return problems
 
 

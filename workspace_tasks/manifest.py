@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workspace_tasks import extension_files
 from workspace_tasks.errors import FileSyntaxError
 
 MANIFEST_NAME = "extension.toml"
@@ -195,10 +196,11 @@ def load_manifest(folder: Path) -> Manifest:
 
     Raises:
         FileSyntaxError: the manifest is missing or does not parse.
+        OutsideExtension: it is a link leading out of the extension.
     """
     path = Path(folder) / MANIFEST_NAME
     try:
-        data = path.read_bytes()
+        data = extension_files.read_bytes(folder, path)
     except OSError as exc:
         raise FileSyntaxError(path, 1, 1, f"cannot read: {exc.strerror}") from None
     return parse_manifest(data, path)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workspace_tasks import extension_files
 from workspace_tasks.errors import FileSyntaxError, UsageError
 from workspace_tasks.manifest import Manifest
 
@@ -123,21 +124,27 @@ def _load_module(path: Path) -> Any:
 def environment(folder: Path, manifest: Manifest) -> Any:
     """Return a Jinja2 environment for the extension in ``folder``.
 
-    Templates load from its ``templates/`` folder; undefined variables fail;
-    the declared filters and tests are installed.
+    Templates load from its ``templates/`` folder, by the rule of
+    :mod:`~workspace_tasks.extension_files` (nothing leading out of the
+    extension is read); undefined variables fail; the declared filters and
+    tests are installed.
 
     Raises:
-        UsageError: a declared filter or test is defined nowhere.
+        UsageError: a declared filter or test is defined nowhere; the
+            plugins file leads out of the extension.
     """
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(folder) / "templates")),
+        loader=extension_files.template_loader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
-    module = _load_module(Path(folder) / manifest.plugins) if manifest.plugins else None
+    module = None
+    if manifest.plugins:
+        plugins = Path(folder) / manifest.plugins
+        module = _load_module(extension_files.check_inside(folder, plugins))
     for names, library, table in (
         (manifest.filters, FILTERS, env.filters),
         (manifest.tests, TESTS, env.tests),

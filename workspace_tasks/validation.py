@@ -8,9 +8,7 @@ values (file, line, column) and never raises on a broken file.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import stat
 import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,6 +16,12 @@ from pathlib import Path
 from workspace_tasks import template_plugins
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.extension_files import (
+    link_problems,
+    list_files,
+    outside_target,
+    read_bytes,
+)
 from workspace_tasks.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -30,22 +34,8 @@ from workspace_tasks.resolver import Extension, resolve_extension
 
 log = logging.getLogger(__name__)
 
-SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _KCL_WHERE = re.compile(r"-->\s*(.+?):(\d+):(\d+)")
-
-
-def extension_files(folder: Path) -> list[Path]:
-    """Return the extension's files, sorted, skipping caches and symbolic links."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES)
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if name.endswith(".pyc") or path.is_symlink():
-                continue
-            found.append(path)
-    return found
 
 
 class _Shown:
@@ -142,6 +132,13 @@ def declaration_problems(
     defined: dict[str, int] = {}
     if manifest.plugins:
         plugins = folder / manifest.plugins
+        outside = outside_target(folder, plugins)
+        if outside is not None:
+            message = (
+                f"[jinja] plugins {manifest.plugins!r} leads to {outside}, "
+                "outside the extension; it is not read"
+            )
+            return [Problem(message, shown, _line_of(manifest_text, manifest.plugins))]
         try:
             defined = template_plugins.plugin_functions(plugins)
         except FileSyntaxError as exc:
@@ -269,25 +266,6 @@ def python_problems(path: Path, shown: str) -> list[Problem]:
     return []
 
 
-def _link_problems(folder: Path, shown) -> list[Problem]:
-    problems = []
-    real = folder.resolve()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if stat.S_ISLNK(path.lstat().st_mode):
-                target = path.resolve()
-                if target != real and real not in target.parents:
-                    problems.append(
-                        Problem(
-                            f"symbolic link to {os.readlink(path)} leaves the "
-                            "extension; it is not followed",
-                            shown(path),
-                        )
-                    )
-    return problems
-
-
 def _structure_problems(folder: Path, kind: str, name: str, shown) -> list[Problem]:
     problems = []
     for entry in required_files(kind, name):
@@ -303,9 +281,9 @@ def _manifest(
     folder: Path, kind: str, name: str, shown
 ) -> tuple[Manifest | None, str, list[Problem]]:
     path = folder / MANIFEST_NAME
-    if not path.is_file():
-        return None, "", []
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    if not path.is_file() or outside_target(folder, path) is not None:
+        return None, "", []  # a link leading out is reported as a link
+    text = read_bytes(folder, path).decode("utf-8-sig", errors="replace")
     try:
         manifest = parse_manifest(text, shown(path))
     except FileSyntaxError as exc:
@@ -363,8 +341,8 @@ def check_folder(
     shown = _Shown(base or folder)
     problems = _structure_problems(folder, kind, name, shown)
     manifest, text, found = _manifest(folder, kind, name, shown)
-    problems += found + _link_problems(folder, shown)
-    files = extension_files(folder)
+    problems += found + link_problems(folder, shown)
+    files = list_files(folder)
     if manifest is not None:
         manifest_shown = shown(folder / MANIFEST_NAME)
         problems += declaration_problems(folder, manifest, text, manifest_shown)

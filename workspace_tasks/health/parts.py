@@ -14,6 +14,7 @@ from pathlib import Path
 
 from workspace_tasks import safefs
 from workspace_tasks.context import Workspace
+from workspace_tasks.extension_files import list_files
 from workspace_tasks.health.checkup import check_component
 from workspace_tasks.health.configuration import config_layers
 from workspace_tasks.health.extensions import workspace_extensions
@@ -24,7 +25,6 @@ from workspace_tasks.health.model import (
     save_report,
 )
 from workspace_tasks.runtime import ensure_user_dir
-from workspace_tasks.validation import extension_files
 
 # Parts whose result depends only on the files they read.
 FILE_BOUND = ("configuration", "extensions")
@@ -54,7 +54,7 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
         return present, [f"{p}:{p in present}" for p in layers]
     if name == "extensions":
         extensions = workspace_extensions(ws)
-        files = [f for e in extensions for f in extension_files(e.path)]
+        files = [f for e in extensions for f in list_files(e.path)]
         names = [f"{e.kind}/{e.name}:{e.origin}" for e in extensions]
         return files, names + [str(f) for f in files]
     return [], []

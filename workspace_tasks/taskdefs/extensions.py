@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 
 from workspace_tasks import output
 from workspace_tasks.context import EXTENSION_KINDS, Workspace
+from workspace_tasks.extension_files import list_files
 from workspace_tasks.manifest import load_manifest
 from workspace_tasks.resolver import Extension, effective_extensions
 from workspace_tasks.taskdefs import reported
-from workspace_tasks.validation import extension_files, taskserv_finder
+from workspace_tasks.validation import taskserv_finder
 
 
 @reported
@@ -82,7 +83,7 @@ def _scan(ws: Workspace) -> list[tuple[Extension, list, dict]]:
     """Return each extension with its files and fingerprint, read once."""
     found = []
     for extension in _extensions(ws):
-        files = extension_files(extension.path)
+        files = list_files(extension.path)
         found.append((extension, files, _fingerprint(ws, extension, files)))
     return found
 
