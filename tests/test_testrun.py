@@ -30,6 +30,17 @@ def test_created_provider_tests_pass(cli, workspace):
     assert not list(folder.rglob("__pycache__"))
 
 
+def test_tests_run_in_a_workspace_whose_path_holds_a_variable(cli, tmp_path):
+    root = tmp_path / "x $HOME" / "ws"
+    assert cli("init", "--root", root).code == 0
+    cli("tools", "create-extension", "providers/p", "--root", root)
+
+    result = cli("tools", "test-extension", "providers/p", "--root", root)
+
+    assert result.code == 0, result.out + result.err
+    assert result.out == "providers/p: 9 passed\n"
+
+
 def test_failing_test_fails_the_command(cli, workspace):
     cli("tools", "create-extension", "clusters/c", "--root", workspace.root)
     unit = workspace.user_extensions_dir("clusters") / "c" / "tests" / "unit"

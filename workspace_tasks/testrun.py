@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
@@ -70,8 +69,13 @@ class DryRender:
         return asdict(self)
 
 
-def pytest_command(folder: Path) -> list[str]:
-    """Return the pytest command line for the tests of ``folder``."""
+def pytest_command() -> list[str]:
+    """Return the pytest command line, run from the extension's folder.
+
+    Every path in it is relative to that folder: pytest expands ``$NAME``
+    in ``--rootdir``, so a workspace under a folder named ``x $HOME`` must
+    never appear there.
+    """
     return [
         sys.executable,
         "-m",
@@ -81,7 +85,7 @@ def pytest_command(folder: Path) -> list[str]:
         "-c",
         os.devnull,
         "--rootdir",
-        str(folder),
+        ".",
         "-p",
         "no:cacheprovider",
         "--import-mode=importlib",
@@ -111,7 +115,7 @@ def run_tests(ws: Workspace, extension: Extension) -> ExtensionTestRun:
     folder = extension.path
     if not (folder / "tests").is_dir():
         raise UsageError(f"{extension.kind}/{extension.name} has no tests folder")
-    command = pytest_command(folder)
+    command = pytest_command()
     environ = {
         **ws.environ,
         "PYTHONPATH": str(folder),
