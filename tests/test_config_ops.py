@@ -140,7 +140,9 @@ def test_other_commands_refuse_invalid_toml_with_one_line_and_exit_2(
     for argv in (
         ["config", "show"],
         ["config", "hierarchy"],
+        ["config", "merge", "--output", "-"],
         ["resolve", "config", "user"],
+        ["resolve", "config", "merged"],
     ):
         result = cli(*argv, *_root(ws))
         assert result.code == 2
@@ -233,6 +235,15 @@ def test_hierarchy_shows_origin_and_overridden_values(cli, make_workspace):
     text = cli("config", "hierarchy", *_root(ws)).out
     line = next(x for x in text.splitlines() if x.startswith("cache.ttl "))
     assert "config/dev-defaults.toml:21" in line and "= 3600" in line
+
+
+def test_hierarchy_gives_the_line_of_a_key_in_an_inline_table(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.user_config.write_text("[z]\nt = {x = 1, y = {w = 2}}\n")
+    report = json.loads(cli("config", "hierarchy", *_root(ws), "--format", "json").out)
+    origins = {row["key"]: row["origin"] for row in report["keys"]}
+    assert origins["z.t.x"] == "config/dev.toml:2"
+    assert origins["z.t.y.w"] == "config/dev.toml:2"
 
 
 def test_merge_keeps_comments_and_writes_privately(cli, make_workspace, tmp_path):

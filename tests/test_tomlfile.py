@@ -119,3 +119,18 @@ def test_add_entries_keeps_a_last_line_without_newline_apart():
     document = tomlkit.document()
     tomlfile.add_entries(document, [("a", first["a"]), ("b", 2)], [])
     assert document.as_string() == "a = 1\nb = 2\n"
+
+
+def test_key_positions_reach_into_inline_tables():
+    text = (
+        "[z]\n"
+        't = {x = 1979-05-27, "a b".c = [1, {q = 2}], s = "}{,", n = {m = 1}}\n'
+        "u = 3\n"
+    )
+    positions = tomlfile.key_positions(text)
+    assert positions[("z", "t")] == (2, 1)
+    assert positions[("z", "t", "x")] == (2, 6)
+    assert positions[("z", "t", "a b", "c")] == (2, 22)
+    assert positions[("z", "t", "s")] == (2, 46)
+    assert positions[("z", "t", "n", "m")] == (2, 62)
+    assert positions[("z", "u")] == (3, 1)

@@ -127,6 +127,22 @@ def test_manifest_without_kind_is_reported(cli, workspace):
     assert "manifests/service.yaml: document 1 has no 'kind'" in result.out
 
 
+@pytest.mark.parametrize(
+    "text", ["", "# nothing yet\n", "---\n...\n"], ids=["empty", "comment", "dashes"]
+)
+def test_manifest_without_a_document_is_reported(cli, workspace, text):
+    folder = _create(cli, workspace, "taskservs/t")
+    (folder / "manifests" / "service.yaml").write_text(text)
+
+    result = _validate(cli, workspace, "taskservs/t")
+
+    assert result.code == 1
+    assert (
+        "manifests/service.yaml: no document: a manifest needs apiVersion and kind"
+        in result.out
+    )
+
+
 def test_missing_required_file_is_reported(cli, workspace):
     folder = _create(cli, workspace, "providers/p")
     (folder / "p" / "auth.py").unlink()

@@ -184,8 +184,69 @@ def key_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
         parts, rest = _split_key(stripped)
         if parts and rest.startswith("="):
             _remember(positions, table + parts, (number, column))
+            value = len(line) - len(rest[1:].lstrip(" \t"))
+            if line.startswith("{", value):
+                _inline_keys(line, value, table + parts, number, positions)
             scanner.feed(rest[1:])
     return positions
+
+
+def _inline_keys(
+    line: str,
+    start: int,
+    prefix: KeyPath,
+    number: int,
+    positions: dict[KeyPath, tuple[int, int]],
+) -> int:
+    """Remember the keys of the inline table opening at ``line[start]``.
+
+    Returns the index just past its closing brace (or the line's end when
+    it cannot follow the table, which a strict parse has accepted anyway).
+    """
+    index = start + 1
+    while index < len(line):
+        index = _skip_blanks(line, index)
+        if line.startswith("}", index):
+            return index + 1
+        parts, rest = _split_key(line[index:])
+        if not parts or not rest.startswith("="):
+            return len(line)
+        _remember(positions, prefix + parts, (number, index + 1))
+        index = _skip_blanks(line, len(line) - len(rest) + 1)
+        if line.startswith("{", index):
+            index = _inline_keys(line, index, prefix + parts, number, positions)
+        else:
+            index = _value_end(line, index)
+        index = _skip_blanks(line, index)
+        if line.startswith(",", index):
+            index += 1
+    return len(line)
+
+
+def _skip_blanks(line: str, index: int) -> int:
+    while index < len(line) and line[index] in " \t":
+        index += 1
+    return index
+
+
+def _value_end(line: str, index: int) -> int:
+    """Return where the value starting at ``line[index]`` ends (``,`` or ``}``)."""
+    depth = 0
+    while index < len(line):
+        char = line[index]
+        if char in "\"'":
+            index = _string_end(line, index)
+            continue
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            if depth == 0:
+                return index
+            depth -= 1
+        elif char == "," and depth == 0:
+            return index
+        index += 1
+    return index
 
 
 def _remember(

@@ -229,7 +229,11 @@ def _kcl_failure(text: str, fallback: str, shown) -> Problem:
 
 
 def yaml_problems(path: Path, shown: str, *, kubernetes: bool = True) -> list[Problem]:
-    """Check YAML that must parse; a Kubernetes manifest needs apiVersion and kind."""
+    """Check YAML that must parse; a Kubernetes manifest needs apiVersion and kind.
+
+    A manifest with no document at all (empty, or only comments and ``---``)
+    is a problem too: it would deploy nothing.
+    """
     import yaml
 
     try:
@@ -242,6 +246,8 @@ def yaml_problems(path: Path, shown: str, *, kubernetes: bool = True) -> list[Pr
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         return [Problem(f"YAML: {reason}", shown, line, column)]
+    if kubernetes and all(document is None for document in documents):
+        return [Problem("no document: a manifest needs apiVersion and kind", shown)]
     problems = []
     for index, document in enumerate(documents, start=1):
         if document is None or not kubernetes:
