@@ -462,7 +462,8 @@ class EditResult:
     """What ``config edit`` did: the file, whether it was kept, the problems.
 
     ``kept`` is True when the file holds the edit (or it was left unchanged
-    on purpose); ``changed`` when it was written. ``reason`` says why an
+    on purpose); ``changed`` when it was written, ``created`` when that
+    write made the file. ``reason`` says why an
     edit was dropped without being validated (the editor failed, the copy
     was deleted or emptied).
     """
@@ -590,26 +591,26 @@ def edit_user_config(
     with _edit_copy(ws, start) as copy:
         status = editor(command, copy, ws.environ)
         if status != 0:
-            return _dropped(path, created, _editor_failure(status))
+            return _dropped(path, _editor_failure(status))
         edited = _edited_bytes(copy)
         if edited is None:
-            return _dropped(path, created, "the edited copy was deleted")
+            return _dropped(path, "the edited copy was deleted")
         if not edited.strip():
-            return _dropped(path, created, "the edited copy is empty")
+            return _dropped(path, "the edited copy is empty")
         if edited == before:
             log.info("%s: no changes", path)
             return EditResult(path, False, True, [])
         problems = validate_config(ws, user_file=copy)
     if has_errors(problems):
-        return EditResult(path, created, False, problems)
+        return EditResult(path, False, False, problems)
     safefs.atomic_write(path, edited)
     log.info("%s %s", "created" if created else "saved the edited", path)
     return EditResult(path, created, True, problems, changed=True)
 
 
-def _dropped(path: Path, created: bool, why: str) -> EditResult:
+def _dropped(path: Path, why: str) -> EditResult:
     log.info("%s: %s; nothing changed", path, why)
-    return EditResult(path, created, False, [], reason=f"{why}; nothing changed")
+    return EditResult(path, False, False, [], reason=f"{why}; nothing changed")
 
 
 def _editor_failure(status: int) -> str:
