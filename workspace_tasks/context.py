@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workspace_tasks.errors import NotFoundError, UsageError
-from workspace_tasks.names import check_name
+from workspace_tasks.names import check_user_name
 
 MARKER = ".provisioning-workspace.toml"
 MANIFEST = ".provisioning-generated.json"
@@ -180,6 +180,47 @@ class Workspace:
             return []
         return sorted(p.name for p in base.iterdir() if p.is_dir())
 
+    def is_known_user(self, user: str) -> bool:
+        """Tell whether ``user`` has a runtime area here (is a user, not a name)."""
+        return (self.runtime_root / "workspaces" / user).is_dir()
+
+    def shared_folder_named(self, user: str) -> tuple[Path, str] | None:
+        """Return a shared folder standing where ``user``'s areas would go.
+
+        ``extensions/<kind>/<user>`` and ``infra/<user>`` are the areas of a
+        user who has a runtime area; for a name that is no user yet, what is
+        there is shared (an extension, an infrastructure), and making a user
+        of that name would turn it into the user's own. Returns the folder
+        and what it is, or None when the name is free.
+        """
+        if self.is_known_user(user):
+            return None
+        places = [
+            (self.extension_kind_dir(kind) / user, "shared extension")
+            for kind in EXTENSION_KINDS
+        ]
+        places.append((self.infra_dir / user, "shared infrastructure"))
+        for place, what in places:
+            if place.exists() or place.is_symlink():
+                return place, what
+        return None
+
+
+def check_user_areas_free(ws: Workspace, flag: str) -> None:
+    """Refuse to give ``ws.user`` areas where a shared folder of that name is.
+
+    Raises:
+        UsageError: naming ``flag`` and the shared folder in the way.
+    """
+    taken = ws.shared_folder_named(ws.user)
+    if taken is None:
+        return
+    place, what = taken
+    raise UsageError(
+        f"{flag}: {ws.user!r} is the name of {place.relative_to(ws.root)}, "
+        f"a {what}; choose another user name"
+    )
+
 
 def expand_home(text: str, environ: Mapping[str, str]) -> Path:
     """Return ``text`` as a path, a leading ``~`` made the HOME of ``environ``.
@@ -273,14 +314,38 @@ def find_root(start: Path) -> Path | None:
 
 
 def pick_user(explicit: str | None, environ: Mapping[str, str], flag: str) -> str:
-    """Return the user: the flag, else PROVISIONING_WORKSPACE_USER, else USER."""
+    """Return the user: the flag, else PROVISIONING_WORKSPACE_USER, USER, LOGNAME.
+
+    Without any of them (a service, ``env -i``), the login name of the
+    account running the program, as ``id -un`` gives it. Each is checked as
+    a user name, and an error names where the bad one came from.
+
+    Raises:
+        UsageError: no user anywhere, or the one found is not a valid name.
+    """
     if explicit is not None:
-        return check_name(explicit, flag)
+        return check_user_name(explicit, flag)
     for variable in ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME"):
         value = environ.get(variable)
         if value:
-            return check_name(value, variable)
-    raise UsageError(f"no user given: pass {flag} or set PROVISIONING_WORKSPACE_USER")
+            return check_user_name(value, variable)
+    account = login_name()
+    if account is not None:
+        return check_user_name(account, f"the login name of uid {os.getuid()}")
+    raise UsageError(
+        f"no user given: pass {flag}, or set PROVISIONING_WORKSPACE_USER or USER "
+        f"(uid {os.getuid()} has no login name)"
+    )
+
+
+def login_name() -> str | None:
+    """Return the login name of the account running the program, if it has one."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name or None
+    except KeyError:
+        return None
 
 
 def locate(

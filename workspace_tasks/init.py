@@ -23,6 +23,7 @@ from workspace_tasks.context import (
     MARKER,
     WORKSPACE_TYPES,
     Workspace,
+    check_user_areas_free,
 )
 from workspace_tasks.errors import UsageError
 from workspace_tasks.names import MAX_NAME_LENGTH, check_name
@@ -307,6 +308,7 @@ def init_workspace(
             f"user '{ws.user}' already has a workspace at {ws.root}; "
             "pass --overwrite to regenerate it (files you changed are kept as copies)"
         )
+    check_user_areas_free(ws, "--user-name")
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
     variables = _variables(ws, options, infra)
     files = plan_files(ws, options, variables)

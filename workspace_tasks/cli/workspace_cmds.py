@@ -24,7 +24,8 @@ def register(commands: argparse._SubParsersAction, common) -> None:
         "--workspace-user",
         dest="user",
         metavar="USER",
-        help="user identifier (default: PROVISIONING_WORKSPACE_USER, then USER)",
+        help="user identifier (default: PROVISIONING_WORKSPACE_USER, USER, then "
+        "the login name)",
     )
     init.add_argument("--infra-name", metavar="NAME", help="infrastructure name")
     init.add_argument(
