@@ -187,7 +187,9 @@ def plan_files(ws: Workspace, options: InitOptions, variables: dict) -> list:
         plan.extend(templating.render_folder(folder, variables))
     # A later folder (a custom template) wins over an earlier one.
     unique = {f.relpath: f for f in plan.files}
-    return list(unique.values())
+    files = list(unique.values())
+    templating.check_overlaps(files)
+    return files
 
 
 def _digest(data: bytes) -> str:
