@@ -216,6 +216,7 @@ def test_undo_takes_back_folders_files_renames_and_trees(root):
     (root / "old").mkdir()
     (root / "old" / "kept.txt").write_text("before\n")
     os.chmod(root / "old" / "kept.txt", 0o640)
+    os.utime(root / "old" / "kept.txt", ns=(1_000_000_000, 2_000_000_000))
     (root / "moved").write_text("moved\n")
 
     with pytest.raises(RuntimeError), safefs.Undo(root) as undo:
@@ -231,6 +232,7 @@ def test_undo_takes_back_folders_files_renames_and_trees(root):
     assert [p.name for p in (root / "old").iterdir()] == ["kept.txt"]
     assert (root / "old" / "kept.txt").read_text() == "before\n"
     assert mode_of(root / "old" / "kept.txt") == 0o640
+    assert (root / "old" / "kept.txt").stat().st_mtime_ns == 2_000_000_000
 
 
 def test_undo_keeps_a_new_folder_something_else_filled(root):

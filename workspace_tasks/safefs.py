@@ -279,9 +279,9 @@ class Undo:
 
     Each change goes through a method here that records how to undo it: a
     new folder is removed again while it is empty, a new file is removed, a
-    replaced file gets its earlier bytes and mode back, a renamed entry is
-    renamed back, and a new folder tree (:meth:`make_unique_dir`) is removed
-    whole. Used as a context manager, an exception undoes everything newest
+    replaced file gets its earlier bytes, mode and times back, a renamed
+    entry is renamed back, and a new folder tree (:meth:`make_unique_dir`)
+    is removed whole. Used as a context manager, an exception undoes everything newest
     first and is raised again; a step that cannot be undone is logged and
     the others still run.
     """
@@ -326,7 +326,8 @@ class Undo:
                 raise UnsafeOperation(
                     f"refusing to replace {path}: it is not a regular file"
                 )
-            previous = (path.read_bytes(), stat.S_IMODE(info.st_mode))
+            times = (info.st_atime_ns, info.st_mtime_ns)
+            previous = (path.read_bytes(), stat.S_IMODE(info.st_mode), times)
         atomic_write(path, data, mode)
         self._steps.append(("file", path, previous))
 
@@ -360,8 +361,9 @@ class Undo:
         elif detail is None:
             remove_path(path, self.root)
         else:
-            data, mode = detail  # type: ignore[misc]
+            data, mode, times = detail  # type: ignore[misc]
             atomic_write(path, data, mode)
+            os.utime(path, ns=times, follow_symlinks=False)
 
 
 class NewTree:
