@@ -5,6 +5,9 @@ template ``<type>/template/<name>`` and, with fallback, the core
 ``<core>/<type>/<name>``. Type ``config`` also knows the cascade's names:
 ``user`` (``config/<user>.toml``), ``development``, ``testing`` and
 ``production`` (their defaults files) and ``merged`` (the merged cache).
+A runtime type is one area, ``runtime/<area>``. Creating a missing path is
+for the folders users own (``infra`` and ``runtime/<area>``) and the
+cascade's configuration files; nothing else is made up as an empty folder.
 Extensions: the user's, the shared, the core one.
 """
 
@@ -15,13 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workspace_tasks import safefs
-from workspace_tasks.context import ENV_OF_TYPE, EXTENSION_KINDS, Workspace
+from workspace_tasks.context import (
+    ENV_OF_TYPE,
+    EXTENSION_KINDS,
+    RUNTIME_AREAS,
+    Workspace,
+)
 from workspace_tasks.errors import NotFoundError, UsageError
 from workspace_tasks.names import check_name
 
 log = logging.getLogger(__name__)
 
 ORIGINS = ("user", "shared", "core")
+RUNTIME_TYPES = tuple(f"runtime/{area}" for area in RUNTIME_AREAS)
+# The types whose first place is a folder the user owns, made on request.
+CREATABLE_TYPES = ("infra", *RUNTIME_TYPES)
 
 
 @dataclass(frozen=True)
@@ -43,8 +54,33 @@ class Extension:
 
 
 def _type_parts(type_: str) -> list[str]:
-    parts = type_.split("/")
-    return [check_name(part, "TYPE") for part in parts]
+    parts = [check_name(part, "TYPE") for part in type_.split("/")]
+    if parts[0] == "runtime" and "/".join(parts) not in RUNTIME_TYPES:
+        raise UsageError(
+            f"TYPE: {type_!r} is not one runtime area; use one of "
+            + ", ".join(RUNTIME_TYPES)
+        )
+    return parts
+
+
+def _check_creatable(type_: str, name: str) -> None:
+    """Refuse ``--create-missing`` where no folder of the user's own belongs."""
+    if type_ == "config":
+        raise UsageError(
+            f"--create-missing: config/{name} is not a file of the configuration "
+            "cascade; the ones it creates are user, development, testing, "
+            "production and merged"
+        )
+    if type_.startswith("extensions/"):
+        raise UsageError(
+            f"--create-missing: an extension is made whole, not as an empty "
+            f"folder; run 'workspace tools create-extension {type_[11:]}/{name}'"
+        )
+    if type_ not in CREATABLE_TYPES:
+        raise UsageError(
+            f"--create-missing: TYPE {type_!r} has no folders of each user's own; "
+            "it creates them in " + ", ".join(CREATABLE_TYPES)
+        )
 
 
 def config_file(ws: Workspace, name: str) -> Path | None:
@@ -77,7 +113,10 @@ def path_candidates(
     parts = _type_parts(type_)
     check_name(name, "NAME")
     base = ws.root.joinpath(*parts)
-    places = [base / ws.user / name, base / name, base / "template" / name]
+    places = [base / ws.user / name]
+    if name != ws.user and not ws.is_known_user(name):
+        places.append(base / name)  # else a user's area, not a shared folder
+    places.append(base / "template" / name)
     if fallback_to_core:
         places.append(ws.core_root.joinpath(*parts) / name)
     return places
@@ -105,6 +144,9 @@ def resolve_path(
         NotFoundError: nothing exists, naming every place looked at.
     """
     named = config_file(ws, name) if type_ == "config" else None
+    if create_missing and named is None:
+        _type_parts(type_)
+        _check_creatable(type_, name)
     if named is not None:
         if not named.exists() and create_missing:
             _create_config_file(ws, name, named)
