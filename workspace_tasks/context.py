@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workspace_tasks.errors import NotFoundError, UsageError
-from workspace_tasks.names import check_user_name
+from workspace_tasks.errors import InvalidName, NotFoundError, UsageError
+from workspace_tasks.names import RESERVED_USER_NAMES, check_name, check_user_name
 
 MARKER = ".provisioning-workspace.toml"
 MANIFEST = ".provisioning-generated.json"
@@ -174,11 +174,28 @@ class Workspace:
         return expand_home(text, self.environ)
 
     def known_users(self) -> list[str]:
-        """Return the users that have a runtime area in this workspace."""
+        """Return the users that have a runtime area in this workspace.
+
+        A folder there whose name no user may have (``Bad Name``,
+        ``template``) is no user; :func:`foreign_user_folders` names them.
+        """
+        return [
+            p.name for p in self._user_folders() if user_name_problem(p.name) is None
+        ]
+
+    def foreign_user_folders(self) -> list[str]:
+        """Return why each folder of ``runtime/workspaces`` is not a user's."""
+        return [
+            f"{folder.relative_to(self.root)}: {why}; not listed as a user"
+            for folder in self._user_folders()
+            if (why := user_name_problem(folder.name)) is not None
+        ]
+
+    def _user_folders(self) -> list[Path]:
         base = self.runtime_root / "workspaces"
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir())
+        return sorted(p for p in base.iterdir() if p.is_dir())
 
     def is_known_user(self, user: str) -> bool:
         """Tell whether ``user`` has a runtime area here (is a user, not a name)."""
@@ -204,6 +221,17 @@ class Workspace:
             if place.exists() or place.is_symlink():
                 return place, what
         return None
+
+
+def user_name_problem(name: str) -> str | None:
+    """Return why ``name`` cannot be a user's (None when it can)."""
+    try:
+        check_name(name, "name")
+    except InvalidName:
+        return "not a valid name"
+    if name in RESERVED_USER_NAMES:
+        return "a name reserved for a shared folder"
+    return None
 
 
 def check_user_areas_free(ws: Workspace, flag: str) -> None:

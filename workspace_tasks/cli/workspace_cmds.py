@@ -163,6 +163,8 @@ def run_list(args: argparse.Namespace) -> int:
 
     listing = workspace_listing(open_workspace(args))
     show(args, listing, _print_listing)
+    for warning in listing.warnings:
+        output.warn(warning)
     return 0
 
 
