@@ -375,8 +375,12 @@ def runtime_seed_files(ws: Workspace) -> list[templating.PlannedFile]:
 
 
 def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
+    # The template a lost settings.toml recorded is unknown: minimal's files
+    # are the ones every template writes.
     options = InitOptions(
-        infra_name=ws.infra or None, workspace_type=_known_type(ws.type)
+        infra_name=ws.infra or None,
+        workspace_type=_known_type(ws.type),
+        template="minimal",
     )
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
     return plan_files(ws, options, _variables(ws, options, infra))
