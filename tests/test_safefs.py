@@ -251,3 +251,14 @@ def test_undo_write_refuses_to_replace_what_is_not_a_file(root):
         safefs.Undo(root).write(root / "link", "x")
 
     assert (root.parent / "outside.txt").read_text() == "outside\n"
+
+
+def test_atomic_symlink_error_names_the_link(root):
+    (root / "here").mkdir()
+    (root / "here" / "inside").write_text("x")
+
+    with pytest.raises(IsADirectoryError) as caught:
+        safefs.atomic_symlink(root / "here", "elsewhere")
+
+    assert caught.value.filename == str(root / "here")
+    assert sorted(p.name for p in root.iterdir()) == ["here"]

@@ -160,13 +160,14 @@ def atomic_symlink(link: Path, target: str | os.PathLike) -> None:
     tmp = link.parent / f".{link.name}.{os.getpid()}.link.tmp"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, link)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _naming(link):
+        os.symlink(target, tmp)
+        try:
+            os.replace(tmp, link)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     fsync_dir(link.parent)
 
 
