@@ -425,9 +425,8 @@ def init_workspace(
             _apply(ws, undo, step, copies, manifest, result)
         _write_marker(ws, undo, variables)
         undo.write(ws.manifest, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    result.template_folders_kept = sorted(
-        {_template_folder(s.file.relpath) or "" for s in steps if s.action == "skip"}
-    )
+    skipped = {_template_folder(s.file.relpath) for s in steps if s.action == "skip"}
+    result.template_folders_kept = sorted(folder for folder in skipped if folder)
     log.info(
         "initialised %s for %s: %d created, %d regenerated, %d kept as copies",
         ws.root,
@@ -470,13 +469,13 @@ def _check_plan(
         (ws.root / step.file.relpath, False) for step in steps if step.action in writes
     ]
     targets += [(ws.marker, False), (ws.manifest, False)]
-    checked: dict[Path, None] = {}
+    checked: set[Path] = set()
     for path, is_folder in targets:
         _check_reachable(ws, path, is_folder, checked)
 
 
 def _check_reachable(
-    ws: Workspace, path: Path, is_folder: bool, checked: dict[Path, None]
+    ws: Workspace, path: Path, is_folder: bool, checked: set[Path]
 ) -> None:
     """Check that ``path`` can be made: folders on the way, and writable.
 
@@ -509,7 +508,7 @@ def _check_reachable(
                 f"{_shown(ws, current)} is a file where init makes a folder"
                 f"{needed}; move it away and run init again"
             )
-        checked[current] = None
+        checked.add(current)
     if missing is not None or not is_folder:
         # Something new goes into the deepest folder that exists.
         parent = missing.parent if missing is not None else folder
