@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from workspace_tasks import context
 from workspace_tasks.context import MARKER, expand_home, locate
 
 ACCOUNT_HOME = pwd.getpwuid(os.getuid()).pw_dir
@@ -102,3 +103,45 @@ def test_doit_with_an_unknown_type_says_so_in_one_line(make_workspace):
         assert done.returncode == 2
         assert done.stderr.startswith("workspace: error: runtime/workspaces/dev/")
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_user_falls_back_to_the_login_name(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("USER")
+    monkeypatch.delenv("LOGNAME", raising=False)
+    monkeypatch.setattr(context, "login_name", lambda: "ann")
+
+    result = cli("init", "--root", tmp_path / "ws")
+
+    assert result.code == 0, result.err
+    assert (tmp_path / "ws" / "config" / "ann.toml").is_file()
+
+
+def test_login_name_is_the_accounts():
+    assert context.login_name() == pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_no_user_anywhere_names_every_way_to_give_one(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("USER")
+    monkeypatch.delenv("LOGNAME", raising=False)
+    monkeypatch.setattr(context, "login_name", lambda: None)
+
+    result = cli("init", "--root", tmp_path / "ws")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    for way in ("--user-name", "PROVISIONING_WORKSPACE_USER", "USER"):
+        assert way in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_login_name_that_is_no_valid_user_says_where_it_came_from(
+    cli, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("USER")
+    monkeypatch.delenv("LOGNAME", raising=False)
+    monkeypatch.setattr(context, "login_name", lambda: "Ann Smith")
+
+    result = cli("init", "--root", tmp_path / "ws")
+
+    assert result.code == 2
+    assert f"the login name of uid {os.getuid()}: 'Ann Smith'" in result.err

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import stat
 import tomllib
 from datetime import UTC, datetime
@@ -10,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.backup_helpers import snapshot
+from tests.conftest import build_tree
+from workspace_tasks import safefs
 from workspace_tasks.context import MARKER
 from workspace_tasks.init import InitOptions, init_workspace
 
@@ -329,3 +334,225 @@ def test_overwrite_with_a_new_type_takes_that_types_default_infra(cli, tmp_path)
     cli("init", "--root", root, "--overwrite", "--workspace-type", "testing")
     settings = _settings(root, "dev")
     assert (settings["type"], settings["infra_name"]) == ("testing", "dev-test")
+
+
+def _contents(root: Path) -> dict[str, tuple]:
+    """Return what lies under ``root``: each path, its type, mode and data."""
+    return {
+        rel: entry[:2] if entry[0] == "dir" else entry
+        for rel, entry in snapshot(root, ("runtime/logs/dev/provisioning",)).items()
+    }
+
+
+def test_overwrites_in_the_same_second_keep_every_copy(make_workspace):
+    ws = make_workspace()
+    config = ws.user_config
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    copies = []
+    for text in ("# FIRST\n", "# SECOND\n"):
+        config.write_text(config.read_text() + text)
+        result = init_workspace(ws, InitOptions(overwrite=True), now=now)
+        copies.append(Path(result.preserved["config/dev.toml"]))
+
+    assert copies[0] != copies[1]
+    assert copies[0].parent.parent.name == "overwritten-20250102_030405"
+    assert copies[1].parent.parent.name == "overwritten-20250102_030405-2"
+    assert "# FIRST" in copies[0].read_text()
+    assert "# SECOND" in copies[1].read_text()
+
+
+def test_file_where_a_user_folder_goes_stops_init_before_anything(cli, make_workspace):
+    ws = make_workspace()
+    (ws.runtime_root / "workspaces" / "newu").touch()
+    before = _contents(ws.root)
+
+    result = cli("init", "--root", ws.root, "--user-name", "newu")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "runtime/workspaces/newu is a file where init makes a folder" in result.err
+    assert _contents(ws.root) == before
+
+
+def test_folder_in_place_of_the_marker_stops_init_before_anything(cli, tmp_path):
+    root = tmp_path / "ws"
+    (root / MARKER).mkdir(parents=True)
+
+    result = cli("init", "--root", root)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"{MARKER} is a folder, where init keeps a file" in result.err
+    assert ".tmp" not in result.err
+    assert [p.name for p in root.iterdir()] == [MARKER]
+    assert list((root / MARKER).iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders")
+def test_folder_init_cannot_write_in_stops_it_before_anything(cli, make_workspace):
+    ws = make_workspace()
+    os.chmod(ws.config_dir, 0o555)
+    before = _contents(ws.root)
+    try:
+        result = cli("init", "--root", ws.root, "--user-name", "tester")
+    finally:
+        os.chmod(ws.config_dir, 0o755)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "config: permission denied; init must create config/tester.toml" in (
+        result.err
+    )
+    assert ".tmp" not in result.err
+    assert _contents(ws.root) == before
+
+
+def _failing_on(monkeypatch, name: str) -> None:
+    """Make every atomic write of a file called ``name`` fail."""
+    real = safefs.atomic_write
+
+    def write(path, data, mode=None):
+        if Path(path).name == name:
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        real(path, data, mode)
+
+    monkeypatch.setattr(safefs, "atomic_write", write)
+
+
+def test_a_failure_half_way_takes_back_what_init_created(
+    cli, make_workspace, monkeypatch
+):
+    ws = make_workspace()
+    before = _contents(ws.root)
+    _failing_on(monkeypatch, "settings.toml")
+
+    result = cli("init", "--root", ws.root, "--user-name", "tester")
+
+    assert result.code == 2
+    assert result.err.endswith("/settings.toml: Input/output error\n")
+    assert _contents(ws.root) == before
+
+
+def test_a_failed_overwrite_puts_back_what_it_replaced(
+    cli, make_workspace, monkeypatch
+):
+    ws = make_workspace()
+    shared = ws.config_dir / "dev-defaults.toml"
+    shared.write_text(shared.read_text() + "[mine]\nkeep = true\n")
+    before = _contents(ws.root)
+    _failing_on(monkeypatch, ".provisioning-generated.json")  # the last write
+
+    result = cli("init", "--root", ws.root, "--overwrite")
+
+    assert result.code == 2
+    assert _contents(ws.root) == before
+    assert not list(ws.backups_dir.glob("overwritten-*"))
+
+
+def test_init_keeps_the_modes_of_existing_shared_folders(cli, make_workspace):
+    ws = make_workspace()
+    os.chmod(ws.runtime_root / "logs", 0o750)
+
+    result = cli("init", "--root", ws.root, "--user-name", "tester3")
+
+    assert result.code == 0, result.err
+    assert stat.S_IMODE((ws.runtime_root / "logs").stat().st_mode) == 0o750
+    assert stat.S_IMODE((ws.runtime_root / "state").stat().st_mode) == 0o755
+
+
+def test_overwrite_moves_a_link_aside_and_reports_a_folder(
+    cli, make_workspace, tmp_path
+):
+    ws = make_workspace()
+    outside = tmp_path / "outside.py"
+    outside.write_text("not ours\n")
+    resolver = ws.lib_dir / "path_resolver.py"
+    resolver.unlink()
+    resolver.symlink_to(outside)
+    ws.user_config.unlink()
+    ws.user_config.mkdir()
+
+    text = cli("init", "--root", ws.root, "--overwrite")
+    again = cli("init", "--root", ws.root, "--overwrite", "--format", "json")
+
+    assert text.code == 0, text.err
+    assert outside.read_text() == "not ours\n"
+    assert resolver.is_file() and not resolver.is_symlink()
+    assert "def resolve_path" in resolver.read_text()
+    assert "your changed lib/path_resolver.py was kept as" in text.out
+    kept = next(ws.backups_dir.glob("overwritten-*")) / "lib" / "path_resolver.py"
+    assert kept.is_symlink() and kept.readlink() == outside
+    assert "config/dev.toml was not regenerated: it is a folder" in text.out
+    report = json.loads(again.out)
+    assert list(report["not_regenerated"]) == ["config/dev.toml"]
+    assert ws.user_config.is_dir()
+
+
+def test_overwrite_reuses_the_recorded_custom_template_folder(cli, tmp_path):
+    custom = tmp_path / "mine"
+    build_tree(custom, {"user/config/{{ user }}.toml.jinja": 'name = "c-{{ user }}"\n'})
+    root = tmp_path / "ws"
+    first = cli(
+        "init", "--root", root, "--template", "custom", "--template-dir", custom
+    )
+    (root / "config" / "dev.toml").write_text("# mine\n")
+
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert first.code == 0, first.err
+    assert result.code == 0, result.err
+    assert (root / "config" / "dev.toml").read_text() == 'name = "c-dev"\n'
+    assert _settings(root, "dev")["template_dir"] == str(custom)
+
+
+def test_relative_template_folder_is_recorded_whole(cli, tmp_path):
+    build_tree(tmp_path / "mine", {"notes.txt": "notes\n"})
+    result = cli(
+        "init", "--root", "ws", "--template", "custom", "--template-dir", "mine",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert _settings(tmp_path / "ws", "dev")["template_dir"] == str(tmp_path / "mine")
+
+
+def test_overwrite_with_the_recorded_template_folder_gone_says_so(cli, tmp_path):
+    custom = tmp_path / "mine"
+    build_tree(custom, {"notes.txt": "notes\n"})
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--template", "custom", "--template-dir", custom)
+    (custom / "notes.txt").unlink()
+    custom.rmdir()
+
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"--template-dir: the template folder {custom} recorded in" in result.err
+
+
+def test_minimal_adds_nothing_to_template_folders_full_filled(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--template", "full")
+    template = root / "extensions" / "providers" / "template"
+    before = sorted(p.name for p in template.iterdir())
+
+    result = cli("init", "--root", root, "--user-name", "tester")
+
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in template.iterdir()) == before
+    assert not (template / "README.md").exists()
+    assert "extensions/providers/template already holds a template" in result.out
+
+
+def test_full_fills_a_minimal_template_folder_only_with_overwrite(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    template = root / "extensions" / "providers" / "template"
+
+    second = cli("init", "--root", root, "--user-name", "tester", "--template", "full")
+    assert sorted(p.name for p in template.iterdir()) == ["README.md"]
+    assert "(--overwrite adds the full templates)" in second.out
+
+    again = cli("init", "--root", root, "--overwrite", "--template", "full")
+    assert again.code == 0, again.err
+    assert (template / "extension.toml.jinja").is_file()

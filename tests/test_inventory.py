@@ -95,3 +95,53 @@ def test_list_shows_example_infrastructures_only_when_created(cli, make_workspac
     ws = make_workspace("dev")
     listing = json.loads(cli("list", "--root", ws.root, "--format", "json").out)
     assert [i for i in listing["infrastructures"] if i["origin"] == "example"] == []
+
+
+def test_list_leaves_out_invalid_names_and_loops_and_warns(cli, make_workspace):
+    ws = make_workspace("dev")
+    (ws.runtime_root / "workspaces" / "Bad Name").mkdir()
+    (ws.extension_kind_dir("providers") / "café").mkdir()
+    (ws.extension_kind_dir("clusters") / "loop").symlink_to(".")
+    (ws.extension_kind_dir("taskservs") / "self").symlink_to("self")
+    (ws.infra_dir / "dev" / "Lab").mkdir()
+
+    text = cli("list", "--root", ws.root)
+    data = json.loads(cli("list", "--root", ws.root, "--format", "json").out)
+
+    assert text.code == 0, text.err
+    assert data["users"] == ["dev"]
+    names = {e["name"] for e in data["extensions"]}
+    assert names.isdisjoint({"café", "loop", "self"})
+    assert "Lab" not in {i["name"] for i in data["infrastructures"]}
+    for shown in (
+        "runtime/workspaces/Bad Name: not a valid name",
+        "extensions/providers/café: not a valid name",
+        "extensions/clusters/loop: a link back to a folder holding it",
+        "extensions/taskservs/self: a link that loops",
+        "infra/dev/Lab: not a valid name",
+    ):
+        assert f"workspace: warning: {shown}" in text.err
+        assert any(w.startswith(shown) for w in data["warnings"])
+
+
+def test_resolve_treats_those_folders_as_list_does(cli, make_workspace):
+    ws = make_workspace("dev")
+    (ws.extension_kind_dir("clusters") / "loop").symlink_to(".")
+
+    listed = cli("resolve", "list-extensions", "clusters", "--root", ws.root)
+    found = cli("resolve", "extension", "clusters", "loop", "--root", ws.root)
+
+    assert "loop" not in listed.out
+    assert "extensions/clusters/loop: a link back" in listed.err
+    assert found.code == 2
+    assert "not found" in found.err
+
+
+def test_another_users_area_is_no_shared_extension(cli, make_workspace):
+    ws = make_workspace("dev")
+    make_workspace("tester")
+
+    found = cli("resolve", "extension", "providers", "tester", "--root", ws.root)
+
+    assert found.code == 2
+    assert "extensions/providers/tester," not in found.err

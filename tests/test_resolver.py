@@ -182,3 +182,54 @@ def test_fallback_to_core_finds_shipped_core_defaults(cli, make_workspace):
     )  # fmt: skip
     assert result.code == 0, result.err
     assert result.out.strip().endswith("core/config/config.defaults.toml")
+
+
+def _paths(root):
+    return sorted(p for p in root.rglob("*") if p.name != "provisioning.log")
+
+
+@pytest.mark.parametrize(
+    ("type_", "name", "message"),
+    [
+        ("config", "newthing", "config/newthing is not a file of the configuration"),
+        ("extensions/providers", "x", "create-extension providers/x"),
+        ("lib", "x", "TYPE 'lib' has no folders of each user's own"),
+    ],
+    ids=["config-name", "extension", "shared-only-type"],
+)
+def test_create_missing_makes_no_folder_where_none_belongs(
+    cli, ws, type_, name, message
+):
+    before = _paths(ws.root)
+
+    result = cli("resolve", "path", type_, name, "--create-missing", "--root", ws.root)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert message in result.err
+    assert _paths(ws.root) == before
+
+
+@pytest.mark.parametrize(
+    "type_", ["runtime", "runtime/bogus", "runtime/state/deployments"]
+)
+def test_runtime_types_are_one_area(cli, ws, type_):
+    result = cli("resolve", "path", type_, "x", "--create-missing", "--root", ws.root)
+
+    assert result.code == 2
+    assert f"TYPE: {type_!r} is not one runtime area" in result.err
+    assert not (ws.root / "runtime" / "dev" / "x").exists()
+
+
+def test_config_names_resolve_to_files(ws):
+    (ws.root / "config" / "team.toml").write_text("[team]\n")
+    assert resolve_path(ws, "config", "team.toml") == ws.root / "config" / "team.toml"
+    assert resolve_path(ws, "config", "user", create_missing=True) == ws.user_config
+
+
+def test_another_users_area_is_not_a_shared_path(make_workspace, ws):
+    make_workspace("tester")
+    with pytest.raises(NotFoundError):
+        resolve_path(ws, "infra", "tester")
+    with pytest.raises(NotFoundError):
+        resolve_path(ws, "infra", "dev")

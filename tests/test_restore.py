@@ -781,6 +781,9 @@ REFUSED_USERS = {
     "space": " ",
     "empty": "",
     "too-long": "a" * 65,
+    "reserved-template": "template",
+    "reserved-examples": "examples",
+    "reserved-local": "local",
 }
 ACCEPTED_USERS = ["dev", "dev-2", "ci_runner", "a.b"]
 
@@ -816,3 +819,26 @@ def test_restore_to_accepts_plain_names(workspace, cli, user):
     config = (workspace.config_dir / f"{user}.toml").read_text()
     assert f'user = "{user}"' in config
     assert (workspace.infra_dir / user).is_dir()
+
+
+def test_restore_to_a_shared_extensions_name_is_refused(workspace, cli):
+    create_backup(workspace, BackupOptions(name="base"))
+    shared = cli(
+        "tools", "create-extension", "clusters/newguy", "--shared",
+        "--root", workspace.root,
+    )  # fmt: skip
+    assert shared.code == 0, shared.err
+    project = workspace.root.parent
+    before = snapshot(project, ("workspace/runtime/logs",))
+
+    result = cli(
+        "restore", "--root", workspace.root, "--backup-name", "base",
+        "--restore-to", "newguy",
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "--restore-to: 'newguy' is the name of extensions/clusters/newguy" in (
+        result.err
+    )
+    assert snapshot(project, ("workspace/runtime/logs",)) == before

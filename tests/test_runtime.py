@@ -135,3 +135,15 @@ def test_runtime_init_after_init_has_nothing_to_create(make_workspace, cli):
     result = cli("runtime", "init", "--root", ws.root, "--format", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["created"] == []
+
+
+def test_settings_put_back_record_a_template_init_accepts(cli, make_workspace):
+    ws = make_workspace()
+    ws.settings_file.unlink()
+
+    repaired = cli("runtime", "init", "--root", ws.root)
+    again = cli("init", "--root", ws.root, "--overwrite")
+
+    assert repaired.code == 0, repaired.err
+    assert 'template = "minimal"' in ws.settings_file.read_text()
+    assert again.code == 0, again.err

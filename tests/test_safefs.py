@@ -189,3 +189,76 @@ def test_why_untrusted_names_links_and_folders_others_may_write(root):
     assert "mode 0777" in safefs.why_untrusted(root / "open")
     assert "symbolic link" in safefs.why_untrusted(root / "link")
     assert "cannot be examined" in safefs.why_untrusted(root / "missing")
+
+
+def test_atomic_write_error_names_the_target_not_its_temporary(root):
+    (root / "marker").mkdir()
+
+    with pytest.raises(IsADirectoryError) as caught:
+        safefs.atomic_write(root / "marker", "text\n")
+
+    assert caught.value.filename == str(root / "marker")
+    assert sorted(p.name for p in root.iterdir()) == ["marker"]
+
+
+def test_make_unique_dir_never_reuses_a_taken_name(root):
+    (root / "copy").mkdir()
+    (root / "copy-2").symlink_to(root.parent)
+
+    made = safefs.make_unique_dir(root, "copy", root, safefs.PRIVATE_DIR)
+
+    assert made == root / "copy-3"
+    assert mode_of(made) == safefs.PRIVATE_DIR
+    assert safefs.make_unique_dir(root, "copy", root) == root / "copy-4"
+
+
+def test_undo_takes_back_folders_files_renames_and_trees(root):
+    (root / "old").mkdir()
+    (root / "old" / "kept.txt").write_text("before\n")
+    os.chmod(root / "old" / "kept.txt", 0o640)
+    os.utime(root / "old" / "kept.txt", ns=(1_000_000_000, 2_000_000_000))
+    (root / "moved").write_text("moved\n")
+
+    with pytest.raises(RuntimeError), safefs.Undo(root) as undo:
+        undo.make_dirs(root / "old" / "new" / "deep")
+        undo.write(root / "old" / "new" / "deep" / "f.txt", "new\n")
+        undo.write(root / "old" / "kept.txt", "after\n", 0o600)
+        tree = undo.make_unique_dir(root, "copies")
+        (tree / "inside.txt").write_text("copy\n")
+        undo.rename(root / "moved", root / "old" / "moved")
+        raise RuntimeError("stop half-way")
+
+    assert sorted(p.name for p in root.iterdir()) == ["moved", "old"]
+    assert [p.name for p in (root / "old").iterdir()] == ["kept.txt"]
+    assert (root / "old" / "kept.txt").read_text() == "before\n"
+    assert mode_of(root / "old" / "kept.txt") == 0o640
+    assert (root / "old" / "kept.txt").stat().st_mtime_ns == 2_000_000_000
+
+
+def test_undo_keeps_a_new_folder_something_else_filled(root):
+    undo = safefs.Undo(root)
+    undo.make_dirs(root / "made")
+    (root / "made" / "theirs.txt").write_text("not ours\n")
+
+    assert undo.undo()
+    assert (root / "made" / "theirs.txt").is_file()
+
+
+def test_undo_write_refuses_to_replace_what_is_not_a_file(root):
+    (root / "link").symlink_to(root.parent / "outside.txt")
+
+    with pytest.raises(UnsafeOperation):
+        safefs.Undo(root).write(root / "link", "x")
+
+    assert (root.parent / "outside.txt").read_text() == "outside\n"
+
+
+def test_atomic_symlink_error_names_the_link(root):
+    (root / "here").mkdir()
+    (root / "here" / "inside").write_text("x")
+
+    with pytest.raises(IsADirectoryError) as caught:
+        safefs.atomic_symlink(root / "here", "elsewhere")
+
+    assert caught.value.filename == str(root / "here")
+    assert sorted(p.name for p in root.iterdir()) == ["here"]

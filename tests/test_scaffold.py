@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from workspace_tasks.manifest import package_of
+
 DATA = Path(__file__).parent / "data"
 KINDS = ["providers", "taskservs", "clusters"]
 CASE_MANIFEST = """\
@@ -312,3 +314,56 @@ def test_names_that_are_not_python_modules_still_validate(make_workspace, cli, n
     checked = cli("tools", "validate-extension", f"providers/{name}", "--root", ws.root)
     assert checked.code == 0, checked.out + checked.err
     assert (ws.user_extensions_dir("providers") / name / f"ext_{name}").is_dir()
+
+
+SHADOWING = ["os", "sys", "json", "re", "typing", "abc", "io", "collections"]
+SHADOWING += ["jinja2", "tomllib", "pytest", "tests", "kcl"]
+
+
+@pytest.mark.parametrize("name", SHADOWING)
+def test_names_python_already_has_get_a_package_of_their_own(make_workspace, cli, name):
+    ws = make_workspace("dev")
+    created = cli("tools", "create-extension", f"providers/{name}", "--root", ws.root)
+    checked = cli("tools", "validate-extension", f"providers/{name}", "--root", ws.root)
+
+    assert created.code == 0, created.err
+    assert checked.code == 0, checked.out + checked.err
+    folder = ws.user_extensions_dir("providers") / name
+    assert (folder / f"ext_{name}" / "auth.py").is_file()
+    manifest = tomllib.loads((folder / "extension.toml").read_text())
+    assert manifest["extension"]["module"] == f"ext_{name}"
+
+
+@pytest.mark.parametrize("name", ["os", "pytest"])
+def test_extension_named_like_a_module_passes_its_own_tests(make_workspace, cli, name):
+    ws = make_workspace("dev")
+    cli("tools", "create-extension", f"providers/{name}", "--root", ws.root)
+
+    tested = cli("tools", "test-extension", f"providers/{name}", "--root", ws.root)
+
+    assert tested.code == 0, tested.out + tested.err
+    assert "passed" in tested.out
+
+
+def test_package_without_a_recorded_module_is_the_one_the_folder_holds(tmp_path):
+    (tmp_path / "jinja2").mkdir()
+    (tmp_path / "ext_json").mkdir()
+
+    assert package_of(tmp_path, "jinja2", None) == "jinja2"
+    assert package_of(tmp_path, "json", None) == "ext_json"
+    assert package_of(tmp_path, "missing", None) == "missing"
+    assert package_of(tmp_path / "none", "os", None) == "ext_os"
+
+
+def test_recorded_module_that_is_no_package_name_is_a_problem(make_workspace, cli):
+    ws = make_workspace("dev")
+    cli("tools", "create-extension", "providers/os", "--root", ws.root)
+    manifest = ws.user_extensions_dir("providers") / "os" / "extension.toml"
+    manifest.write_text(
+        manifest.read_text().replace('module = "ext_os"', 'module = "../../x"')
+    )
+
+    checked = cli("tools", "validate-extension", "providers/os", "--root", ws.root)
+
+    assert checked.code == 1
+    assert "[extension] module must be a Python package name" in checked.out

@@ -231,7 +231,7 @@ def test_cluster_with_unknown_taskserv_is_reported(cli, workspace):
     manifest = folder / "extension.toml"
     manifest.write_text(
         manifest.read_text().replace(
-            'taskservs = ["containerd"]\n\n[jinja]', 'taskservs = ["nosuch"]\n\n[jinja]'
+            'taskservs = ["containerd"]\n', 'taskservs = ["nosuch"]\n'
         )
     )
 

@@ -15,8 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workspace_tasks import tomlfile
-from workspace_tasks.errors import FileSyntaxError, NotFoundError, UsageError
-from workspace_tasks.names import check_name
+from workspace_tasks.errors import (
+    FileSyntaxError,
+    InvalidName,
+    NotFoundError,
+    UsageError,
+)
+from workspace_tasks.names import RESERVED_USER_NAMES, check_name, check_user_name
 
 MARKER = ".provisioning-workspace.toml"
 MANIFEST = ".provisioning-generated.json"
@@ -175,11 +180,80 @@ class Workspace:
         return expand_home(text, self.environ)
 
     def known_users(self) -> list[str]:
-        """Return the users that have a runtime area in this workspace."""
+        """Return the users that have a runtime area in this workspace.
+
+        A folder there whose name no user may have (``Bad Name``,
+        ``template``) is no user; :func:`foreign_user_folders` names them.
+        """
+        return [
+            p.name for p in self._user_folders() if user_name_problem(p.name) is None
+        ]
+
+    def foreign_user_folders(self) -> list[str]:
+        """Return why each folder of ``runtime/workspaces`` is not a user's."""
+        return [
+            f"{folder.relative_to(self.root)}: {why}; not listed as a user"
+            for folder in self._user_folders()
+            if (why := user_name_problem(folder.name)) is not None
+        ]
+
+    def _user_folders(self) -> list[Path]:
         base = self.runtime_root / "workspaces"
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir())
+        return sorted(p for p in base.iterdir() if p.is_dir())
+
+    def is_known_user(self, user: str) -> bool:
+        """Tell whether ``user`` has a runtime area here (is a user, not a name)."""
+        return (self.runtime_root / "workspaces" / user).is_dir()
+
+    def shared_folder_named(self, user: str) -> tuple[Path, str] | None:
+        """Return a shared folder standing where ``user``'s areas would go.
+
+        ``extensions/<kind>/<user>`` and ``infra/<user>`` are the areas of a
+        user who has a runtime area; for a name that is no user yet, what is
+        there is shared (an extension, an infrastructure), and making a user
+        of that name would turn it into the user's own. Returns the folder
+        and what it is, or None when the name is free.
+        """
+        if self.is_known_user(user):
+            return None
+        places = [
+            (self.extension_kind_dir(kind) / user, "shared extension")
+            for kind in EXTENSION_KINDS
+        ]
+        places.append((self.infra_dir / user, "shared infrastructure"))
+        for place, what in places:
+            if place.exists() or place.is_symlink():
+                return place, what
+        return None
+
+
+def user_name_problem(name: str) -> str | None:
+    """Return why ``name`` cannot be a user's (None when it can)."""
+    try:
+        check_name(name, "name")
+    except InvalidName:
+        return "not a valid name"
+    if name in RESERVED_USER_NAMES:
+        return "a name reserved for a shared folder"
+    return None
+
+
+def check_user_areas_free(ws: Workspace, flag: str) -> None:
+    """Refuse to give ``ws.user`` areas where a shared folder of that name is.
+
+    Raises:
+        UsageError: naming ``flag`` and the shared folder in the way.
+    """
+    taken = ws.shared_folder_named(ws.user)
+    if taken is None:
+        return
+    place, what = taken
+    raise UsageError(
+        f"{flag}: {ws.user!r} is the name of {place.relative_to(ws.root)}, "
+        f"a {what}; choose another user name"
+    )
 
 
 def expand_home(text: str, environ: Mapping[str, str]) -> Path:
@@ -304,14 +378,38 @@ def find_root(start: Path) -> Path | None:
 
 
 def pick_user(explicit: str | None, environ: Mapping[str, str], flag: str) -> str:
-    """Return the user: the flag, else PROVISIONING_WORKSPACE_USER, else USER."""
+    """Return the user: the flag, else PROVISIONING_WORKSPACE_USER, USER, LOGNAME.
+
+    Without any of them (a service, ``env -i``), the login name of the
+    account running the program, as ``id -un`` gives it. Each is checked as
+    a user name, and an error names where the bad one came from.
+
+    Raises:
+        UsageError: no user anywhere, or the one found is not a valid name.
+    """
     if explicit is not None:
-        return check_name(explicit, flag)
+        return check_user_name(explicit, flag)
     for variable in ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME"):
         value = environ.get(variable)
         if value:
-            return check_name(value, variable)
-    raise UsageError(f"no user given: pass {flag} or set PROVISIONING_WORKSPACE_USER")
+            return check_user_name(value, variable)
+    account = login_name()
+    if account is not None:
+        return check_user_name(account, f"the login name of uid {os.getuid()}")
+    raise UsageError(
+        f"no user given: pass {flag}, or set PROVISIONING_WORKSPACE_USER or USER "
+        f"(uid {os.getuid()} has no login name)"
+    )
+
+
+def login_name() -> str | None:
+    """Return the login name of the account running the program, if it has one."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name or None
+    except KeyError:
+        return None
 
 
 def locate(

@@ -1,8 +1,11 @@
 """Create a workspace, or one user's isolated areas in an existing one.
 
 ``init`` plans every file from the template folders first, decides for each
-one whether to create, keep or regenerate it, and only then writes. With
-``overwrite`` a file the user changed since ``init`` wrote it is copied to
+one whether to create, keep or regenerate it, checks the whole plan for
+obstacles (a file where a folder belongs, a folder it cannot write in), and
+only then writes; a failure half-way takes back everything the run created
+or replaced. With ``overwrite`` a file the user changed since ``init`` wrote
+it (or a link standing where ``init`` writes a file) is kept in a new folder
 ``runtime/data/<user>/backups/overwritten-<time>/`` before it is replaced.
 """
 
@@ -11,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import stat
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,11 +25,11 @@ from workspace_tasks import __version__, safefs, templating
 from workspace_tasks.context import (
     ENV_OF_TYPE,
     EXTENSION_KINDS,
-    MARKER,
     WORKSPACE_TYPES,
     Workspace,
+    check_user_areas_free,
 )
-from workspace_tasks.errors import UsageError
+from workspace_tasks.errors import UnsafeOperation, UsageError
 from workspace_tasks.names import MAX_NAME_LENGTH, check_name
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,8 @@ class InitResult:
     unchanged: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     preserved: dict[str, str] = field(default_factory=dict)
+    not_regenerated: dict[str, str] = field(default_factory=dict)
+    template_folders_kept: list[str] = field(default_factory=list)
     folders_created: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -81,8 +88,10 @@ class InitResult:
 
 @dataclass(frozen=True)
 class _Step:
-    action: str  # create, regenerate, preserve, unchanged, keep
+    # create, regenerate, preserve, move-aside, unchanged, keep, skip, blocked
+    action: str
     file: templating.PlannedFile
+    why: str = ""
 
 
 def default_infra_name(user: str, workspace_type: str) -> str:
@@ -98,8 +107,12 @@ def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
     """Fill the choices not given with what this user's ``init`` recorded.
 
     So ``init --overwrite`` regenerates the workspace the user has (its type,
-    infra and template), not a default one. For a new user the defaults are
-    development, ``<user>-<env>`` and minimal.
+    infra and template, a custom template's folder included), not a default
+    one. For a new user the defaults are development, ``<user>-<env>`` and
+    minimal.
+
+    Raises:
+        UsageError: the recorded custom template folder is gone.
     """
     recorded = {}
     if ws.user_initialised:
@@ -114,9 +127,29 @@ def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
     same_type = options.workspace_type in (None, recorded.get("type"))
     if infra is None and same_type:
         infra = recorded.get("infra_name")  # a new type brings its own default
+    template_dir = options.template_dir
+    if template == "custom" and template_dir is None:
+        template_dir = _recorded_template_dir(ws, recorded)
     return replace(
-        options, workspace_type=workspace_type, template=template, infra_name=infra
+        options,
+        workspace_type=workspace_type,
+        template=template,
+        infra_name=infra,
+        template_dir=template_dir,
     )
+
+
+def _recorded_template_dir(ws: Workspace, recorded: dict) -> Path | None:
+    if recorded.get("template") != "custom" or not recorded.get("template_dir"):
+        return None
+    folder = Path(str(recorded["template_dir"]))
+    if not folder.is_dir():
+        raise UsageError(
+            f"--template-dir: the template folder {folder} recorded in "
+            f"{ws.settings_file.relative_to(ws.root)} is not a folder any more; "
+            "pass --template-dir DIR"
+        )
+    return folder
 
 
 def _check_options(options: InitOptions) -> None:
@@ -148,11 +181,18 @@ def _variables(ws: Workspace, options: InitOptions, infra: str) -> dict:
         "workspace_type": options.workspace_type,
         "env_name": ENV_OF_TYPE[options.workspace_type],
         "template": options.template,
+        "template_dir": _shown_template_dir(options),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tool_version": __version__,
         "kind_titles": KIND_TITLES,
         "root": str(ws.root),
     }
+
+
+def _shown_template_dir(options: InitOptions) -> str:
+    if options.template != "custom" or options.template_dir is None:
+        return ""
+    return os.path.abspath(options.template_dir)
 
 
 def _custom_parts(folder: Path) -> tuple[Path | None, Path | None]:
@@ -186,7 +226,9 @@ def plan_files(ws: Workspace, options: InitOptions, variables: dict) -> list:
         plan.extend(templating.render_folder(folder, variables))
     # A later folder (a custom template) wins over an earlier one.
     unique = {f.relpath: f for f in plan.files}
-    return list(unique.values())
+    files = list(unique.values())
+    templating.check_overlaps(files)
+    return files
 
 
 def _digest(data: bytes) -> str:
@@ -202,27 +244,76 @@ def read_manifest(ws: Workspace) -> dict[str, str]:
 
 
 def _decide(
-    ws: Workspace, files: list, manifest: dict[str, str], overwrite: bool
+    ws: Workspace, files: list, manifest: dict[str, str], options: InitOptions
 ) -> list[_Step]:
+    filled = _filled_template_folders(ws, options)
     steps = []
     for planned in files:
         target = ws.root / planned.relpath
         safefs.check_within(target, ws.root)
-        if not target.exists() and not target.is_symlink():
-            steps.append(_Step("create", planned))
+        try:
+            info = target.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            # Below a file, the obstacle check names that file.
+            action = "skip" if _template_folder(planned.relpath) in filled else "create"
+            steps.append(_Step(action, planned))
             continue
-        seed = planned.relpath.startswith(SEED_PREFIXES)
-        if not overwrite or seed or not target.is_file() or target.is_symlink():
-            steps.append(_Step("keep", planned))
-            continue
-        current = _digest(target.read_bytes())
-        if current == _digest(planned.data):
-            steps.append(_Step("unchanged", planned))
-        elif manifest.get(planned.relpath) == current:
-            steps.append(_Step("regenerate", planned))
-        else:
-            steps.append(_Step("preserve", planned))
+        steps.append(_decide_existing(target, info, planned, manifest, options))
     return steps
+
+
+def _decide_existing(
+    target: Path,
+    info: os.stat_result,
+    planned: templating.PlannedFile,
+    manifest: dict[str, str],
+    options: InitOptions,
+) -> _Step:
+    """Decide about a file ``init`` generates whose name is taken already."""
+    if not options.overwrite or planned.relpath.startswith(SEED_PREFIXES):
+        return _Step("keep", planned)
+    if stat.S_ISLNK(info.st_mode):
+        return _Step("move-aside", planned)
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        return _Step("blocked", planned, f"it is {what}; move it away to get it back")
+    current = _digest(target.read_bytes())
+    if current == _digest(planned.data):
+        return _Step("unchanged", planned)
+    if manifest.get(planned.relpath) == current:
+        return _Step("regenerate", planned)
+    return _Step("preserve", planned)
+
+
+def _template_folder(relpath: str) -> str | None:
+    """Return ``extensions/<kind>/template`` if ``relpath`` lies in one."""
+    parts = relpath.split("/")
+    if len(parts) > 3 and parts[0] == "extensions" and parts[2] == "template":
+        return "/".join(parts[:3])
+    return None
+
+
+def _filled_template_folders(ws: Workspace, options: InitOptions) -> set[str]:
+    """Return the extension template folders ``init`` must add nothing to.
+
+    A template folder holds one template: the first ``init`` to fill it
+    decides which (minimal's README or the full templates). Another user's
+    ``init``, or a rerun, never adds files to one that holds anything, so
+    templates are never mixed; only ``--template full --overwrite`` adds the
+    full templates to a filled folder, as the minimal README advises.
+    """
+    if options.overwrite and options.template == "full":
+        return set()
+    filled = set()
+    for kind in EXTENSION_KINDS:
+        folder = ws.extension_kind_dir(kind) / "template"
+        try:
+            holds = folder.is_dir() and any(folder.iterdir())
+        except OSError:
+            holds = False
+        if holds:
+            filled.add(f"extensions/{kind}/template")
+    return filled
 
 
 def _folders(ws: Workspace, options: InitOptions, infra: str) -> list[Path]:
@@ -284,8 +375,12 @@ def runtime_seed_files(ws: Workspace) -> list[templating.PlannedFile]:
 
 
 def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
+    # The template a lost settings.toml recorded is unknown: minimal's files
+    # are the ones every template writes.
     options = InitOptions(
-        infra_name=ws.infra or None, workspace_type=_known_type(ws.type)
+        infra_name=ws.infra or None,
+        workspace_type=_known_type(ws.type),
+        template="minimal",
     )
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
     return plan_files(ws, options, _variables(ws, options, infra))
@@ -296,9 +391,13 @@ def init_workspace(
 ) -> InitResult:
     """Create the workspace (or this user's part of it) as ``options`` say.
 
+    Everything is planned and checked before the first folder is made; a
+    failure while writing takes back what this run created or replaced.
+
     Raises:
-        UsageError: a bad option, or the user already has a workspace here
-            and ``overwrite`` is not set.
+        UsageError: a bad option; the user already has a workspace here and
+            ``overwrite`` is not set; the user's name is a shared folder's;
+            something stands in the way of the plan (nothing is written).
     """
     options = with_recorded_choices(ws, options)
     _check_options(options)
@@ -307,35 +406,27 @@ def init_workspace(
             f"user '{ws.user}' already has a workspace at {ws.root}; "
             "pass --overwrite to regenerate it (files you changed are kept as copies)"
         )
+    check_user_areas_free(ws, "--user-name")
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
     variables = _variables(ws, options, infra)
     files = plan_files(ws, options, variables)
     manifest = read_manifest(ws)
-    steps = _decide(ws, files, manifest, options.overwrite)
-    from workspace_tasks.runtime import check_inside
-
-    for folder in _runtime_folders(ws):
-        check_inside(ws, folder)  # a link out of the workspace: nothing written
+    steps = _decide(ws, files, manifest, options)
+    _check_plan(ws, options, infra, steps)
 
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
     result = InitResult(
         str(ws.root), ws.user, options.workspace_type, infra, options.template
     )
-    for folder in _folders(ws, options, infra):
-        if safefs.ensure_dir(folder):
-            result.folders_created.append(str(folder.relative_to(ws.root)))
-    for area in RUNTIME_SUBFOLDERS:
-        safefs.ensure_dir(ws.runtime_root / area, 0o755)
-    for folder in _runtime_folders(ws):
-        if safefs.ensure_dir(folder, safefs.PRIVATE_DIR):
-            result.folders_created.append(str(folder.relative_to(ws.root)))
-    backup_dir = ws.backups_dir / f"overwritten-{stamp}"
-    for step in steps:
-        _apply(ws, step, backup_dir, manifest, result)
-    _write_marker(ws, variables)
-    safefs.atomic_write(
-        ws.manifest, json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    )
+    with safefs.Undo(ws.root) as undo:
+        _make_folders(ws, undo, options, infra, result)
+        copies = _Copies(ws, undo, f"overwritten-{stamp}")
+        for step in steps:
+            _apply(ws, undo, step, copies, manifest, result)
+        _write_marker(ws, undo, variables)
+        undo.write(ws.manifest, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    skipped = {_template_folder(s.file.relpath) for s in steps if s.action == "skip"}
+    result.template_folders_kept = sorted(folder for folder in skipped if folder)
     log.info(
         "initialised %s for %s: %d created, %d regenerated, %d kept as copies",
         ws.root,
@@ -347,31 +438,180 @@ def init_workspace(
     return result
 
 
+# Checking the plan before anything is written.
+
+
+def _check_plan(
+    ws: Workspace, options: InitOptions, infra: str, steps: list[_Step]
+) -> None:
+    """Refuse the whole run if any folder or file of the plan cannot be made.
+
+    Raises:
+        UnsafeOperation: a folder of the plan leads out of the workspace.
+        UsageError: a file stands where a folder belongs, a folder cannot be
+            written in, or the marker or the record is not a file.
+    """
+    from workspace_tasks.runtime import check_inside
+
+    for folder in _runtime_folders(ws):
+        check_inside(ws, folder)  # a link out of the workspace: nothing written
+    for special in (ws.marker, ws.manifest):
+        if os.path.lexists(special) and not special.is_file():
+            what = "a folder" if special.is_dir() else "not a regular file"
+            raise UsageError(
+                f"{_shown(ws, special)} is {what}, where init keeps a file; "
+                "move it away and run init again"
+            )
+    writes = {"create", "regenerate", "preserve", "move-aside"}
+    folders = _folders(ws, options, infra) + _shared_runtime(ws) + _runtime_folders(ws)
+    targets = [(folder, True) for folder in folders]
+    targets += [
+        (ws.root / step.file.relpath, False) for step in steps if step.action in writes
+    ]
+    targets += [(ws.marker, False), (ws.manifest, False)]
+    checked: set[Path] = set()
+    for path, is_folder in targets:
+        _check_reachable(ws, path, is_folder, checked)
+
+
+def _check_reachable(
+    ws: Workspace, path: Path, is_folder: bool, checked: set[Path]
+) -> None:
+    """Check that ``path`` can be made: folders on the way, and writable.
+
+    A file's own name is replaced, never followed, so only the folders on
+    its way must stay inside the workspace.
+    """
+    folder = path if is_folder else path.parent
+    if not safefs.resolves_within(folder, ws.root):
+        raise UnsafeOperation(
+            f"refusing to create {path}: it leads outside {ws.root} "
+            f"(to {os.path.realpath(folder)})"
+        )
+    missing = None
+    for current in [*reversed(folder.parents), folder]:
+        if current in checked:
+            continue
+        try:
+            info = os.stat(current)
+        except FileNotFoundError:
+            missing = current
+            break
+        except OSError as exc:
+            raise UsageError(
+                f"{_shown(ws, current)}: cannot be reached ({exc.strerror}); "
+                f"init needs it for {_shown(ws, path)}"
+            ) from None
+        if not stat.S_ISDIR(info.st_mode):
+            needed = "" if current == path else f" (for {_shown(ws, path)})"
+            raise UsageError(
+                f"{_shown(ws, current)} is a file where init makes a folder"
+                f"{needed}; move it away and run init again"
+            )
+        checked.add(current)
+    if missing is not None or not is_folder:
+        # Something new goes into the deepest folder that exists.
+        parent = missing.parent if missing is not None else folder
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(
+                f"{_shown(ws, parent)}: permission denied; init must create "
+                f"{_shown(ws, missing or path)} there (nothing was changed)"
+            )
+
+
+def _shown(ws: Workspace, path: Path) -> str:
+    try:
+        return path.relative_to(ws.root).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+# Writing.
+
+
+def _shared_runtime(ws: Workspace) -> list[Path]:
+    return [ws.runtime_root / area for area in RUNTIME_SUBFOLDERS]
+
+
+def _make_folders(
+    ws: Workspace,
+    undo: safefs.Undo,
+    options: InitOptions,
+    infra: str,
+    result: InitResult,
+) -> None:
+    """Create the missing folders; existing shared ones keep their modes."""
+    for folder in _folders(ws, options, infra):
+        if undo.make_dirs(folder):
+            result.folders_created.append(_shown(ws, folder))
+    for shared in _shared_runtime(ws):
+        if undo.make_dirs(shared, 0o755):
+            result.folders_created.append(_shown(ws, shared))
+    for folder in _runtime_folders(ws):
+        if undo.make_dirs(folder, safefs.PRIVATE_DIR):
+            result.folders_created.append(_shown(ws, folder))
+        else:
+            safefs.make_private(folder)  # the user's own: private again
+
+
+class _Copies:
+    """The folder keeping what ``--overwrite`` replaces, made on first use.
+
+    Its name is new each run (``overwritten-<time>``, then ``-2``...), so
+    two runs in the same second never write into the same one.
+    """
+
+    def __init__(self, ws: Workspace, undo: safefs.Undo, name: str) -> None:
+        self.ws = ws
+        self.undo = undo
+        self.name = name
+        self.folder: Path | None = None
+
+    def place_for(self, relpath: str) -> Path:
+        """Return where the replaced ``relpath`` is kept, its folders made."""
+        if self.folder is None:
+            self.folder = self.undo.make_unique_dir(
+                self.ws.backups_dir, self.name, safefs.PRIVATE_DIR
+            )
+        copy = self.folder / relpath
+        self.undo.make_dirs(copy.parent, safefs.PRIVATE_DIR)
+        return copy
+
+
 def _apply(
     ws: Workspace,
+    undo: safefs.Undo,
     step: _Step,
-    backup_dir: Path,
+    copies: _Copies,
     manifest: dict[str, str],
     result: InitResult,
 ) -> None:
     planned = step.file
     target = ws.root / planned.relpath
+    if step.action == "skip":
+        return
     if step.action == "keep":
         result.kept.append(planned.relpath)
+        return
+    if step.action == "blocked":
+        result.not_regenerated[planned.relpath] = step.why
+        log.info("did not regenerate %s: %s", planned.relpath, step.why)
         return
     if step.action == "unchanged":
         result.unchanged.append(planned.relpath)
         manifest[planned.relpath] = _digest(planned.data)
         return
     if step.action == "preserve":
-        from workspace_tasks.runtime import ensure_user_dir
-
-        copy = backup_dir / planned.relpath
-        ensure_user_dir(ws, copy.parent)
+        copy = copies.place_for(planned.relpath)
         safefs.atomic_copy(target, copy, ws.root)
         result.preserved[planned.relpath] = str(copy)
         log.info("kept your changed %s as %s", planned.relpath, copy)
-    safefs.atomic_write(target, planned.data, planned.mode)
+    elif step.action == "move-aside":
+        copy = copies.place_for(planned.relpath)
+        undo.rename(target, copy)  # the link itself, never what it points to
+        result.preserved[planned.relpath] = str(copy)
+        log.info("moved the link %s aside to %s", planned.relpath, copy)
+    undo.write(target, planned.data, planned.mode)
     manifest[planned.relpath] = _digest(planned.data)
     if step.action == "create":
         result.created.append(planned.relpath)
@@ -379,11 +619,11 @@ def _apply(
         result.regenerated.append(planned.relpath)
 
 
-def _write_marker(ws: Workspace, variables: dict) -> None:
-    if (ws.root / MARKER).is_file():
+def _write_marker(ws: Workspace, undo: safefs.Undo, variables: dict) -> None:
+    if ws.marker.is_file():
         return
     source = templating.template_path("workspace", "marker.toml.jinja")
     text = templating.render_text(
         templating.environment(), source.read_text(), variables, str(source)
     )
-    safefs.atomic_write(ws.root / MARKER, text)
+    undo.write(ws.marker, text)

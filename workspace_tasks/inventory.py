@@ -8,7 +8,13 @@ from pathlib import Path
 from workspace_tasks.context import EXTENSION_KINDS, RUNTIME_AREAS, Workspace
 from workspace_tasks.health.model import health_summary
 from workspace_tasks.measure import tree_size
-from workspace_tasks.resolver import ORIGINS, list_extensions
+from workspace_tasks.resolver import (
+    ORIGINS,
+    list_extensions,
+    scan_extensions,
+    shown_path,
+    unusable_folder,
+)
 
 
 @dataclass
@@ -38,6 +44,7 @@ class Listing:
     extensions: list[dict[str, str]] = field(default_factory=list)
     infrastructures: list[dict[str, str]] = field(default_factory=list)
     config_files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,18 +83,21 @@ def workspace_status(ws: Workspace, *, detailed: bool = False) -> StatusReport:
     return report
 
 
-def _infrastructures(ws: Workspace) -> list[dict[str, str]]:
+def _infrastructures(ws: Workspace, warnings: list[str]) -> list[dict[str, str]]:
     found = []
     groups = [("example", ws.infra_dir / "examples"), ("local", ws.infra_dir / "local")]
     groups += [(f"user:{user}", ws.infra_dir / user) for user in ws.known_users()]
     for origin, folder in groups:
-        if folder.is_dir():
-            found += [
-                {"name": p.name, "origin": origin, "path": str(p)}
-                for p in sorted(folder.iterdir())
-                if p.is_dir()
-                and (origin != "example" or (p / "settings.toml").is_file())
-            ]
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            why = unusable_folder(entry)
+            if why:
+                warnings.append(f"{shown_path(ws, entry)}: {why}; not listed")
+            if why is not None:
+                continue
+            if origin != "example" or (entry / "settings.toml").is_file():
+                found.append({"name": entry.name, "origin": origin, "path": str(entry)})
     return found
 
 
@@ -102,12 +112,17 @@ def _config_files(ws: Workspace) -> list[str]:
 
 
 def workspace_listing(ws: Workspace) -> Listing:
-    """List the users, extensions, infrastructures and config files of ``ws``."""
+    """List the users, extensions, infrastructures and config files of ``ws``.
+
+    Only what the other commands accept is listed: a folder whose name is no
+    valid name, or a link that loops, is left out and named in ``warnings``.
+    """
     listing = Listing(root=str(ws.root), users=ws.known_users())
+    listing.warnings += ws.foreign_user_folders()
     for kind in EXTENSION_KINDS:
-        listing.extensions += [
-            e.to_dict() for e in list_extensions(ws, kind, include_core=True)
-        ]
-    listing.infrastructures = _infrastructures(ws)
+        found, ignored = scan_extensions(ws, kind, include_core=True)
+        listing.extensions += [e.to_dict() for e in found]
+        listing.warnings += ignored
+    listing.infrastructures = _infrastructures(ws, listing.warnings)
     listing.config_files = _config_files(ws)
     return listing

@@ -33,7 +33,8 @@ def _opt(flag: str, value: object) -> list[str]:
 
 @task(
     help={
-        "user-name": "user identifier (default: PROVISIONING_WORKSPACE_USER, USER)",
+        "user-name": "user identifier (default: PROVISIONING_WORKSPACE_USER, "
+        "USER, the login name)",
         "infra-name": "infrastructure name",
         "workspace-type": "development, testing or production",
         "template": "minimal, full or custom",

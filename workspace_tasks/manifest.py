@@ -9,8 +9,10 @@ module). Clusters also list their task services.
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,21 +79,64 @@ REQUIRED_FILES: dict[str, tuple[str, ...]] = {
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
-def module_name(name: str) -> str:
-    """Return the Python package name of extension ``name``: ``my-aws`` → ``my_aws``.
+# Folders of every extension's layout, which its package cannot also be.
+LAYOUT_FOLDERS = frozenset({"kcl", "templates", "tests", "manifests"})
 
-    A name that would not be a Python identifier (``1abc``) or would be a
-    keyword (``class``, ``import``) gets the prefix ``ext_``.
+
+def plain_module_name(name: str) -> str:
+    """Return ``name`` spelt as a Python name: ``my-aws`` → ``my_aws``."""
+    return re.sub(r"[^a-z0-9_]", "_", name.lower())
+
+
+def module_name(name: str) -> str:
+    """Return the Python package name for a new extension ``name``.
+
+    ``my-aws`` → ``my_aws``. A name Python would not import as the
+    extension's package gets the prefix ``ext_``: one that is no identifier
+    (``1abc``), a keyword (``class``), a folder of the layout (``tests``),
+    or a module Python finds first, from the standard library (``os``,
+    ``json``) or installed beside this tool (``jinja2``, ``pytest``, which
+    also run the extension's tests). The answer depends on what is
+    installed, so ``create-extension`` records it in the manifest.
     """
-    module = re.sub(r"[^a-z0-9_]", "_", name.lower())
-    if not module.isidentifier() or keyword.iskeyword(module):
-        return f"ext_{module}"
+    module = plain_module_name(name)
+    while _taken(module):
+        module = f"ext_{module}"
     return module
 
 
-def required_files(kind: str, name: str) -> list[str]:
+def _taken(module: str) -> bool:
+    if not module.isidentifier() or keyword.iskeyword(module):
+        return True
+    if module in LAYOUT_FOLDERS or module in sys.stdlib_module_names:
+        return True
+    if module in sys.builtin_module_names:
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return True
+
+
+def package_of(folder: Path, name: str, manifest: Manifest | None) -> str:
+    """Return the Python package of the extension ``name`` in ``folder``.
+
+    The manifest's ``module`` when it names one; else whichever of the plain
+    and the prefixed spelling the folder holds, so an extension made before
+    the manifest recorded it keeps its package whatever is installed since.
+    """
+    if manifest is not None and manifest.module:
+        return manifest.module
+    plain, chosen = plain_module_name(name), module_name(name)
+    for candidate in (plain, f"ext_{plain}", chosen):
+        if (Path(folder) / candidate).is_dir():
+            return candidate
+    return chosen
+
+
+def required_files(kind: str, name: str, module: str | None = None) -> list[str]:
     """Return the files (and folders, ending in ``/``) ``kind`` requires."""
-    module = module_name(name)
+    module = module or module_name(name)
     return [entry.format(module=module) for entry in REQUIRED_FILES[kind]]
 
 
@@ -109,6 +154,7 @@ class Manifest:
     tests: tuple[str, ...] = ()
     plugins: str | None = None
     taskservs: tuple[str, ...] = ()
+    module: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -124,6 +170,7 @@ class Manifest:
             "tests": list(self.tests),
             "plugins": self.plugins,
             "taskservs": list(self.taskservs),
+            "module": self.module,
             "outputs": self.outputs,
         }
 
@@ -174,7 +221,12 @@ def parse_manifest(data: bytes | str, path: object) -> Manifest:
     plugins = jinja.get("plugins")
     if plugins is not None and not isinstance(plugins, str):
         raise FileSyntaxError(path, 1, 1, "[jinja] plugins must be a file name")
-    known = {"kind", "name", "version", "author", "description", "taskservs"}
+    module = head.get("module")
+    if module is not None and not (isinstance(module, str) and module.isidentifier()):
+        raise FileSyntaxError(
+            path, 1, 1, "[extension] module must be a Python package name"
+        )
+    known = {"kind", "name", "version", "author", "description", "taskservs", "module"}
     return Manifest(
         kind=str(head.get("kind", "")),
         name=str(head.get("name", "")),
@@ -186,6 +238,7 @@ def parse_manifest(data: bytes | str, path: object) -> Manifest:
         tests=_names(jinja.get("tests", []), path, "[jinja] tests"),
         plugins=plugins,
         taskservs=_names(head.get("taskservs", []), path, "[extension] taskservs"),
+        module=module,
         outputs={str(k): str(v) for k, v in outputs.items()},
         extra={k: v for k, v in head.items() if k not in known},
     )

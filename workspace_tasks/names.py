@@ -33,3 +33,36 @@ def check_name(value: str | None, flag: str) -> str:
             "digits, '-', '_' and '.' ('-' and '.' not first)"
         )
     return value
+
+
+# A user's own areas sit beside shared ones: extensions/<kind>/<user> beside
+# extensions/<kind>/template, infra/<user> beside infra/examples and
+# infra/local, config/<user>.toml beside the shared defaults files. A user
+# with one of these names would take the shared folder or file for their own.
+RESERVED_USER_NAMES = {
+    "template": "extensions/<kind>/template holds the shared extension templates",
+    "examples": "infra/examples holds the example infrastructures",
+    "local": "infra/local holds the shared local infrastructures",
+    "dev-defaults": "config/dev-defaults.toml is a shared defaults file",
+    "test-defaults": "config/test-defaults.toml is a shared defaults file",
+    "prod-defaults": "config/prod-defaults.toml is a shared defaults file",
+    "local-overrides": "config/local-overrides.toml holds the local overrides",
+}
+
+
+def check_user_name(value: str | None, flag: str) -> str:
+    """Return ``value`` when it is a valid name that a user may take.
+
+    As :func:`check_name`, and not one of :data:`RESERVED_USER_NAMES`, the
+    names of shared folders and files that lie where a user's own would.
+
+    Raises:
+        InvalidName: naming ``flag``, the bad value and, if reserved, why.
+    """
+    value = check_name(value, flag)
+    why = RESERVED_USER_NAMES.get(value)
+    if why:
+        raise InvalidName(
+            f"{flag}: {value!r} is reserved ({why}); choose another user name"
+        )
+    return value

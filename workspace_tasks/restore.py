@@ -50,7 +50,11 @@ from workspace_tasks.backup import (
     protected_from_plain_archives,
     remove_stale_temporaries,
 )
-from workspace_tasks.context import RESTORE_STAGING_PREFIX, Workspace
+from workspace_tasks.context import (
+    RESTORE_STAGING_PREFIX,
+    Workspace,
+    check_user_areas_free,
+)
 from workspace_tasks.errors import (
     EXIT_USAGE,
     ChecksFailed,
@@ -58,7 +62,7 @@ from workspace_tasks.errors import (
     UsageError,
     WorkspaceError,
 )
-from workspace_tasks.names import check_name
+from workspace_tasks.names import check_user_name
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +339,7 @@ def _check_areas(
             if why:
                 raise _refuse(label, member.path, why)
         return
-    check_name(manifest.user, f"the manifest of {label}")
+    check_user_name(manifest.user, f"the manifest of {label}")
     source = target.for_user(manifest.user)
     source_excluded = excluded_paths(source)
     target_excluded = excluded_paths(target)
@@ -1049,7 +1053,7 @@ def _check_options(options: RestoreOptions) -> None:
     if options.components is not None:
         check_components(options.components)
     if options.restore_to is not None:
-        check_name(options.restore_to, "--restore-to")
+        check_user_name(options.restore_to, "--restore-to")
 
 
 def _rewind(ws: Workspace, info: BackupInfo, raw: BinaryIO) -> BinaryIO:
@@ -1074,6 +1078,8 @@ def restore_backup(
     """
     _check_options(options)
     target = ws.for_user(options.restore_to) if options.restore_to else ws
+    if options.restore_to:
+        check_user_areas_free(target, "--restore-to")
     try:
         return _restore(ws, target, info, options, progress)
     except (ArchiveError, ChecksFailed) as exc:

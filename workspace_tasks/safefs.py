@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import shutil
@@ -53,19 +54,22 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
             mode = stat.S_IMODE(path.lstat().st_mode)
         except FileNotFoundError:
             mode = 0o644
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     fsync_dir(path.parent)
 
 
@@ -134,6 +138,23 @@ def write_stream(path: Path, data: bytes | str) -> None:
 
 
 @contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Make a file error raised inside name ``path``, not a temporary beside it.
+
+    The user asked for ``path``; a hidden ``.name.XXXX.tmp`` in the message
+    would send them looking for a file that never stays.
+    """
+    try:
+        yield
+    except OSError as exc:
+        named = os.path.basename(os.fspath(exc.filename or ""))
+        ours = named.startswith(f".{path.name}.") and named.endswith(".tmp")
+        if not ours or exc.errno is None:
+            raise
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from None
+
+
+@contextlib.contextmanager
 def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
@@ -141,8 +162,11 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
     and an interrupted write leaves only a hidden ``.tmp`` file behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -150,7 +174,8 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp_path, mode)
-        os.replace(tmp_path, path)
+        with _naming(path):
+            os.replace(tmp_path, path)
         fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -199,13 +224,14 @@ def atomic_symlink(link: Path, target: str | os.PathLike) -> None:
     tmp = link.parent / f".{link.name}.{os.getpid()}.link.tmp"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, link)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _naming(link):
+        os.symlink(target, tmp)
+        try:
+            os.replace(tmp, link)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     fsync_dir(link.parent)
 
 
@@ -267,7 +293,11 @@ def make_dirs(path: Path, mode: int | None = None, root: Path | None = None) -> 
     Raises:
         UnsafeOperation: ``path`` leads out of ``root``.
     """
-    path = Path(path)
+    return bool(_make_missing(Path(path), mode, root))
+
+
+def _make_missing(path: Path, mode: int | None, root: Path | None) -> list[Path]:
+    """Create ``path`` and the folders missing above it; return those created."""
     if root is not None and not resolves_within(path, root):
         raise UnsafeOperation(
             f"refusing to create {path}: it leads outside {root} "
@@ -278,13 +308,127 @@ def make_dirs(path: Path, mode: int | None = None, root: Path | None = None) -> 
     while not current.is_dir() and current != current.parent:
         missing.append(current)
         current = current.parent
+    created = []
     for folder in reversed(missing):
         try:
             _mkdir(folder, mode)
         except FileExistsError:
             if not folder.is_dir():
                 raise
-    return bool(missing)
+            continue
+        created.append(folder)
+    return created
+
+
+def make_unique_dir(
+    folder: Path, name: str, root: Path, mode: int | None = None
+) -> Path:
+    """Create a new folder ``name`` in ``folder``; ``name-2``, ``name-3``… if taken.
+
+    A name already there (a folder, a file or a link) is never reused, so
+    whatever an earlier run left under it stays as it was. ``folder`` must
+    exist and lie inside ``root``. Return the folder created.
+    """
+    for number in itertools.count(1):
+        candidate = Path(folder) / (name if number == 1 else f"{name}-{number}")
+        try:
+            make_dir(candidate, root, mode)
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")  # itertools.count never ends
+
+
+class Undo:
+    """Take back, on failure, what a run created or replaced inside ``root``.
+
+    Each change goes through a method here that records how to undo it: a
+    new folder is removed again while it is empty, a new file is removed, a
+    replaced file gets its earlier bytes, mode and times back, a renamed
+    entry is renamed back, and a new folder tree (:meth:`make_unique_dir`)
+    is removed whole. Used as a context manager, an exception undoes everything newest
+    first and is raised again; a step that cannot be undone is logged and
+    the others still run.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._steps: list[tuple[str, Path, object]] = []
+
+    def __enter__(self) -> Undo:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is not None:
+            self.undo()
+
+    def make_dirs(self, path: Path, mode: int | None = None) -> bool:
+        """Create ``path`` and the folders missing above it (see :func:`make_dirs`)."""
+        created = _make_missing(Path(path), mode, self.root)
+        self._steps += [("folder", folder, None) for folder in created]
+        return bool(created)
+
+    def make_unique_dir(self, folder: Path, name: str, mode: int | None = None) -> Path:
+        """Create a new folder as :func:`make_unique_dir`; undone with its contents."""
+        made = make_unique_dir(folder, name, self.root, mode)
+        self._steps.append(("tree", made, None))
+        return made
+
+    def write(self, path: Path, data: bytes | str, mode: int | None = None) -> None:
+        """Write ``path`` atomically; a file there before is kept to put back.
+
+        Raises:
+            UnsafeOperation: something other than a regular file is at ``path``.
+        """
+        path = Path(path)
+        check_within(path, self.root)
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            previous = None
+        else:
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafeOperation(
+                    f"refusing to replace {path}: it is not a regular file"
+                )
+            times = (info.st_atime_ns, info.st_mtime_ns)
+            previous = (path.read_bytes(), stat.S_IMODE(info.st_mode), times)
+        atomic_write(path, data, mode)
+        self._steps.append(("file", path, previous))
+
+    def rename(self, source: Path, target: Path) -> None:
+        """Rename ``source`` to ``target`` as :func:`rename` does."""
+        rename(source, target, self.root)
+        self._steps.append(("rename", Path(target), Path(source)))
+
+    def undo(self) -> bool:
+        """Take every recorded change back, newest first; True if all were."""
+        complete = True
+        for action, path, detail in reversed(self._steps):
+            if action == "tree" and not complete:
+                log.warning("kept %s: an earlier change could not be undone", path)
+                continue
+            try:
+                self._undo_one(action, path, detail)
+            except (OSError, UnsafeOperation) as exc:
+                complete = False
+                log.warning("could not undo the change to %s: %s", path, exc)
+        self._steps.clear()
+        return complete
+
+    def _undo_one(self, action: str, path: Path, detail: object) -> None:
+        if action == "folder":
+            remove_empty_dir(path, self.root)
+        elif action == "tree":
+            remove_path(path, self.root)
+        elif action == "rename":
+            rename(path, detail, self.root)  # type: ignore[arg-type]
+        elif detail is None:
+            remove_path(path, self.root)
+        else:
+            data, mode, times = detail  # type: ignore[misc]
+            atomic_write(path, data, mode)
+            os.utime(path, ns=times, follow_symlinks=False)
 
 
 class NewTree:

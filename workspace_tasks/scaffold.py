@@ -158,7 +158,31 @@ def plan_extension(
     return plan
 
 
+def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
+    """Refuse a shared extension whose name is a user's area or the template.
+
+    ``extensions/<kind>/<user>`` is that user's area and
+    ``extensions/<kind>/template`` the kind's template: a shared extension of
+    that name would be taken for one of them (and they for it).
+
+    Raises:
+        UsageError: naming the extension and what its name belongs to.
+    """
+    if name == "template":
+        raise UsageError(
+            f"EXTENSION: 'template' is the name of extensions/{kind}/template, "
+            "the shared template folder; choose another name"
+        )
+    if ws.is_known_user(name):
+        raise UsageError(
+            f"EXTENSION: {name!r} is the name of a user, whose area is "
+            f"extensions/{kind}/{name}; choose another name"
+        )
+
+
 def _destination(ws: Workspace, kind: str, name: str, shared: bool) -> Path:
+    if shared:
+        check_shared_name(ws, kind, name)
     base = ws.extension_kind_dir(kind) if shared else ws.user_extensions_dir(kind)
     target = base / name
     safefs.check_within(target, ws.root)
@@ -227,6 +251,8 @@ def _check_copied_template(ws: Workspace, folder: Path, kind: str, name: str) ->
         )
     if name == "template":
         raise UsageError("the template itself is not initialised; copy it first")
+    if folder.parent == ws.extension_kind_dir(kind):
+        check_shared_name(ws, kind, name)
     if not (folder / TEMPLATE_MARK).is_file():
         raise UsageError(
             f"{folder} holds no {TEMPLATE_MARK}: it is not a copied template "

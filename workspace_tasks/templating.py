@@ -4,6 +4,13 @@ A template folder is data: files whose name ends in ``.jinja`` are rendered
 with Jinja2 (the suffix dropped), every other file is copied byte for byte
 (so a ``.j2`` template of an extension, a CI file using ``${{ }}`` or a
 binary stays as it is). Folder and file names may hold ``{{ variable }}``.
+
+A template folder may come from anyone (``init --template-dir``,
+``create-extension --template``), so it is rendered in Jinja2's sandbox,
+holds only regular files and folders (no links, FIFOs or devices), uses no
+other template (``include``, ``import``, ``extends``), and two of its names
+never render to the same path. Every failure names the file and, where
+there is one, the line.
 """
 
 from __future__ import annotations
@@ -49,14 +56,28 @@ def template_path(*parts: str) -> Path:
 
 
 def environment() -> Any:
-    """Return the Jinja2 environment used for every scaffolding template."""
-    import jinja2
+    """Return the Jinja2 environment used for every scaffolding template.
 
-    return jinja2.Environment(
+    Sandboxed, so a template cannot reach Python's internals (and through
+    them run commands); without a loader, as a template stands alone.
+    """
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+# Nodes that load another template, which a template folder never needs.
+_LOADING_NODES = {
+    "Include": "include",
+    "Import": "import",
+    "FromImport": "from ... import",
+    "Extends": "extends",
+}
 
 
 def undeclared_variables(env: Any, source: str, filename: str) -> dict[str, int]:
@@ -73,6 +94,10 @@ def undeclared_variables(env: Any, source: str, filename: str) -> dict[str, int]
     except jinja2.TemplateSyntaxError as exc:
         message = exc.message or "syntax error"
         raise FileSyntaxError(filename, exc.lineno or 1, 1, message) from None
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport)):
+        _refuse_loading(node, filename)
+    for node in tree.find_all(nodes.Extends):
+        _refuse_loading(node, filename)
     needed = meta.find_undeclared_variables(tree)
     lines: dict[str, int] = {}
     for node in tree.find_all(nodes.Name):
@@ -81,10 +106,27 @@ def undeclared_variables(env: Any, source: str, filename: str) -> dict[str, int]
     return {name: lines.get(name, 1) for name in sorted(needed)}
 
 
+def _refuse_loading(node: Any, filename: str) -> None:
+    what = _LOADING_NODES[type(node).__name__]
+    raise FileSyntaxError(
+        filename,
+        node.lineno or 1,
+        1,
+        f"{{% {what} %}} is not supported: a template of a template folder "
+        "stands alone (put the text in the file itself)",
+    )
+
+
 def render_text(
     env: Any, source: str, variables: Mapping[str, Any], filename: str
 ) -> str:
-    """Render one template, failing with file and line on a missing variable."""
+    """Render one template, failing with file and line on any problem.
+
+    Raises:
+        FileSyntaxError: a syntax error, a missing variable, a loading tag,
+            something the sandbox forbids or any other failure while
+            rendering (the line where it happened, when known).
+    """
     missing = {
         name: line
         for name, line in undeclared_variables(env, source, filename).items()
@@ -94,16 +136,86 @@ def render_text(
         name, line = next(iter(missing.items()))
         names = ", ".join(sorted(missing))
         raise FileSyntaxError(filename, line, 1, f"undefined variable(s): {names}")
-    return env.from_string(source).render(**variables)
+    try:
+        return env.from_string(source).render(**variables)
+    except Exception as exc:  # whatever a template does wrong is the template's
+        line = getattr(exc, "lineno", None) or _template_line(exc) or 1
+        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise FileSyntaxError(filename, line, 1, f"cannot render: {detail}") from None
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """Return the template line where ``exc`` was raised, from its traceback."""
+    import traceback
+
+    line = None
+    for frame, number in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == "<template>":
+            line = number
+    return line
 
 
 def _render_name(env: Any, name: str, variables: Mapping[str, Any], where: Path) -> str:
+    """Render the name of ``where`` (a file or folder of a template folder)."""
     if "{{" not in name:
         return name
-    rendered = render_text(env, name, variables, str(where))
+    try:
+        rendered = render_text(env, name, variables, str(where))
+    except FileSyntaxError as exc:
+        raise UsageError(
+            f"{where}: the name {name!r} does not render ({exc.detail}); "
+            "a {{ }} in a name opens and closes within that one name"
+        ) from None
     if not rendered or rendered in (".", "..") or "/" in rendered or "\\" in rendered:
         raise UsageError(f"{where}: the name renders to {rendered!r}, not a file name")
     return rendered
+
+
+def _check_entry(path: Path, info: os.stat_result) -> None:
+    """Refuse what a template folder may not hold: links, FIFOs, devices."""
+    if stat.S_ISLNK(info.st_mode):
+        raise UsageError(f"{path}: templates may not hold symbolic links")
+    if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        raise UsageError(
+            f"{path}: templates hold only files and folders, and this is "
+            f"{_kind_of(info.st_mode)}"
+        )
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_overlaps(files: list[PlannedFile]) -> None:
+    """Refuse a plan in which two files share a path, or a file is a folder.
+
+    Raises:
+        UsageError: naming both sources and the path they both render to.
+    """
+    seen: dict[str, PlannedFile] = {}
+    for planned in files:
+        other = seen.get(planned.relpath)
+        if other is not None:
+            raise UsageError(
+                f"{planned.source} and {other.source} both render to "
+                f"{planned.relpath}; rename one of them"
+            )
+        seen[planned.relpath] = planned
+    for planned in files:
+        parts = planned.relpath.split("/")
+        for depth in range(1, len(parts)):
+            other = seen.get("/".join(parts[:depth]))
+            if other is not None:
+                raise UsageError(
+                    f"{other.source} renders to the file {other.relpath}, where "
+                    f"{planned.source} needs a folder; rename one of them"
+                )
 
 
 def render_folder(
@@ -121,31 +233,69 @@ def render_folder(
     env = environment()
     plan = RenderPlan()
     folder = Path(folder)
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=_walk_error):
         dirnames.sort()
         here = Path(dirpath)
+        relative = here.relative_to(folder).parts
         rel_here = [
-            _render_name(env, part, variables, here) if render else part
-            for part in here.relative_to(folder).parts
+            _render_name(env, part, variables, folder.joinpath(*relative[: i + 1]))
+            if render
+            else part
+            for i, part in enumerate(relative)
         ]
         if rel_here:
             plan.folders.append("/".join(rel_here))
+        for name in dirnames:
+            _check_entry(here / name, (here / name).lstat())
         for name in sorted(filenames):
-            source = here / name
-            info = source.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                raise UsageError(f"{source}: templates may not hold symbolic links")
             if name == "__pycache__" or name.endswith(".pyc"):
                 continue
-            target = _render_name(env, name, variables, source) if render else name
-            data = source.read_bytes()
-            if render and target.endswith(RENDER_SUFFIX):
-                target = target[: -len(RENDER_SUFFIX)]
-                text = render_text(env, data.decode("utf-8"), variables, str(source))
-                data = text.encode("utf-8")
-            mode = stat.S_IMODE(info.st_mode) | stat.S_IWUSR
-            plan.files.append(
-                PlannedFile("/".join([*rel_here, target]), data, mode, source)
-            )
+            planned = _plan_file(env, here / name, rel_here, variables, render)
+            plan.files.append(planned)
         dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+    check_overlaps(plan.files)
     return plan
+
+
+def _walk_error(error: OSError) -> None:
+    raise UsageError(f"{error.filename}: cannot read the folder ({error.strerror})")
+
+
+def _plan_file(
+    env: Any,
+    source: Path,
+    rel_here: list[str],
+    variables: Mapping[str, Any],
+    render: bool,
+) -> PlannedFile:
+    """Plan one file of a template folder: its rendered name, bytes and mode."""
+    info = source.lstat()
+    _check_entry(source, info)
+    name = source.name
+    target = _render_name(env, name, variables, source) if render else name
+    data = _read_regular(source)
+    if render and target.endswith(RENDER_SUFFIX):
+        target = target[: -len(RENDER_SUFFIX)]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"{source}: not UTF-8 text (byte {exc.start}); a {RENDER_SUFFIX} "
+                f"file is rendered as text: drop the {RENDER_SUFFIX} suffix to "
+                "copy it as it is"
+            ) from None
+        data = render_text(env, text, variables, str(source)).encode("utf-8")
+    mode = stat.S_IMODE(info.st_mode) | stat.S_IWUSR
+    return PlannedFile("/".join([*rel_here, target]), data, mode, source)
+
+
+def _read_regular(source: Path) -> bytes:
+    """Read ``source`` only if it is still a regular file (never a FIFO)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(source, flags)
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        _check_entry(source, os.fstat(handle.fileno()))
+        return handle.read()

@@ -25,6 +25,7 @@ from workspace_tasks.extension_files import (
 from workspace_tasks.manifest import (
     MANIFEST_NAME,
     Manifest,
+    package_of,
     parse_manifest,
     required_files,
     toml_error,
@@ -272,9 +273,11 @@ def python_problems(path: Path, shown: str) -> list[Problem]:
     return []
 
 
-def _structure_problems(folder: Path, kind: str, name: str, shown) -> list[Problem]:
+def _structure_problems(
+    folder: Path, kind: str, name: str, module: str, shown
+) -> list[Problem]:
     problems = []
-    for entry in required_files(kind, name):
+    for entry in required_files(kind, name, module):
         path = folder / entry.rstrip("/")
         present = path.is_dir() if entry.endswith("/") else path.is_file()
         if not present:
@@ -345,8 +348,9 @@ def check_folder(
     """
     folder = Path(folder)
     shown = _Shown(base or folder)
-    problems = _structure_problems(folder, kind, name, shown)
     manifest, text, found = _manifest(folder, kind, name, shown)
+    module = package_of(folder, name, manifest)
+    problems = _structure_problems(folder, kind, name, module, shown)
     problems += found + link_problems(folder, shown)
     files = list_files(folder)
     if manifest is not None:

@@ -57,7 +57,8 @@ def _common() -> Common:
         "--user-name",
         dest="user",
         metavar="USER",
-        help="the workspace user (default: PROVISIONING_WORKSPACE_USER, then USER)",
+        help="the workspace user (default: PROVISIONING_WORKSPACE_USER, USER, then "
+        "the login name)",
     )
     fmt = argparse.ArgumentParser(add_help=False)
     fmt.add_argument(

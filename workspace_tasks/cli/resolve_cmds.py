@@ -75,9 +75,9 @@ def run_extension(args: argparse.Namespace) -> int:
 
 
 def run_list_extensions(args: argparse.Namespace) -> int:
-    from workspace_tasks.resolver import list_extensions
+    from workspace_tasks.resolver import scan_extensions
 
-    found = list_extensions(
+    found, ignored = scan_extensions(
         open_workspace(args), args.kind, include_core=args.include_core
     )
     show(
@@ -88,4 +88,6 @@ def run_list_extensions(args: argparse.Namespace) -> int:
             [[r["name"], r["origin"], r["path"]] for r in rows],
         ),
     )
+    for warning in ignored:
+        output.warn(warning)
     return 0

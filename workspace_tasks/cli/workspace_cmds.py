@@ -24,7 +24,8 @@ def register(commands: argparse._SubParsersAction, common) -> None:
         "--workspace-user",
         dest="user",
         metavar="USER",
-        help="user identifier (default: PROVISIONING_WORKSPACE_USER, then USER)",
+        help="user identifier (default: PROVISIONING_WORKSPACE_USER, USER, then "
+        "the login name)",
     )
     init.add_argument("--infra-name", metavar="NAME", help="infrastructure name")
     init.add_argument(
@@ -35,15 +36,17 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     init.add_argument(
         "--template",
         choices=("minimal", "full", "custom"),
-        help="minimal (default): configs and empty extension templates; full: "
-        "complete extension templates and examples; custom: minimal plus "
-        "--template-dir; with --overwrite, the one recorded for the user",
+        help="minimal (default): configs and extension template folders holding "
+        "only a README; full: complete extension templates and examples; custom: "
+        "minimal plus --template-dir; with --overwrite, the one recorded for the "
+        "user",
     )
     init.add_argument(
         "--template-dir",
         metavar="DIR",
         type=Path,
-        help="your own template folder (with --template custom)",
+        help="your own template folder (with --template custom; with --overwrite, "
+        "the one recorded for the user)",
     )
     init.add_argument(
         "--overwrite",
@@ -77,11 +80,16 @@ def run_init(args: argparse.Namespace) -> int:
     from workspace_tasks.init import InitOptions, init_workspace
 
     ws = open_workspace(args, must_exist=False, user_flag="--user-name")
+    template_dir = args.template_dir
+    if template_dir is not None:
+        from workspace_tasks.edge import current_folder
+
+        template_dir = current_folder() / template_dir  # recorded for --overwrite
     options = InitOptions(
         infra_name=args.infra_name,
         workspace_type=args.workspace_type,
         template=args.template,
-        template_dir=args.template_dir,
+        template_dir=template_dir,
         overwrite=args.overwrite,
         create_examples=args.create_examples,
     )
@@ -102,6 +110,11 @@ def _print_init(result) -> None:
     )
     for relpath, copy in result.preserved.items():
         output.print_line(f"  your changed {relpath} was kept as {copy}")
+    for relpath, why in result.not_regenerated.items():
+        output.print_line(f"  {relpath} was not regenerated: {why}")
+    hint = " (--overwrite adds the full templates)" if result.template == "full" else ""
+    for folder in result.template_folders_kept:
+        output.print_line(f"  {folder} already holds a template: nothing added{hint}")
     output.print_line("Next: workspace status --detailed")
 
 
@@ -150,6 +163,8 @@ def run_list(args: argparse.Namespace) -> int:
 
     listing = workspace_listing(open_workspace(args))
     show(args, listing, _print_listing)
+    for warning in listing.warnings:
+        output.warn(warning)
     return 0
 
 
