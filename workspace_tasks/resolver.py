@@ -97,7 +97,7 @@ def config_file(ws: Workspace, name: str) -> Path | None:
     return None
 
 
-def _check_creatable(path: Path) -> None:
+def _check_no_dead_link(path: Path) -> None:
     """Refuse to create ``path`` over a link to nothing or another non-file."""
     kind = safefs.entry_kind(path)
     if kind is not None:
@@ -162,7 +162,7 @@ def resolve_path(
         _check_creatable(type_, name)
     if named is not None:
         if not named.exists() and create_missing:
-            _check_creatable(named)
+            _check_no_dead_link(named)
             _create_config_file(ws, name, named)
         if named.exists():
             return named
