@@ -503,7 +503,7 @@ def test_python_functions_of_the_spec(workspace):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--workspace-user", "ghost"], "workspace for user 'ghost' not found"),
+        (["--workspace-user", "ghost"], "user 'ghost' has no areas"),
         (["--report-format", "xml"], "argument --report-format/--format"),
         (["check-everything"], "invalid choice: 'check-everything'"),
         (["--workspace-user", "../x"], "--workspace-user"),

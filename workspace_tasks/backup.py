@@ -23,7 +23,13 @@ from typing import BinaryIO
 
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
-from workspace_tasks.context import MANIFEST, MARKER, RUNTIME_AREAS, Workspace
+from workspace_tasks.context import (
+    MANIFEST,
+    MARKER,
+    RUNTIME_AREAS,
+    Workspace,
+    require_areas,
+)
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import ensure_user_dir
@@ -137,12 +143,6 @@ def backups_dir(ws: Workspace) -> Path:
 def lock_file(ws: Workspace) -> Path:
     """Return the per-user lock shared by backup, restore and reset."""
     return ws.state_dir / LOCK_NAME
-
-
-def has_areas(ws: Workspace) -> bool:
-    """Tell whether the user has any area in the workspace (config included)."""
-    tops = component_paths(ws, COMPONENTS)
-    return any(os.path.lexists(ws.root / top) for top in tops)
 
 
 def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
@@ -643,9 +643,11 @@ def create_backup(
 
     Raises:
         UsageError: a bad option, or an existing name without ``force``.
+        NotFoundError: the user has no areas in the workspace.
         archive.ArchiveError: a file changed while being read.
     """
     _check_options(options)  # bad flags fail before the lock is even made
+    require_areas(ws)
     with locked(ws, "backup"):
         return make_backup(ws, options, now or datetime.now(UTC), progress)
 

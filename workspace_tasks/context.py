@@ -165,6 +165,20 @@ class Workspace:
     def user_initialised(self) -> bool:
         return self.settings_file.is_file()
 
+    def user_areas(self) -> list[Path]:
+        """Return the tops of the user's own areas, present or not.
+
+        ``config/<user>.toml``, ``extensions/<kind>/<user>``, ``infra/<user>``
+        and ``runtime/<area>/<user>``.
+        """
+        areas = [self.user_config, self.infra_dir / self.user]
+        areas += [self.user_extensions_dir(kind) for kind in EXTENSION_KINDS]
+        return areas + [self.runtime(area) for area in RUNTIME_AREAS]
+
+    def has_areas(self) -> bool:
+        """Tell whether the user has any area in the workspace (a link counts)."""
+        return any(os.path.lexists(path) for path in self.user_areas())
+
     def for_user(self, user: str) -> Workspace:
         """Return the same workspace seen by another user."""
         return load_workspace(self.root, user, self.core_root, self.environ)
@@ -272,15 +286,45 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+USER_VARIABLES = ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME")
+
+
 def pick_user(explicit: str | None, environ: Mapping[str, str], flag: str) -> str:
     """Return the user: the flag, else PROVISIONING_WORKSPACE_USER, else USER."""
+    name, _ = _user_and_source(explicit, environ, flag)
+    return name
+
+
+def _user_and_source(
+    explicit: str | None, environ: Mapping[str, str], flag: str
+) -> tuple[str, str]:
+    """Return the user and what named it (the flag or the variable)."""
     if explicit is not None:
-        return check_name(explicit, flag)
-    for variable in ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME"):
+        return check_name(explicit, flag), flag
+    for variable in USER_VARIABLES:
         value = environ.get(variable)
         if value:
-            return check_name(value, variable)
+            return check_name(value, variable), variable
     raise UsageError(f"no user given: pass {flag} or set PROVISIONING_WORKSPACE_USER")
+
+
+def require_areas(ws: Workspace, source: str = "--workspace-user") -> None:
+    """Refuse a user who has no area in the workspace (a mistyped name, say).
+
+    Args:
+        ws: the workspace and user.
+        source: what named the user (a flag or a variable), for the message.
+
+    Raises:
+        NotFoundError: none of :meth:`Workspace.user_areas` exists.
+    """
+    if ws.has_areas():
+        return
+    users = ", ".join(ws.known_users()) or "none"
+    raise NotFoundError(
+        f"{source}: user '{ws.user}' has no areas in {ws.root} (users: {users}); "
+        f"run 'workspace init --user-name {ws.user}' to create them"
+    )
 
 
 def locate(
@@ -291,11 +335,15 @@ def locate(
     cwd: Path,
     user_flag: str = "--workspace-user",
     must_exist: bool = True,
+    existing_user: bool = False,
 ) -> Workspace:
     """Find the workspace and the user once, at the edge of the program.
 
     Order: ``root`` (``--root``), ``PROVISIONING_WORKSPACE_ROOT``, the nearest
     workspace upwards from ``cwd``; with ``must_exist`` false, ``./workspace``.
+    With ``existing_user``, a user without any area there is refused (see
+    :func:`require_areas`): commands working on a user's areas never create
+    them for a mistyped name.
     """
     chosen: Path | None = None
     if root:
@@ -321,8 +369,10 @@ def locate(
             f"{chosen} is not a workspace (no {MARKER}); "
             f"run 'workspace init --root {chosen}'"
         )
-    name = pick_user(user, environ, user_flag)
+    name, source = _user_and_source(user, environ, user_flag)
     core_root = check_core_root(default_core_root(environ), environ)
     ws = load_workspace(chosen, name, core_root, environ)
     log.debug("user %s, type %s, core root %s", ws.user, ws.type, ws.core_root)
+    if existing_user:
+        require_areas(ws, source)
     return ws

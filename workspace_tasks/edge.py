@@ -20,8 +20,12 @@ def current_workspace(
     *,
     user_flag: str = "--workspace-user",
     must_exist: bool = True,
+    existing_user: bool = False,
 ) -> Workspace:
-    """Return the workspace for this process: flags, then environment, then cwd."""
+    """Return the workspace for this process: flags, then environment, then cwd.
+
+    With ``existing_user``, a user without any area in it is refused.
+    """
     if root is not None and os.path.isabs(root):
         # An absolute --root needs no current folder, even a removed one.
         cwd = _cwd_or_none() or Path(root)
@@ -34,6 +38,7 @@ def current_workspace(
         cwd=cwd,
         user_flag=user_flag,
         must_exist=must_exist,
+        existing_user=existing_user,
     )
 
 

@@ -95,7 +95,7 @@ def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
 def run_init(args: argparse.Namespace) -> int:
     from workspace_tasks.runtime import init_runtime
 
-    ws = open_workspace(args, user_flag="--user-name")
+    ws = open_workspace(args, user_flag="--user-name", existing_user=False)
     result = init_runtime(ws, force=args.force)
     show(args, result, _print_init)
     return 0

@@ -81,7 +81,7 @@ def load(root: Path | None = None, user: str | None = None) -> tuple[dict, dict]
     from workspace_tasks.errors import WorkspaceError
 
     try:
-        ws = current_workspace(str(root) if root else None, user)
+        ws = current_workspace(str(root) if root else None, user, existing_user=True)
     except WorkspaceError as exc:
         output.error(str(exc))
         raise SystemExit(exc.exit_code) from None
