@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from workspace_tasks.cli.health_cmds import CHECK_COMMANDS
 from workspace_tasks.context import PACKAGE_DIR, Workspace
 from workspace_tasks.health import (
     check_runtime_health,
@@ -36,6 +37,14 @@ def health(cli, ws: Workspace, *args: str) -> tuple[int, dict]:
     data = json.loads(result.out)
     jsonschema.validate(data, SCHEMA)
     return result.code, data["workspace_health"]
+
+
+def component(text: str, name: str) -> dict:
+    """Return the one component of a component check's JSON report."""
+    data = json.loads(text)
+    jsonschema.validate(data, SCHEMA)
+    assert list(data["workspace_health"]["checks"]) == [name]
+    return data["workspace_health"]["checks"][name]
 
 
 def all_issues(body: dict) -> dict[str, list[str]]:
@@ -457,13 +466,27 @@ def test_component_checks_run_alone(workspace, cli):
     fixed = cli("health", "--root", workspace.root, "check-runtime", "--fix-issues")
 
     assert runtime.code == 1
-    assert json.loads(runtime.out)["runtime"]["issues"] == [
+    assert component(runtime.out, "runtime")["issues"] == [
         "Runtime folder runtime/logs/dev has mode 0755; it should be 0700 "
         "(private to dev)"
     ]
     assert (config.code, config.out) == (0, "configuration: healthy\n")
     assert fixed.code == 0
     assert "Set mode 0700 on runtime/logs/dev (was 0755)" in fixed.out
+
+
+@pytest.mark.parametrize(
+    ("command", "name"), CHECK_COMMANDS.items(), ids=CHECK_COMMANDS.keys()
+)
+def test_a_component_check_in_json_is_a_report_with_that_component(
+    workspace, cli, command, name
+):
+    result = cli("health", command, "--root", workspace.root, "--format", "json")
+
+    assert result.code == 0, result.err
+    assert component(result.out, name)["status"] == "healthy"
+    body = json.loads(result.out)["workspace_health"]
+    assert (body["user"], body["overall_status"]) == ("dev", "healthy")
 
 
 def test_resolve_names_of_the_checks(workspace, cli):
@@ -476,7 +499,7 @@ def test_resolve_names_of_the_checks(workspace, cli):
     whole = cli("resolve", "check-health", *root, "--format", "json")
 
     assert validate.code == 1
-    assert json.loads(validate.out)["directories"]["issues"] == [
+    assert component(validate.out, "directories")["issues"] == [
         "Broken symlink infra/dev/gone -> missing"
     ]
     assert repaired.code == 0

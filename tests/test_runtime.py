@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
+
+import pytest
 
 from workspace_tasks.runtime import runtime_folders
 
@@ -135,3 +138,108 @@ def test_runtime_init_after_init_has_nothing_to_create(make_workspace, cli):
     result = cli("runtime", "init", "--root", ws.root, "--format", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["created"] == []
+
+
+def _link_out(folder, outside):
+    """Move ``folder`` to ``outside`` and leave a link to it in its place."""
+    folder.rename(outside)
+    folder.symlink_to(outside)
+
+
+def _snapshot(folder):
+    return {p: (p.lstat().st_mtime_ns, p.lstat().st_size) for p in folder.rglob("*")}
+
+
+LINKED = {"state": "runtime/state/dev", "runtime": "runtime"}
+WRITERS = [
+    ["health"],
+    ["health", "--fix-issues"],
+    ["backup"],
+    ["cleanup", "--type", "all", "--force"],
+    ["runtime", "cleanup", "--force", "--age", "0s"],
+    ["runtime", "logs", "--action", "rotate"],
+    ["runtime", "logs", "--action", "archive"],
+    ["runtime", "cache", "--action", "clear", "--force"],
+    ["runtime", "monitor"],
+    ["init", "--user-name", "newcomer"],
+    ["restore", "--list-backups"],
+]
+
+
+@pytest.mark.parametrize("linked", LINKED.values(), ids=LINKED.keys())
+@pytest.mark.parametrize("command", WRITERS, ids=[" ".join(c) for c in WRITERS])
+def test_nothing_is_written_through_a_runtime_link_leading_out(
+    workspace, cli, tmp_path, linked, command
+):
+    outside = tmp_path / "outside"
+    if command[0] != "health":  # something to write: a log, a cache entry
+        (workspace.cache_dir / "images" / "old.img").write_text("x")
+        (workspace.logs_dir / "app.log").write_text("line\n" * 10)
+    _link_out(workspace.root / linked, outside)
+    before = _snapshot(outside)
+
+    result = cli(*command, "--root", workspace.root)
+
+    assert _snapshot(outside) == before
+    assert "Traceback" not in result.err
+    if command[0] == "health":
+        assert result.code == 1
+        assert "critical" in result.out
+        assert result.err.startswith(
+            "workspace: warning: the report was not saved: refusing to use "
+        )
+    elif result.code != 0 or linked == "runtime":  # it needed the linked area
+        assert result.code == 2
+        assert "outside the workspace" in result.err
+        assert len(result.err.splitlines()) == 1
+
+
+def test_the_refusal_names_the_link_on_the_way(workspace, cli, tmp_path):
+    _link_out(workspace.runtime_root, tmp_path / "outside")
+
+    result = cli("runtime", "logs", "--root", workspace.root)
+
+    assert result.code == 2
+    assert result.err.startswith(
+        "workspace: error: refusing to use runtime/logs/dev: runtime on its way "
+        "leads outside the workspace"
+    )
+
+
+def test_the_latest_report_and_config_cache_are_not_read_through_a_link(
+    workspace, cli, tmp_path
+):
+    from workspace_tasks.cascade import read_cached
+    from workspace_tasks.config_ops import write_cache
+    from workspace_tasks.health import latest_report
+
+    assert cli("health", "--root", workspace.root).code == 0
+    write_cache(workspace)
+    assert latest_report(workspace) is not None
+    assert read_cached(workspace) is not None
+    _link_out(workspace.state_dir, tmp_path / "outside")
+
+    assert latest_report(workspace) is None
+    assert read_cached(workspace) is None
+
+
+@pytest.mark.parametrize(
+    "blocker", ["file", "loop"], ids=["file-in-place", "link-to-itself"]
+)
+def test_a_folder_made_on_demand_refuses_what_stands_in_its_place(workspace, blocker):
+    from workspace_tasks.errors import UsageError
+    from workspace_tasks.runtime import ensure_user_dir
+
+    state = workspace.state_dir
+    shutil.rmtree(state)
+    if blocker == "file":
+        state.write_text("mine")
+    else:
+        state.symlink_to(state.name)
+
+    with pytest.raises(UsageError, match="run 'workspace runtime init"):
+        ensure_user_dir(workspace, state / "health")
+
+    if blocker == "file":
+        assert state.read_text() == "mine"
+        assert mode(state) == 0o644

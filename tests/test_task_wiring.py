@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BIN = Path(sys.executable).parent
 
@@ -69,3 +72,60 @@ def test_path_resolver_library_of_the_workspace(make_workspace):
     )
     result = _run([sys.executable, "-c", code], ws.root)
     assert result.stdout.strip() == str(ws.root / "infra" / "dev" / "mine")
+
+
+def _break_state(ws, how, outside):
+    state = ws.state_dir
+    shutil.rmtree(state)
+    if how == "link-out":
+        outside.mkdir()
+        state.symlink_to(outside)
+    elif how == "file":
+        state.write_text("mine")
+    else:
+        state.symlink_to(state.name)
+
+
+BROKEN_STATE = {
+    "link-out": "runtime/state/dev: it leads outside the workspace",
+    "file": "runtime/state/dev is a file, not a folder",
+    "loop": "runtime/state/dev is a link to no folder, not a folder",
+}
+
+
+@pytest.mark.parametrize("task", ["health", "backup"])
+@pytest.mark.parametrize("how", BROKEN_STATE, ids=BROKEN_STATE.keys())
+def test_doit_with_a_broken_state_folder_fails_in_one_line(
+    make_workspace, tmp_path, how, task
+):
+    ws = make_workspace("dev")
+    outside = tmp_path / "outside"
+    _break_state(ws, how, outside)
+
+    result = _run([BIN / "doit", task], ws.tools_dir)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("workspace: error: ")
+    assert BROKEN_STATE[how] in result.stderr
+    assert not outside.exists() or list(outside.iterdir()) == []
+
+
+def test_a_corrupt_doit_state_is_set_aside_and_rebuilt(make_workspace):
+    ws = make_workspace("dev")
+    ws.doit_dep_file.write_text("{bad")
+
+    result = _run([BIN / "doit", "status"], ws.tools_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(
+        "workspace: warning: runtime/state/dev/doit-state.json was not valid doit "
+        "state (Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1)); moved it aside as doit-state.json.corrupt-"
+    )
+    aside = list(ws.state_dir.glob("doit-state.json.corrupt-*"))
+    assert [p.read_text() for p in aside] == ["{bad"]
+    assert isinstance(json.loads(ws.doit_dep_file.read_text()), dict)
+    again = _run([BIN / "doit", "status"], ws.tools_dir)
+    assert (again.returncode, again.stderr) == (0, "")

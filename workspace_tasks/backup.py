@@ -32,7 +32,7 @@ from workspace_tasks.context import (
 )
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
-from workspace_tasks.runtime import ensure_user_dir
+from workspace_tasks.runtime import area_of, check_inside, ensure_user_dir
 from workspace_tasks.units import parse_age
 
 log = logging.getLogger(__name__)
@@ -334,6 +334,10 @@ def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
     """Return the backups of the user, newest first (local, or at ``remote``).
 
     Hidden files (backups still being written) are never listed.
+
+    Raises:
+        UnsafeOperation: the backups folder is in the user's runtime area
+            and leads out of the workspace through a link.
     """
     found: list[BackupInfo] = []
     if remote:
@@ -356,6 +360,8 @@ def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
                 )
     else:
         folder = backups_dir(ws)
+        if area_of(ws, folder):
+            check_inside(ws, folder)
         entries = list(os.scandir(folder)) if folder.is_dir() else []
         for entry in entries:
             parts = _split_name(entry.name)
@@ -804,7 +810,8 @@ def fingerprint(entries: list[archive.Entry]) -> str:
 def _record_last_backup(ws: Workspace, name: str, now: datetime, digest: str) -> None:
     record = {"name": name, "time": now.isoformat(), "fingerprint": digest}
     ensure_user_dir(ws, ws.state_dir)
-    safefs.atomic_write(ws.state_dir / LAST_BACKUP, json.dumps(record) + "\n")
+    path = ws.state_dir / LAST_BACKUP
+    safefs.atomic_write(path, json.dumps(record) + "\n", root=ws.root)
 
 
 def _last_backup(ws: Workspace) -> dict:

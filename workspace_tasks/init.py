@@ -310,12 +310,12 @@ def init_workspace(
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
     variables = _variables(ws, options, infra)
     files = plan_files(ws, options, variables)
-    manifest = read_manifest(ws)
-    steps = _decide(ws, files, manifest, options.overwrite)
     from workspace_tasks.runtime import check_inside
 
     for folder in _runtime_folders(ws):
         check_inside(ws, folder)  # a link out of the workspace: nothing written
+    manifest = read_manifest(ws)
+    steps = _decide(ws, files, manifest, options.overwrite)
 
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
     result = InitResult(

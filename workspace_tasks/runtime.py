@@ -75,15 +75,58 @@ def check_inside(ws: Workspace, path: Path) -> Path:
     """
     if safefs.resolves_within(path, ws.root):
         return path
-    try:
-        shown = path.relative_to(ws.root)
-    except ValueError:
-        shown = path
+    link = _link_leading_out(ws, path)
+    how = "it leads" if link == path else f"{_shown(ws, link)} on its way leads"
     raise UnsafeOperation(
-        f"refusing to use {shown}: it leads outside the workspace "
-        f"(to {os.path.realpath(path)}); run 'workspace runtime init "
+        f"refusing to use {_shown(ws, path)}: {how} outside the workspace "
+        f"(to {os.path.realpath(link)}); run 'workspace runtime init "
         f"--user-name {ws.user} --force' to move the link aside"
     )
+
+
+def _shown(ws: Workspace, path: Path) -> str:
+    try:
+        return str(path.relative_to(ws.root))
+    except ValueError:
+        return str(path)
+
+
+def _link_leading_out(ws: Workspace, path: Path) -> Path:
+    """Return the first folder from the root down to ``path`` that leads out."""
+    try:
+        parts = path.relative_to(ws.root).parts
+    except ValueError:
+        return path
+    current = ws.root
+    for part in parts:
+        current = current / part
+        if not safefs.resolves_within(current, ws.root):
+            return current
+    return path
+
+
+def check_folder(ws: Workspace, path: Path) -> Path:
+    """Return ``path`` if it, and each folder on its way, is a folder or missing.
+
+    Raises:
+        UsageError: a file, or a link to no folder (a loop of links, say),
+            stands where a folder of the user's runtime tree belongs.
+    """
+    try:
+        parts = path.relative_to(ws.root).parts
+    except ValueError:
+        return path
+    current = ws.root
+    for part in parts:
+        current = current / part
+        if os.path.lexists(current) and not os.path.isdir(current):
+            what = "a link to no folder" if current.is_symlink() else "a file"
+            raise UsageError(
+                f"{_shown(ws, current)} is {what}, not a folder; run "
+                f"'workspace runtime init --user-name {ws.user} --force' "
+                "to move it aside"
+            )
+    return path
 
 
 def area_of(ws: Workspace, path: Path) -> str | None:
@@ -100,14 +143,20 @@ def ensure_user_dir(ws: Workspace, path: Path) -> bool:
 
     Every missing folder from ``runtime/<area>/<user>`` down to ``path`` is
     made 0700, the shared ``runtime/<area>`` keeps its usual mode, and a
-    link leading out of the workspace is refused. A folder elsewhere is
-    simply created private. Return True if ``path`` was created.
+    link leading out of the workspace, or a file where a folder belongs, is
+    refused. A folder elsewhere is simply created private. Return True if
+    ``path`` was created.
+
+    Raises:
+        UnsafeOperation: ``path`` leads out of the workspace.
+        UsageError: a file or a broken link stands where a folder belongs.
     """
     path = Path(path)
     area = area_of(ws, path)
     if area is None:
         return safefs.ensure_dir(path, safefs.PRIVATE_DIR)
     check_inside(ws, path)
+    check_folder(ws, path)
     shared = ws.runtime_root / area
     safefs.ensure_dir(shared)
     return safefs.ensure_private_dir(path, shared)

@@ -66,7 +66,8 @@ def record_part(ws: Workspace, name: str) -> ComponentResult:
     data = result.to_dict(detailed=True)
     data["recommendations"] = result.recommendations
     ensure_user_dir(ws, parts_dir(ws))
-    safefs.atomic_write(part_path(ws, name), json.dumps(data, indent=2) + "\n")
+    text = json.dumps(data, indent=2) + "\n"
+    safefs.atomic_write(part_path(ws, name), text, root=ws.root)
     return result
 
 
