@@ -280,3 +280,38 @@ def test_cleanup_rotate_compresses_large_logs_keeping_every_line(workspace, cli)
     assert unpacked(2) == batches[0]
     assert unpacked(1) == batches[1]
     assert log.read_text() == ""
+
+
+DEFAULT_AGE_COMMANDS = {
+    "runtime-all": ["runtime", "cleanup", "--type", "all"],
+    "runtime-temp": ["runtime", "cleanup", "--type", "temp"],
+    "runtime-logs": ["runtime", "cleanup", "--type", "logs"],
+    "workspace-all": ["cleanup", "--type", "all"],
+    "workspace-logs": ["cleanup", "--type", "logs"],
+}
+
+
+@pytest.mark.parametrize(
+    "command", DEFAULT_AGE_COMMANDS.values(), ids=DEFAULT_AGE_COMMANDS.keys()
+)
+def test_without_age_each_type_keeps_its_own_default(workspace, cli, command):
+    files = {
+        "workspaces/dev/tmp/week-old.txt": 8,
+        "workspaces/dev/tmp/days-old.txt": 5,
+        "logs/dev/month-old.log": 31,
+        "logs/dev/weeks-old.log": 20,
+    }
+    build_tree(workspace.runtime_root, dict.fromkeys(files, "x"))
+    for relpath, days in files.items():
+        age(workspace.runtime_root / relpath, days)
+
+    result = cli(*command, "--root", workspace.root, "--dry-run", "--format", "json")
+
+    assert result.code == 0, result.err
+    planned = sorted(Path(r["path"]).name for r in json.loads(result.out)["removals"])
+    wanted = []
+    if command[-1] in ("all", "logs"):
+        wanted.append("month-old.log")
+    if command[-1] in ("all", "temp"):
+        wanted.append("week-old.txt")
+    assert planned == sorted(wanted)

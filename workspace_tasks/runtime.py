@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workspace_tasks import safefs
-from workspace_tasks.cleanup import CleanupPlan, CleanupTarget, plan_cleanup
+from workspace_tasks.cleanup import (
+    CleanupPlan,
+    CleanupTarget,
+    merge_plans,
+    plan_cleanup,
+)
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError
 
@@ -323,7 +328,14 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
 
 
 def default_age(ws: Workspace, kind: str) -> float:
-    """Return the age used without ``--age``: 30d, temp files ``[runtime]``'s."""
+    """Return the age a cleanup of ``kind`` uses without ``--age``.
+
+    The one place deciding it, for every cleanup command: 30d for cache and
+    logs, ``[runtime] temp_max_age`` (7d unless set) for temporary files.
+    ``all`` has no age of its own: each of its types keeps its own.
+    """
+    if kind not in ("cache", "logs", "temp"):
+        raise ValueError(f"no default age for cleanup type {kind!r}")
     if kind != "temp":
         return DEFAULT_AGE
     from workspace_tasks.settings import setting
@@ -336,8 +348,20 @@ def default_age(ws: Workspace, kind: str) -> float:
 def plan_runtime_cleanup(
     ws: Workspace, kind: str, age: float | None = None, now: float | None = None
 ) -> CleanupPlan:
-    """Plan ``runtime cleanup --type kind --age``: files older than ``age``."""
-    targets = cleanup_targets(ws, kind)
-    if age is None:
-        age = default_age(ws, kind)
-    return plan_cleanup(targets, allowed_roots(ws), age, now=now)
+    """Plan ``runtime cleanup --type kind --age``: files older than ``age``.
+
+    Without ``age`` each type is planned with its own default age
+    (:func:`default_age`), ``all`` included.
+    """
+    kinds = ("cache", "logs", "temp") if kind == "all" else (kind,)
+    cleanup_targets(ws, kind)  # an unknown type or a link out refuses it all
+    plans = [
+        plan_cleanup(
+            cleanup_targets(ws, one),
+            allowed_roots(ws),
+            default_age(ws, one) if age is None else age,
+            now=now,
+        )
+        for one in kinds
+    ]
+    return plans[0] if len(plans) == 1 else merge_plans(plans)
