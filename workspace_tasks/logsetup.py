@@ -63,6 +63,19 @@ class StandardErrorHandler(logging.StreamHandler):
         """Ignore a stream set by the base class: the current one is used."""
 
 
+class TerminalFormatter(logging.Formatter):
+    """Format a record for standard error: one line, controls escaped.
+
+    Paths and names in a message are shown as the output module shows them
+    (a traceback added in debug keeps its own lines).
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        from workspace_tasks.output import shown
+
+        return shown(super().formatMessage(record))
+
+
 def setup_stderr(environ: Mapping[str, str]) -> logging.Logger:
     """Attach the standard-error handler to the package logger (once)."""
     logger = logging.getLogger(LOGGER)
@@ -73,7 +86,7 @@ def setup_stderr(environ: Mapping[str, str]) -> logging.Logger:
             handler.setLevel(stderr_level(environ))
             return logger
     handler = StandardErrorHandler()
-    handler.setFormatter(logging.Formatter("workspace: %(levelname)s: %(message)s"))
+    handler.setFormatter(TerminalFormatter("workspace: %(levelname)s: %(message)s"))
     handler.setLevel(stderr_level(environ))
     handler._workspace_stderr = True  # type: ignore[attr-defined]
     logger.addHandler(handler)

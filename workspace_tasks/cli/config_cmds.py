@@ -100,7 +100,7 @@ def register_resolve(verbs: argparse._SubParsersAction, common) -> None:
 
 
 def _print_toml(view) -> None:
-    output.print_line(view.to_toml().rstrip("\n"))
+    output.print_block(view.to_toml().rstrip("\n"))
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:

@@ -185,14 +185,12 @@ def _print_tail(tail) -> None:
 
 
 def _follow(args: argparse.Namespace, ws) -> int:
-    import json
-
     from workspace_tasks.logfiles import follow_logs
 
     try:
         for name, line in follow_logs(ws):
             if args.format == "json":
-                output.print_line(json.dumps({"file": name, "line": line}))
+                output.print_json_line({"file": name, "line": line})
             else:
                 output.print_line(f"{name}: {line}")
     except KeyboardInterrupt:
@@ -303,9 +301,7 @@ def run_monitor(args: argparse.Namespace) -> int:
 
 
 def _print_sample_json(sample) -> None:
-    import json
-
-    output.print_line(json.dumps(sample.to_dict(), ensure_ascii=False))
+    output.print_json_line(sample.to_dict())
 
 
 def _monitor_live(ws, duration: float, interval: float, kind: str) -> None:
@@ -326,6 +322,7 @@ def _monitor_live(ws, duration: float, interval: float, kind: str) -> None:
 
 def _sample_table(sample):
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="workspace monitor" + (f" at {sample.time}" if sample else ""))
     table.add_column("what")
@@ -339,10 +336,11 @@ def _sample_table(sample):
     if sample.free_bytes is not None:
         table.add_row("free", "", output.human_size(sample.free_bytes), "")
     for process in sample.processes or []:
+        # A process's name and folder are anybody's text: shown, never markup.
         table.add_row(
-            process.name,
+            Text(output.shown(process.name)),
             str(process.pid),
             output.human_size(process.rss),
-            f"{process.cpu_percent:.0f}% cpu, {process.reason}",
+            Text(output.shown(f"{process.cpu_percent:.0f}% cpu, {process.reason}")),
         )
     return table

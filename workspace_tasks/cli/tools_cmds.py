@@ -213,12 +213,12 @@ def run_test(args: argparse.Namespace) -> int:
 def _show_rendered(result) -> None:
     for relpath, text in result.rendered.items():
         output.print_line(f"--- {relpath} (rendered, nothing written)")
-        output.print_line(text.rstrip("\n"))
+        output.print_block(text.rstrip("\n"))
 
 
 def _show_test_run(run) -> None:
     if not run.ok:
-        output.print_line(run.output.rstrip("\n"))
+        output.print_block(run.output.rstrip("\n"))
     output.print_line(f"{run.kind}/{run.name}: {run.summary()}")
 
 

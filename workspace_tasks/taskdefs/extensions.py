@@ -36,7 +36,7 @@ def run_suite(ws: Workspace, extension: Extension) -> bool:
 
     run = run_tests(ws, extension)
     if not run.ok:
-        output.print_line(run.output.rstrip("\n"))
+        output.print_block(run.output.rstrip("\n"))
     output.print_line(f"{extension.kind}/{extension.name}: {run.summary()}")
     return run.ok
 
