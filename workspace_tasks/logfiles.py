@@ -20,7 +20,7 @@ import re
 import stat
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,13 +266,20 @@ def compress_file(source: Path, target: Path, mode: int = 0o600) -> None:
         shutil.copyfileobj(src, gz, 1024 * 1024)
 
 
-def logs_to_rotate(ws: Workspace) -> list[dict]:
-    """Return the user's logs at or above the configured size (path, size)."""
+def logs_to_rotate(ws: Workspace, removed: Iterable[Path] = ()) -> list[dict]:
+    """Return the user's logs at or above the configured size (path, size).
+
+    Logs in ``removed`` (planned for removal by the same cleanup) are left
+    out: what is removed is not rotated.
+    """
     max_bytes, _ = log_limits(ws)
     if not max_bytes:
         return []
+    going = {Path(path) for path in removed}
     found = []
     for path in user_logs(ws):
+        if path in going:
+            continue
         size = path.lstat().st_size
         if size >= max_bytes:
             found.append({"path": str(path), "size": size})
@@ -280,14 +287,23 @@ def logs_to_rotate(ws: Workspace) -> list[dict]:
 
 
 def rotate_user_logs(
-    ws: Workspace, max_bytes: int | None = None, keep: int | None = None
+    ws: Workspace,
+    max_bytes: int | None = None,
+    keep: int | None = None,
+    paths: Iterable[Path] | None = None,
 ) -> RotationReport:
-    """Rotate each of the user's logs at or above the configured size."""
+    """Rotate each of the user's logs at or above the configured size.
+
+    With ``paths``, only those of the user's logs (a plan made before).
+    """
     configured_bytes, configured_keep = log_limits(ws)
     max_bytes = configured_bytes if max_bytes is None else max_bytes
     keep = configured_keep if keep is None else keep
     report = RotationReport(max_bytes)
+    chosen = None if paths is None else {Path(path) for path in paths}
     for path in user_logs(ws):
+        if chosen is not None and path not in chosen:
+            continue
         rotation = rotate_log(path, max_bytes or None, keep, root=ws.logs_dir)
         if rotation is None:
             report.below_threshold.append(str(path))

@@ -37,6 +37,8 @@ SUBFOLDERS = {
 }
 CLEANUP_TYPES = ("cache", "logs", "temp", "all")
 TEMP_PATTERNS = ("*.tmp", "*.temp", "*.partial", "*.swp", "*~")
+# Folders whose temporary-looking files a temp cleanup leaves alone.
+TEMP_SKIP = {"data": ("backups",)}
 DEFAULT_AGE = 30 * 86400
 
 
@@ -305,7 +307,9 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
 
     cache: everything in ``runtime/cache/<user>``; logs: everything in
     ``runtime/logs/<user>``; temp: ``runtime/workspaces/<user>/tmp`` and
-    temporary-looking files (``*.tmp``, ``*.partial``, …) in every area.
+    temporary-looking files (``*.tmp``, ``*.partial``, …) in every area but
+    the backups folder, whose temporaries only a backup or restore (holding
+    the user's lock) clears: one may be a backup still being written.
 
     Raises:
         UnsafeOperation: one of those folders leads outside the workspace.
@@ -320,7 +324,10 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
     if kind in ("temp", "all"):
         targets.append(CleanupTarget(temp_dir(ws), "temp"))
         for area in RUNTIME_AREAS:
-            targets.append(CleanupTarget(ws.runtime(area), "temp", TEMP_PATTERNS))
+            skip = TEMP_SKIP.get(area, ())
+            targets.append(
+                CleanupTarget(ws.runtime(area), "temp", TEMP_PATTERNS, (), skip)
+            )
     # A folder leading out of the workspace refuses the whole cleanup.
     for target in targets:
         check_inside(ws, target.folder)

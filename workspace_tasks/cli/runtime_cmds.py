@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
 
 from workspace_tasks import output
 from workspace_tasks.cli.cleanup_view import (
@@ -15,6 +17,7 @@ from workspace_tasks.cli.cleanup_view import (
     spare_current_folder,
 )
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
 
 
@@ -83,6 +86,21 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     monitor.set_defaults(handler=run_monitor)
 
 
+def _locked_unless(
+    dry_run: bool, ws: Workspace, what: str
+) -> contextlib.AbstractContextManager[None]:
+    """Hold the user's lock (shared with backup and restore) unless a dry run.
+
+    A removal never races a backup or restore of the user; a dry run
+    removes nothing, and changes nothing, not even the lock file.
+    """
+    if dry_run:
+        return contextlib.nullcontext()
+    from workspace_tasks.backup import locked
+
+    return locked(ws, what)
+
+
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
     if value not in choices:
         raise UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
@@ -129,23 +147,23 @@ def run_cleanup(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.force:
         require_terminal("runtime cleanup")
     ws = open_workspace(args)
-    plan = runtime.plan_runtime_cleanup(ws, args.type, age)
-    spare_current_folder(plan)
-    rotations = logfiles.logs_to_rotate(ws) if args.rotate else []
-    if args.dry_run:
-        show(args, {**plan.to_dict(), "would_rotate": rotations}, print_plan)
-        return 0
-    if not args.force and not confirm(plan, rotations):
-        output.note("Nothing removed.")
-        return 0
-    result = execute_with_progress(plan)
-    if args.rotate:
-        result_dict = {**result.to_dict(), "rotated": []}
-        report = logfiles.rotate_user_logs(ws)
-        result_dict["rotated"] = [r.to_dict() for r in report.rotations]
-    else:
-        result_dict = result.to_dict()
-    show(args, result_dict, print_result)
+    with _locked_unless(args.dry_run, ws, "runtime cleanup"):
+        plan = runtime.plan_runtime_cleanup(ws, args.type, age)
+        spare_current_folder(plan)
+        going = [item.path for item in plan.removals]
+        rotations = logfiles.logs_to_rotate(ws, going) if args.rotate else []
+        if args.dry_run:
+            show(args, {**plan.to_dict(), "would_rotate": rotations}, print_plan)
+            return 0
+        if not args.force and not confirm(plan, rotations):
+            output.note("Nothing removed.")
+            return 0
+        result = execute_with_progress(plan).to_dict()
+        if args.rotate:
+            planned = [Path(item["path"]) for item in rotations]
+            report = logfiles.rotate_user_logs(ws, paths=planned)
+            result["rotated"] = [r.to_dict() for r in report.rotations]
+    show(args, result, print_result)
     return 0
 
 
@@ -170,7 +188,11 @@ def run_logs(args: argparse.Namespace) -> int:
     if action == "rotate":
         show(args, logfiles.rotate_user_logs(ws), _print_rotations)
     elif action == "archive":
-        show(args, logfiles.archive_logs(ws, older_than), _print_archive)
+        from workspace_tasks.backup import locked
+
+        with locked(ws, "runtime logs --action archive"):
+            archived = logfiles.archive_logs(ws, older_than)
+        show(args, archived, _print_archive)
     else:
         show(args, logfiles.tail_logs(ws, args.lines), _print_tail)
         if args.follow:
@@ -241,15 +263,17 @@ def run_cache(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.force:
         require_terminal(f"runtime cache --action {action}")
     ws = open_workspace(args)
-    plan = cache.plan_cache_action(ws, action, args.type, args.selective)
-    spare_current_folder(plan)
-    if args.dry_run:
-        show(args, plan.to_dict(), print_plan)
-        return 0
-    if not args.force and not confirm(plan, []):
-        output.note("Nothing removed.")
-        return 0
-    show(args, execute_with_progress(plan).to_dict(), print_result)
+    with _locked_unless(args.dry_run, ws, f"runtime cache --action {action}"):
+        plan = cache.plan_cache_action(ws, action, args.type, args.selective)
+        spare_current_folder(plan)
+        if args.dry_run:
+            show(args, plan.to_dict(), print_plan)
+            return 0
+        if not args.force and not confirm(plan, []):
+            output.note("Nothing removed.")
+            return 0
+        result = execute_with_progress(plan).to_dict()
+    show(args, result, print_result)
     return 0
 
 
