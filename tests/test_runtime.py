@@ -39,9 +39,11 @@ def test_broken_tree_needs_force_and_force_keeps_the_data(workspace, cli, tmp_pa
     workflows.rmdir()
     workflows.write_text("a file where a folder belongs")
 
-    refused = cli("runtime", "init", "--root", workspace.root)
-    assert refused.code == 2
-    assert "--force" in refused.err
+    left = cli("runtime", "init", "--root", workspace.root)
+    assert left.code == 1
+    assert "--force" in left.err
+    assert mode(state) == 0o755
+    assert images.is_symlink() and workflows.is_file()
 
     result = cli("runtime", "init", "--root", workspace.root, "--force")
     assert result.code == 0, result.err
@@ -112,9 +114,10 @@ def test_force_moves_aside_a_shared_area_that_is_a_link(workspace, cli, tmp_path
     shared = workspace.runtime_root / "cache"
     shared.rename(tmp_path / "old-cache")
     shared.symlink_to(outside)
-    refused = cli("runtime", "init", "--root", workspace.root)
-    assert refused.code == 2
-    assert "runtime/cache is a symbolic link" in refused.err
+    left = cli("runtime", "init", "--root", workspace.root)
+    assert left.code == 1
+    assert "  not repaired: runtime/cache is a symbolic link" in left.out
+    assert list(outside.iterdir()) == []
     result = cli("runtime", "init", "--root", workspace.root, "--force")
     assert result.code == 0, result.err
     assert shared.is_dir() and not shared.is_symlink()
@@ -243,3 +246,40 @@ def test_a_folder_made_on_demand_refuses_what_stands_in_its_place(workspace, blo
     if blocker == "file":
         assert state.read_text() == "mine"
         assert mode(state) == 0o644
+
+
+def test_without_force_what_is_missing_is_created_and_the_rest_reported(workspace, cli):
+    workspace.state_dir.chmod(0o777)
+    workspace.settings_file.unlink()
+    shutil.rmtree(workspace.cache_dir / "images")
+
+    result = cli("runtime", "init", "--root", workspace.root)
+
+    assert result.code == 1
+    assert result.out == (
+        "Runtime of dev: 1 folders created, 1 files created, 0 repaired\n"
+        "  created runtime/workspaces/dev/settings.toml\n"
+        "  not repaired: runtime/state/dev has mode 0o777, not 0o700\n"
+    )
+    assert result.err == (
+        "Repair it, keeping your data: run 'workspace runtime init "
+        "--user-name dev --force'\n"
+    )
+    assert workspace.settings_file.is_file()
+    assert mode(workspace.cache_dir / "images") == 0o700
+    assert mode(workspace.state_dir) == 0o777
+
+
+def test_without_force_nothing_is_made_beneath_a_file_in_a_folders_place(
+    workspace, cli
+):
+    shutil.rmtree(workspace.workspace_data_dir)
+    workspace.workspace_data_dir.write_text("mine")
+
+    result = cli("runtime", "init", "--root", workspace.root)
+
+    assert result.code == 1
+    assert "  not repaired: runtime/workspaces/dev is a file, not a folder" in (
+        result.out
+    )
+    assert workspace.workspace_data_dir.read_text() == "mine"

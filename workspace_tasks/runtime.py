@@ -44,7 +44,11 @@ DEFAULT_AGE = 30 * 86400
 
 @dataclass
 class RuntimeInit:
-    """What ``runtime init`` created and repaired."""
+    """What ``runtime init`` created and repaired, and what it left for --force.
+
+    ``problems`` are those ``--force`` found and repaired; ``unrepaired``
+    those a run without it found and left as they were.
+    """
 
     user: str
     created: list[str] = field(default_factory=list)
@@ -52,6 +56,7 @@ class RuntimeInit:
     repaired: list[str] = field(default_factory=list)
     moved_aside: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    unrepaired: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +66,7 @@ class RuntimeInit:
             "repaired": self.repaired,
             "moved_aside": self.moved_aside,
             "problems": self.problems,
+            "unrepaired": self.unrepaired,
         }
 
 
@@ -208,27 +214,22 @@ def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
     seeds there (``settings.toml``, ``current-infra``, the first log, the
     database) are put back when missing; nothing existing is overwritten.
 
-    Raises:
-        UsageError: the tree is broken and ``force`` is not set.
+    Without ``force`` what is wrong is left as it is and listed under
+    ``unrepaired``: a folder that is not private, and a file or a link
+    where a folder belongs, beneath which nothing is created (nothing is
+    ever written through a link).
     """
     result = RuntimeInit(ws.user)
     problems = inspect_runtime(ws)
-    if problems and not force:
-        raise UsageError(
-            f"the runtime of '{ws.user}' needs repair ({problems[0]}); "
-            f"run 'workspace runtime init --user-name {ws.user} --force'"
-        )
-    result.problems = problems
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    # Parents first: a link or file in the way is moved aside before
-    # anything is created below it, so nothing is written through it.
-    for folder in shared_folders(ws):
-        if _move_aside_if_not_folder(ws, folder, stamp, result, None):
-            result.repaired.append(str(folder.relative_to(ws.root)))
-        safefs.ensure_dir(folder)
-    for folder in runtime_folders(ws):
-        _init_user_folder(ws, folder, stamp, result)
-    _seed_files(ws, result)
+    if force:
+        result.problems = problems
+        _repair_tree(ws, result)
+        blocked: list[Path] = []
+    else:
+        result.unrepaired = problems
+        blocked = _blocking_folders(ws)
+        _create_missing(ws, result, blocked)
+    _seed_files(ws, result, blocked)
     if result.created or result.repaired or result.files_created:
         log.info(
             "runtime of %s: %d folders created, %d files created, %d repaired",
@@ -238,6 +239,48 @@ def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
             len(result.repaired),
         )
     return result
+
+
+def _repair_tree(ws: Workspace, result: RuntimeInit) -> None:
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    # Parents first: a link or file in the way is moved aside before
+    # anything is created below it, so nothing is written through it.
+    for folder in shared_folders(ws):
+        if _move_aside_if_not_folder(ws, folder, stamp, result, None):
+            result.repaired.append(str(folder.relative_to(ws.root)))
+        safefs.ensure_dir(folder)
+    for folder in runtime_folders(ws):
+        _init_user_folder(ws, folder, stamp, result)
+
+
+def _blocking_folders(ws: Workspace) -> list[Path]:
+    """Return the folders of the tree where a file or a link stands instead."""
+    blocking = []
+    for folder in shared_folders(ws) + runtime_folders(ws):
+        try:
+            info = folder.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            blocking.append(folder)
+    return blocking
+
+
+def _is_below(path: Path, blocked: list[Path]) -> bool:
+    """Tell whether ``path`` is one of ``blocked`` or lies beneath one."""
+    return any(path == top or top in path.parents for top in blocked)
+
+
+def _create_missing(ws: Workspace, result: RuntimeInit, blocked: list[Path]) -> None:
+    """Create the missing folders that no file or link stands above."""
+    for folder in shared_folders(ws):
+        if not _is_below(folder, blocked):
+            safefs.ensure_dir(folder)
+    for folder in runtime_folders(ws):
+        if _is_below(folder, blocked) or os.path.lexists(folder):
+            continue
+        safefs.ensure_dir(folder, safefs.PRIVATE_DIR)
+        result.created.append(str(folder.relative_to(ws.root)))
 
 
 def _init_user_folder(
@@ -257,13 +300,13 @@ def _init_user_folder(
         result.repaired.append(relative)
 
 
-def _seed_files(ws: Workspace, result: RuntimeInit) -> None:
+def _seed_files(ws: Workspace, result: RuntimeInit, blocked: list[Path]) -> None:
     """Write each missing file ``init`` seeds in the user's runtime tree."""
     from workspace_tasks.init import runtime_seed_files
 
     for planned in runtime_seed_files(ws):
         target = ws.root / planned.relpath
-        if target.exists() or target.is_symlink():
+        if target.exists() or target.is_symlink() or _is_below(target, blocked):
             continue  # never overwritten, whatever is there
         check_inside(ws, target)
         ensure_user_dir(ws, target.parent)

@@ -116,6 +116,12 @@ def run_init(args: argparse.Namespace) -> int:
     ws = open_workspace(args, user_flag="--user-name", existing_user=False)
     result = init_runtime(ws, force=args.force)
     show(args, result, _print_init)
+    if result.unrepaired:
+        output.note(
+            f"Repair it, keeping your data: run 'workspace runtime init "
+            f"--user-name {result.user} --force'"
+        )
+        return 1
     return 0
 
 
@@ -131,6 +137,8 @@ def _print_init(result) -> None:
         output.print_line(f"  fixed: {problem}")
     for original, aside in result.moved_aside.items():
         output.print_line(f"  {original} was not a folder; kept as {aside}")
+    for problem in result.unrepaired:
+        output.print_line(f"  not repaired: {problem}")
 
 
 # cleanup
