@@ -743,3 +743,16 @@ def test_a_repair_through_a_link_out_of_the_workspace_is_left_undone(
         in body["checks"][component]["issues"]
     )
     assert not gone.exists()
+
+
+def test_a_report_that_cannot_be_saved_is_still_shown(workspace, cli, immutable):
+    immutable(workspace.state_dir)
+
+    result = cli("health", "--root", workspace.root)
+
+    assert result.code == 0
+    assert result.out.startswith("Health of dev's workspace: healthy")
+    assert result.err == (
+        "workspace: warning: the report was not saved to "
+        "runtime/state/dev/health.json: Operation not permitted\n"
+    )

@@ -129,3 +129,35 @@ def test_a_corrupt_doit_state_is_set_aside_and_rebuilt(make_workspace):
     assert isinstance(json.loads(ws.doit_dep_file.read_text()), dict)
     again = _run([BIN / "doit", "status"], ws.tools_dir)
     assert (again.returncode, again.stderr) == (0, "")
+
+
+def test_doit_with_a_state_folder_it_cannot_write_fails_in_one_line(
+    make_workspace, immutable
+):
+    ws = make_workspace("dev")
+    immutable(ws.state_dir)
+
+    result = _run([BIN / "doit", "health"], ws.tools_dir)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "workspace: error: runtime/state/dev/doit-state.json: cannot be written "
+        "(Operation not permitted); doit keeps its state there\n"
+    )
+
+
+def test_a_part_that_cannot_be_recorded_fails_its_task_in_one_line(
+    make_workspace, immutable
+):
+    ws = make_workspace("dev")
+    assert _run([BIN / "doit", "health"], ws.tools_dir).returncode == 0
+    immutable(ws.state_dir / "health")
+
+    result = _run([BIN / "doit", "health:runtime"], ws.tools_dir)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr == (
+        f"workspace: error: {ws.state_dir / 'health' / 'runtime.json'}: "
+        "Operation not permitted\n"
+    )

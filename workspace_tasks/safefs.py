@@ -39,6 +39,18 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """Create the hidden temporary file of an atomic write of ``path``.
+
+    A failure names ``path``, the file the caller writes, not the
+    temporary's random name.
+    """
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+
+
 def atomic_write(
     path: Path,
     data: bytes | str,
@@ -67,7 +79,7 @@ def atomic_write(
         except FileNotFoundError:
             mode = 0o644
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -96,7 +108,7 @@ def atomic_output(
     if root is not None:
         check_within(path, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_beside(path)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

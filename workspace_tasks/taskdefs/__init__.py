@@ -91,10 +91,16 @@ def doit_config(ws: Workspace) -> dict:
 
 
 def _check_doit_state(ws: Workspace) -> None:
-    """Set aside doit's state file when it does not parse, saying so.
+    """Make sure doit can read and write its state file before it runs.
 
-    The file only records which tasks are up to date: doit starts a new one
-    and runs each task once more, where a corrupt one would stop every run.
+    A file that does not parse is set aside, saying so: it only records
+    which tasks are up to date, so doit starts a new one and runs each task
+    once more, where a corrupt one would stop every run. A missing file is
+    created empty, and one that cannot be written is refused now, in one
+    line, rather than by doit after the tasks ran.
+
+    Raises:
+        UsageError: the state file is not a file or cannot be written.
     """
     import json
     import os
@@ -107,28 +113,38 @@ def _check_doit_state(ws: Workspace) -> None:
 
     path = check_inside(ws, ws.doit_dep_file)
     shown = path.relative_to(ws.root)
+    why = None
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise UsageError(
                 f"{shown} is not a file; move it away, doit keeps its state there"
             )
         data = json.loads(path.read_bytes())
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))  # writable?
+        if isinstance(data, dict):
+            return
+        why = "not a JSON object"
     except FileNotFoundError:
-        return
+        pass
     except OSError as exc:
         raise UsageError(f"{shown}: {exc.strerror or exc}") from None
     except ValueError as exc:  # UnicodeDecodeError included
         why = str(exc)
-    else:
-        if isinstance(data, dict):
-            return
-        why = "not a JSON object"
-    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d%H%M%S')}")
-    safefs.rename(path, aside, ws.root)
-    output.warn(
-        f"{shown} was not valid doit state ({why}); moved it aside as "
-        f"{aside.name}: doit starts a new one and runs every task once"
-    )
+    if why is not None:
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        safefs.rename(path, aside, ws.root)
+        output.warn(
+            f"{shown} was not valid doit state ({why}); moved it aside as "
+            f"{aside.name}: doit starts a new one and runs every task once"
+        )
+    try:
+        safefs.atomic_write(path, "{}", safefs.PRIVATE_FILE, root=ws.root)
+    except OSError as exc:
+        raise UsageError(
+            f"{shown}: cannot be written ({exc.strerror or exc}); doit keeps "
+            "its state there"
+        ) from None
 
 
 def load(root: Path | None = None, user: str | None = None) -> tuple[dict, dict]:
