@@ -149,6 +149,10 @@ def _bad_cache(ws: Workspace) -> None:
     _write(cache / "images" / "good.img.sha256", digest + "\n")
 
 
+def _orphan_checksum(ws: Workspace) -> None:
+    _write(ws.cache_dir / "providers" / "orphan.sha256", "0" * 64 + "\n")
+
+
 def _missing_runtime_folder(ws: Workspace) -> None:
     (ws.state_dir / "workflows").rmdir()
 
@@ -268,6 +272,19 @@ BREAKAGES = {
             sorted(p.name for p in ws.cache_dir.rglob("*") if p.is_file())
             == ["good.img", "good.img.sha256"]
         ),
+    ),
+    "orphan-checksum": Breakage(
+        _orphan_checksum,
+        "runtime",
+        [
+            "Corrupted cache entry runtime/cache/dev/providers/orphan.sha256: "
+            "a checksum file without its entry orphan"
+        ],
+        [
+            "Cleared cache entry runtime/cache/dev/providers/orphan.sha256 "
+            "(a checksum file without its entry orphan)"
+        ],
+        lambda ws: not (ws.cache_dir / "providers" / "orphan.sha256").exists(),
     ),
     "missing-generated-tool": Breakage(
         _missing_tools,
