@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from workspace_tasks import init
 from workspace_tasks.cli.health_cmds import CHECK_COMMANDS
 from workspace_tasks.context import PACKAGE_DIR, Workspace
 from workspace_tasks.health import (
@@ -149,6 +150,11 @@ def _bad_cache(ws: Workspace) -> None:
     _write(cache / "images" / "good.img.sha256", digest + "\n")
 
 
+def _no_other_defaults(ws: Workspace) -> None:
+    (ws.config_dir / "test-defaults.toml").unlink()
+    (ws.config_dir / "prod-defaults.toml").unlink()
+
+
 def _orphan_checksum(ws: Workspace) -> None:
     _write(ws.cache_dir / "providers" / "orphan.sha256", "0" * 64 + "\n")
 
@@ -271,6 +277,24 @@ BREAKAGES = {
         lambda ws: (
             sorted(p.name for p in ws.cache_dir.rglob("*") if p.is_file())
             == ["good.img", "good.img.sha256"]
+        ),
+    ),
+    "missing-test-and-prod-defaults": Breakage(
+        _no_other_defaults,
+        "configuration",
+        [
+            "Missing defaults file config/prod-defaults.toml",
+            "Missing defaults file config/test-defaults.toml",
+        ],
+        [
+            "Created missing defaults file config/prod-defaults.toml from the "
+            "shipped template",
+            "Created missing defaults file config/test-defaults.toml from the "
+            "shipped template",
+        ],
+        lambda ws: (
+            (ws.config_dir / "prod-defaults.toml").read_bytes()
+            == init.generated_file(ws, "config/prod-defaults.toml").data
         ),
     ),
     "orphan-checksum": Breakage(
