@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -477,3 +479,53 @@ def test_follow_keeps_only_the_end_of_an_overlong_line(workspace, monkeypatch):
         ),
         ("new.log", "ok"),
     ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runtime", "cache", "--action", "stats"],
+        ["runtime", "logs", "--lines", "1"],
+        ["runtime", "init"],
+        ["status"],
+    ],
+    ids=["cache-stats", "logs-tail", "runtime-init", "status"],
+)
+def test_every_command_leaves_a_line_in_the_users_log(workspace, cli, command):
+    workspace.log_file.unlink(missing_ok=True)
+    argv = [*command, "--root", str(workspace.root)]
+
+    result = cli(*argv)
+
+    assert result.code == 0, result.err
+    assert f"workspace {shlex.join(argv)}: exit code 0\n" in (
+        workspace.log_file.read_text()
+    )
+
+
+@pytest.mark.parametrize("blocked", ["runtime/logs", "runtime/logs/dev"])
+def test_a_file_in_the_log_folders_place_is_said_once(workspace, cli, blocked):
+    folder = workspace.root / blocked
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+
+    result = cli("status", "--root", workspace.root)
+
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"workspace: WARNING: cannot write the log file {workspace.log_file} "
+        f"({folder} is not a folder); going on without it\n"
+    )
+
+
+def test_a_tiny_rotation_size_rotates_without_end(workspace, cli):
+    with workspace.user_config.open("a") as handle:
+        handle.write('\n[logging]\nmax_size = "1B"\nmax_files = 2\n')
+    workspace.log_file.write_text("filler\n")
+
+    result = cli("runtime", "cleanup", "--root", workspace.root, "--dry-run")
+
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert (workspace.logs_dir / "provisioning.log.1.gz").is_file()
+    assert not (workspace.logs_dir / "provisioning.log.3.gz").exists()
