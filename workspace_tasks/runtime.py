@@ -89,15 +89,15 @@ def check_inside(ws: Workspace, path: Path) -> Path:
     if safefs.resolves_within(path, ws.root):
         return path
     link = _link_leading_out(ws, path)
-    how = "it leads" if link == path else f"{_shown(ws, link)} on its way leads"
+    how = "it leads" if link == path else f"{_relative(ws, link)} on its way leads"
     raise UnsafeOperation(
-        f"refusing to use {_shown(ws, path)}: {how} outside the workspace "
+        f"refusing to use {_relative(ws, path)}: {how} outside the workspace "
         f"(to {os.path.realpath(link)}); run 'workspace runtime init "
         f"--user-name {ws.user} --force' to move the link aside"
     )
 
 
-def _shown(ws: Workspace, path: Path) -> str:
+def _relative(ws: Workspace, path: Path) -> str:
     try:
         return str(path.relative_to(ws.root))
     except ValueError:
@@ -135,7 +135,7 @@ def check_folder(ws: Workspace, path: Path) -> Path:
         if os.path.lexists(current) and not os.path.isdir(current):
             what = "a link to no folder" if current.is_symlink() else "a file"
             raise UsageError(
-                f"{_shown(ws, current)} is {what}, not a folder; run "
+                f"{_relative(ws, current)} is {what}, not a folder; run "
                 f"'workspace runtime init --user-name {ws.user} --force' "
                 "to move it aside"
             )
