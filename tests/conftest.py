@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from external_tools import missing_programs
 
 from workspace_tasks.cli import main
 from workspace_tasks.context import Workspace, default_core_root, load_workspace
@@ -84,3 +86,21 @@ def make_workspace(tmp_path, cli):
 def workspace(make_workspace) -> Workspace:
     """A fresh workspace for user ``dev`` with the full template and examples."""
     return make_workspace("dev", "--template", "full", "--create-examples")
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """Make files immutable with chattr +i (undone afterwards); skip without it."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        if missing_programs("chattr"):
+            pytest.skip("needs chattr on PATH")
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("chattr +i is not available here")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=True)

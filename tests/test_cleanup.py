@@ -280,3 +280,111 @@ def test_cleanup_rotate_compresses_large_logs_keeping_every_line(workspace, cli)
     assert unpacked(2) == batches[0]
     assert unpacked(1) == batches[1]
     assert log.read_text() == ""
+
+
+DEFAULT_AGE_COMMANDS = {
+    "runtime-all": ["runtime", "cleanup", "--type", "all"],
+    "runtime-temp": ["runtime", "cleanup", "--type", "temp"],
+    "runtime-logs": ["runtime", "cleanup", "--type", "logs"],
+    "workspace-all": ["cleanup", "--type", "all"],
+    "workspace-logs": ["cleanup", "--type", "logs"],
+}
+
+
+@pytest.mark.parametrize(
+    "command", DEFAULT_AGE_COMMANDS.values(), ids=DEFAULT_AGE_COMMANDS.keys()
+)
+def test_without_age_each_type_keeps_its_own_default(workspace, cli, command):
+    files = {
+        "workspaces/dev/tmp/week-old.txt": 8,
+        "workspaces/dev/tmp/days-old.txt": 5,
+        "logs/dev/month-old.log": 31,
+        "logs/dev/weeks-old.log": 20,
+    }
+    build_tree(workspace.runtime_root, dict.fromkeys(files, "x"))
+    for relpath, days in files.items():
+        age(workspace.runtime_root / relpath, days)
+
+    result = cli(*command, "--root", workspace.root, "--dry-run", "--format", "json")
+
+    assert result.code == 0, result.err
+    planned = sorted(Path(r["path"]).name for r in json.loads(result.out)["removals"])
+    wanted = []
+    if command[-1] in ("all", "logs"):
+        wanted.append("month-old.log")
+    if command[-1] in ("all", "temp"):
+        wanted.append("week-old.txt")
+    assert planned == sorted(wanted)
+
+
+def test_rotate_dry_run_plans_what_the_real_run_does(workspace, cli):
+    with workspace.user_config.open("a") as handle:
+        handle.write('\n[logging]\nmax_size = "1KB"\n')
+    build_tree(
+        workspace.logs_dir,
+        {"orchestrator.log": "o\n" * 1000, "big.log": "b\n" * 1000},
+    )
+    age(workspace.logs_dir / "orchestrator.log", 2)
+    flags = ["--type", "logs", "--rotate", "--age", "1d", "--format", "json"]
+    root = ["--root", workspace.root]
+
+    planned = json.loads(cli("runtime", "cleanup", *root, *flags, "--dry-run").out)
+    done = json.loads(cli("runtime", "cleanup", *root, *flags, "--force").out)
+
+    removed = [r["path"] for r in planned["removals"]]
+    assert removed == [str(workspace.logs_dir / "orchestrator.log")]
+    assert [r["path"] for r in done["removed"]] == removed
+    assert [r["path"] for r in planned["would_rotate"]] == [
+        str(workspace.logs_dir / "big.log")
+    ]
+    assert [r["path"] for r in done["rotated"]] == [
+        r["path"] for r in planned["would_rotate"]
+    ]
+
+
+def test_temp_cleanup_leaves_a_backups_temporaries_to_the_backup(workspace, cli):
+    writing = workspace.backups_dir / ".workspace-dev-1.tar.x1y2.tmp"
+    build_tree(workspace.root, {str(writing.relative_to(workspace.root)): "partial"})
+    build_tree(workspace.data_dir, {"scratch.tmp": "old"})
+
+    result = cli("runtime", "cleanup", "--root", workspace.root, "--type", "temp",
+                 "--age", "0s", "--force")  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert writing.read_text() == "partial"
+    assert not (workspace.data_dir / "scratch.tmp").exists()
+
+
+LOCKED_COMMANDS = {
+    "runtime-cleanup": ["runtime", "cleanup", "--type", "temp", "--age", "0s"],
+    "cache-clear": ["runtime", "cache", "--action", "clear"],
+    "cache-optimize": ["runtime", "cache", "--action", "optimize"],
+    "cache-refresh": ["runtime", "cache", "--action", "refresh"],
+    "logs-archive": ["runtime", "logs", "--action", "archive", "--older-than", "0s"],
+}
+
+
+@pytest.mark.parametrize(
+    "command", LOCKED_COMMANDS.values(), ids=LOCKED_COMMANDS.keys()
+)
+def test_removals_wait_for_the_users_lock(workspace, cli, command):
+    from workspace_tasks import safefs
+    from workspace_tasks.backup import lock_file
+
+    files = {
+        "data/dev/scratch.tmp": "t",
+        "cache/dev/providers/old.json": "",
+        "logs/dev/orchestrator.log.1.gz": "old",
+    }
+    build_tree(workspace.runtime_root, files)
+    for relpath in files:
+        age(workspace.runtime_root / relpath, 400)
+    force = [] if "archive" in command else ["--force"]
+
+    with safefs.user_lock(lock_file(workspace), "backup"):
+        result = cli(*command, *force, "--root", workspace.root)
+
+    assert result.code == 2
+    assert "another backup, restore, reset or cleanup holds" in result.err
+    for relpath, text in files.items():
+        assert (workspace.runtime_root / relpath).read_text() == text

@@ -80,7 +80,10 @@ JSON_COMMANDS = [
         id="health-detailed",
     ),
     pytest.param(
-        ["health", "check-runtime", *HEALTH], dict, {"runtime"}, id="check-runtime"
+        ["health", "check-runtime", *HEALTH],
+        dict,
+        {"workspace_health"},
+        id="check-runtime",
     ),
     pytest.param(
         ["resolve", "check-health", *HEALTH],
@@ -91,7 +94,7 @@ JSON_COMMANDS = [
     pytest.param(
         ["resolve", "validate-paths", *HEALTH],
         dict,
-        {"directories"},
+        {"workspace_health"},
         id="validate-paths",
     ),
     pytest.param(

@@ -16,7 +16,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from external_tools import missing_programs
 
 DATA = Path(__file__).parent / "data"
 
@@ -726,24 +725,6 @@ def test_values_nested_too_deep_are_a_problem_of_the_file(cli, make_workspace):
     assert shown.err == f"workspace: error: {message}\n"
     checked = cli("config", "validate", *_root(ws))
     assert (checked.code, checked.out) == (1, f"{message}\n")
-
-
-@pytest.fixture
-def immutable(tmp_path):
-    """Make files immutable with chattr +i (undone afterwards); skip without it."""
-    made: list[Path] = []
-
-    def make(path: Path) -> None:
-        if missing_programs("chattr"):
-            pytest.skip("needs chattr on PATH")
-        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip("chattr +i is not available here")
-        made.append(path)
-
-    yield make
-    for path in made:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_edit_of_an_unwritable_file_changes_nothing(

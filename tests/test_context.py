@@ -145,3 +145,73 @@ def test_a_login_name_that_is_no_valid_user_says_where_it_came_from(
 
     assert result.code == 2
     assert f"the login name of uid {os.getuid()}: 'Ann Smith'" in result.err
+
+
+USER_COMMANDS = [
+    ["backup"],
+    ["reset", "--force", "--no-backup"],
+    ["cleanup", "--dry-run"],
+    ["health"],
+    ["health", "check-runtime"],
+    ["runtime", "logs"],
+    ["runtime", "logs", "--action", "rotate"],
+    ["runtime", "cache", "--action", "stats"],
+    ["runtime", "cache", "--action", "clear", "--dry-run"],
+    ["runtime", "cleanup", "--dry-run"],
+    ["runtime", "monitor"],
+    ["tools", "deploy-test", "clusters/development-cluster", "--infra", "development"],
+]
+
+
+@pytest.mark.parametrize(
+    "command", USER_COMMANDS, ids=["-".join(c[:2]) for c in USER_COMMANDS]
+)
+def test_a_user_without_areas_is_refused_and_nothing_is_created(
+    cli, workspace, command
+):
+    before = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+
+    flag = "--user-name" if command[0] == "cleanup" else "--workspace-user"
+    result = cli(*command, "--root", workspace.root, flag, "typo")
+
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: {flag}: user 'typo' has no areas in "
+        f"{workspace.root} (users: dev); run 'workspace init --user-name typo' "
+        "to create them\n"
+    )
+    after = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+    assert after == before
+
+
+def test_the_refusal_names_the_variable_that_chose_the_user(
+    cli, workspace, monkeypatch
+):
+    monkeypatch.setenv("PROVISIONING_WORKSPACE_USER", "typo")
+
+    result = cli("runtime", "logs", "--root", workspace.root)
+
+    assert result.code == 2
+    assert result.err.startswith(
+        "workspace: error: PROVISIONING_WORKSPACE_USER: user 'typo' has no areas"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["runtime", "init"], ["init"], ["status"], ["config", "show"]],
+    ids=["runtime-init", "init", "status", "config-show"],
+)
+def test_creating_and_shared_commands_take_a_new_user(cli, workspace, command):
+    result = cli(*command, "--root", workspace.root, "--user-name", "newcomer")
+
+    assert result.code == 0, result.err
+
+
+def test_any_single_area_makes_a_user_known(workspace):
+    other = workspace.for_user("solo")
+    assert not other.has_areas()
+
+    (workspace.infra_dir / "solo").mkdir()
+
+    assert other.has_areas()

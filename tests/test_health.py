@@ -14,6 +14,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from workspace_tasks import init
+from workspace_tasks.cli.health_cmds import CHECK_COMMANDS
 from workspace_tasks.context import PACKAGE_DIR, Workspace
 from workspace_tasks.health import (
     check_runtime_health,
@@ -36,6 +38,14 @@ def health(cli, ws: Workspace, *args: str) -> tuple[int, dict]:
     data = json.loads(result.out)
     jsonschema.validate(data, SCHEMA)
     return result.code, data["workspace_health"]
+
+
+def component(text: str, name: str) -> dict:
+    """Return the one component of a component check's JSON report."""
+    data = json.loads(text)
+    jsonschema.validate(data, SCHEMA)
+    assert list(data["workspace_health"]["checks"]) == [name]
+    return data["workspace_health"]["checks"][name]
 
 
 def all_issues(body: dict) -> dict[str, list[str]]:
@@ -138,6 +148,15 @@ def _bad_cache(ws: Workspace) -> None:
     _write(cache / "providers" / "aws.json.sha256", "0" * 64 + "  aws.json\n")
     digest = hashlib.sha256(b"fine").hexdigest()
     _write(cache / "images" / "good.img.sha256", digest + "\n")
+
+
+def _no_other_defaults(ws: Workspace) -> None:
+    (ws.config_dir / "test-defaults.toml").unlink()
+    (ws.config_dir / "prod-defaults.toml").unlink()
+
+
+def _orphan_checksum(ws: Workspace) -> None:
+    _write(ws.cache_dir / "providers" / "orphan.sha256", "0" * 64 + "\n")
 
 
 def _missing_runtime_folder(ws: Workspace) -> None:
@@ -259,6 +278,37 @@ BREAKAGES = {
             sorted(p.name for p in ws.cache_dir.rglob("*") if p.is_file())
             == ["good.img", "good.img.sha256"]
         ),
+    ),
+    "missing-test-and-prod-defaults": Breakage(
+        _no_other_defaults,
+        "configuration",
+        [
+            "Missing defaults file config/prod-defaults.toml",
+            "Missing defaults file config/test-defaults.toml",
+        ],
+        [
+            "Created missing defaults file config/prod-defaults.toml from the "
+            "shipped template",
+            "Created missing defaults file config/test-defaults.toml from the "
+            "shipped template",
+        ],
+        lambda ws: (
+            (ws.config_dir / "prod-defaults.toml").read_bytes()
+            == init.generated_file(ws, "config/prod-defaults.toml").data
+        ),
+    ),
+    "orphan-checksum": Breakage(
+        _orphan_checksum,
+        "runtime",
+        [
+            "Corrupted cache entry runtime/cache/dev/providers/orphan.sha256: "
+            "a checksum file without its entry orphan"
+        ],
+        [
+            "Cleared cache entry runtime/cache/dev/providers/orphan.sha256 "
+            "(a checksum file without its entry orphan)"
+        ],
+        lambda ws: not (ws.cache_dir / "providers" / "orphan.sha256").exists(),
     ),
     "missing-generated-tool": Breakage(
         _missing_tools,
@@ -457,13 +507,27 @@ def test_component_checks_run_alone(workspace, cli):
     fixed = cli("health", "--root", workspace.root, "check-runtime", "--fix-issues")
 
     assert runtime.code == 1
-    assert json.loads(runtime.out)["runtime"]["issues"] == [
+    assert component(runtime.out, "runtime")["issues"] == [
         "Runtime folder runtime/logs/dev has mode 0755; it should be 0700 "
         "(private to dev)"
     ]
     assert (config.code, config.out) == (0, "configuration: healthy\n")
     assert fixed.code == 0
     assert "Set mode 0700 on runtime/logs/dev (was 0755)" in fixed.out
+
+
+@pytest.mark.parametrize(
+    ("command", "name"), CHECK_COMMANDS.items(), ids=CHECK_COMMANDS.keys()
+)
+def test_a_component_check_in_json_is_a_report_with_that_component(
+    workspace, cli, command, name
+):
+    result = cli("health", command, "--root", workspace.root, "--format", "json")
+
+    assert result.code == 0, result.err
+    assert component(result.out, name)["status"] == "healthy"
+    body = json.loads(result.out)["workspace_health"]
+    assert (body["user"], body["overall_status"]) == ("dev", "healthy")
 
 
 def test_resolve_names_of_the_checks(workspace, cli):
@@ -476,7 +540,7 @@ def test_resolve_names_of_the_checks(workspace, cli):
     whole = cli("resolve", "check-health", *root, "--format", "json")
 
     assert validate.code == 1
-    assert json.loads(validate.out)["directories"]["issues"] == [
+    assert component(validate.out, "directories")["issues"] == [
         "Broken symlink infra/dev/gone -> missing"
     ]
     assert repaired.code == 0
@@ -503,7 +567,7 @@ def test_python_functions_of_the_spec(workspace):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--workspace-user", "ghost"], "workspace for user 'ghost' not found"),
+        (["--workspace-user", "ghost"], "user 'ghost' has no areas"),
         (["--report-format", "xml"], "argument --report-format/--format"),
         (["check-everything"], "invalid choice: 'check-everything'"),
         (["--workspace-user", "../x"], "--workspace-user"),
@@ -720,3 +784,16 @@ def test_a_repair_through_a_link_out_of_the_workspace_is_left_undone(
         in body["checks"][component]["issues"]
     )
     assert not gone.exists()
+
+
+def test_a_report_that_cannot_be_saved_is_still_shown(workspace, cli, immutable):
+    immutable(workspace.state_dir)
+
+    result = cli("health", "--root", workspace.root)
+
+    assert result.code == 0
+    assert result.out.startswith("Health of dev's workspace: healthy")
+    assert result.err == (
+        "workspace: warning: the report was not saved to "
+        "runtime/state/dev/health.json: Operation not permitted\n"
+    )

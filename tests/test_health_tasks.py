@@ -107,13 +107,26 @@ def test_measured_age_is_given_in_its_largest_whole_unit(checked_at, shown):
     assert measured_ago(checked_at, now) == shown
 
 
-def test_a_deleted_user_config_reruns_the_configuration_part(workspace):
+@pytest.mark.parametrize(
+    ("relpath", "message"),
+    [
+        ("config/dev.toml", "Missing user configuration config/dev.toml"),
+        (
+            "config/prod-defaults.toml",
+            "Missing defaults file config/prod-defaults.toml",
+        ),
+    ],
+    ids=["user-config", "prod-defaults"],
+)
+def test_a_deleted_config_file_reruns_the_configuration_part(
+    workspace, relpath, message
+):
     doit_health(workspace)
-    workspace.user_config.unlink()
+    (workspace.root / relpath).unlink()
     code, ran, out = doit_health(workspace)
     assert ran["configuration"]
     assert code != 0
-    assert "Missing user configuration config/dev.toml" in out
+    assert message in out
 
 
 def test_invoke_health_runs_the_same_check(workspace, capsys):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -13,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import build_tree
-from workspace_tasks.logfiles import LogFollower, rotate_log
+from workspace_tasks import logfiles
+from workspace_tasks.logfiles import MAX_LINE, LogFollower, last_lines, rotate_log
+from workspace_tasks.output import human_size
 
 WRITER = """
 import sys
@@ -375,3 +379,153 @@ def test_workspace_cleanup_refuses_a_cache_leading_outside(workspace, cli, tmp_p
     assert result.code == 2
     assert "leads outside the workspace" in result.err
     assert (outside / "providers/old.json").read_text() == "o"
+
+
+TAIL_CASES = {
+    "empty": (b"", 3, []),
+    "one-newline": (b"\n", 3, [""]),
+    "no-final-newline": (b"a\nb", 1, ["b"]),
+    "final-newline": (b"a\nb\n", 5, ["a", "b"]),
+    "blank-first-line": (b"\nb\n", 2, ["", "b"]),
+    "crlf": (b"a\r\nb\r\n", 2, ["a", "b"]),
+    "zero-lines": (b"a\n", 0, []),
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "count", "expected"), TAIL_CASES.values(), ids=TAIL_CASES.keys()
+)
+def test_last_lines_reads_as_tail_does(tmp_path, data, count, expected):
+    path = tmp_path / "a.log"
+    path.write_bytes(data)
+    for block in (1, 2, 65536):
+        assert last_lines(path, count, block) == expected
+
+
+def _count_reads(monkeypatch) -> list[int]:
+    """Record the size of every positioned read the tail makes."""
+    sizes: list[int] = []
+    real = os.pread
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        sizes.append(size)
+        return real(fd, size, offset)
+
+    monkeypatch.setattr(os, "pread", pread)
+    return sizes
+
+
+def test_tail_of_a_sparse_log_reads_only_its_end(workspace, cli, monkeypatch):
+    log_file = workspace.logs_dir / "s.log"
+    with open(log_file, "wb") as handle:
+        handle.truncate(200 * 1024 * 1024)
+    with open(log_file, "ab") as handle:
+        handle.write(b"\nlast\n")
+    reads = _count_reads(monkeypatch)
+
+    result = cli("runtime", "logs", "--root", workspace.root, "--lines", "1")
+
+    assert result.code == 0, result.err
+    assert "==> s.log <==\nlast\n" in result.out
+    assert sum(reads) < 1024 * 1024
+
+
+def test_an_overlong_line_shows_its_end_after_a_marker(tmp_path):
+    log_file = tmp_path / "long.log"
+    log_file.write_bytes(b"first\n" + b"x" * (MAX_LINE + 1000) + b"end\nlast\n")
+
+    tail = last_lines(log_file, 3)
+
+    assert tail[0] == "first"
+    assert tail[1] == f"[{human_size(1003)} cut] " + "x" * (MAX_LINE - 3) + "end"
+    assert tail[2] == "last"
+
+
+def test_a_hole_in_a_sparse_log_is_skipped_not_read(tmp_path, monkeypatch):
+    log_file = tmp_path / "sparse.log"
+    with open(log_file, "wb") as handle:
+        handle.write(b"first\n")
+        handle.truncate(50 * 1024 * 1024)
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"\n" + b"y" * 100 + b"\nlast\n")
+    reads = _count_reads(monkeypatch)
+
+    tail = last_lines(log_file, 4)
+
+    hole = 50 * 1024 * 1024 - len(b"first\n")
+    assert tail == [
+        "first",
+        f"[{human_size(hole - MAX_LINE)} cut] " + "\0" * MAX_LINE,
+        "y" * 100,
+        "last",
+    ]
+    assert sum(reads) < 1024 * 1024
+
+
+def test_follow_keeps_only_the_end_of_an_overlong_line(workspace, monkeypatch):
+    monkeypatch.setattr(logfiles, "FOLLOW_CHUNK", 64 * 1024)
+    follower = LogFollower(workspace)
+    try:
+        (workspace.logs_dir / "new.log").write_bytes(b"z" * 300_000 + b"!\nok\n")
+        lines = follower.poll()
+        while follower.behind:
+            lines += follower.poll()
+    finally:
+        follower.close()
+    assert lines == [
+        (
+            "new.log",
+            f"[{human_size(300_001 - MAX_LINE)} cut] " + "z" * (MAX_LINE - 1) + "!",
+        ),
+        ("new.log", "ok"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runtime", "cache", "--action", "stats"],
+        ["runtime", "logs", "--lines", "1"],
+        ["runtime", "init"],
+        ["status"],
+    ],
+    ids=["cache-stats", "logs-tail", "runtime-init", "status"],
+)
+def test_every_command_leaves_a_line_in_the_users_log(workspace, cli, command):
+    workspace.log_file.unlink(missing_ok=True)
+    argv = [*command, "--root", str(workspace.root)]
+
+    result = cli(*argv)
+
+    assert result.code == 0, result.err
+    assert f"workspace {shlex.join(argv)}: exit code 0\n" in (
+        workspace.log_file.read_text()
+    )
+
+
+@pytest.mark.parametrize("blocked", ["runtime/logs", "runtime/logs/dev"])
+def test_a_file_in_the_log_folders_place_is_said_once(workspace, cli, blocked):
+    folder = workspace.root / blocked
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+
+    result = cli("status", "--root", workspace.root)
+
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"workspace: WARNING: cannot write the log file {workspace.log_file} "
+        f"({folder} is not a folder); going on without it\n"
+    )
+
+
+def test_a_tiny_rotation_size_rotates_without_end(workspace, cli):
+    with workspace.user_config.open("a") as handle:
+        handle.write('\n[logging]\nmax_size = "1B"\nmax_files = 2\n')
+    workspace.log_file.write_text("filler\n")
+
+    result = cli("runtime", "cleanup", "--root", workspace.root, "--dry-run")
+
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert (workspace.logs_dir / "provisioning.log.1.gz").is_file()
+    assert not (workspace.logs_dir / "provisioning.log.3.gz").exists()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
+
+import pytest
 
 from workspace_tasks.runtime import runtime_folders
 
@@ -36,9 +39,11 @@ def test_broken_tree_needs_force_and_force_keeps_the_data(workspace, cli, tmp_pa
     workflows.rmdir()
     workflows.write_text("a file where a folder belongs")
 
-    refused = cli("runtime", "init", "--root", workspace.root)
-    assert refused.code == 2
-    assert "--force" in refused.err
+    left = cli("runtime", "init", "--root", workspace.root)
+    assert left.code == 1
+    assert "--force" in left.err
+    assert mode(state) == 0o755
+    assert images.is_symlink() and workflows.is_file()
 
     result = cli("runtime", "init", "--root", workspace.root, "--force")
     assert result.code == 0, result.err
@@ -109,9 +114,10 @@ def test_force_moves_aside_a_shared_area_that_is_a_link(workspace, cli, tmp_path
     shared = workspace.runtime_root / "cache"
     shared.rename(tmp_path / "old-cache")
     shared.symlink_to(outside)
-    refused = cli("runtime", "init", "--root", workspace.root)
-    assert refused.code == 2
-    assert "runtime/cache is a symbolic link" in refused.err
+    left = cli("runtime", "init", "--root", workspace.root)
+    assert left.code == 1
+    assert "  not repaired: runtime/cache is a symbolic link" in left.out
+    assert list(outside.iterdir()) == []
     result = cli("runtime", "init", "--root", workspace.root, "--force")
     assert result.code == 0, result.err
     assert shared.is_dir() and not shared.is_symlink()
@@ -147,3 +153,145 @@ def test_settings_put_back_record_a_template_init_accepts(cli, make_workspace):
     assert repaired.code == 0, repaired.err
     assert 'template = "minimal"' in ws.settings_file.read_text()
     assert again.code == 0, again.err
+
+
+def _link_out(folder, outside):
+    """Move ``folder`` to ``outside`` and leave a link to it in its place."""
+    folder.rename(outside)
+    folder.symlink_to(outside)
+
+
+def _snapshot(folder):
+    return {p: (p.lstat().st_mtime_ns, p.lstat().st_size) for p in folder.rglob("*")}
+
+
+LINKED = {"state": "runtime/state/dev", "runtime": "runtime"}
+WRITERS = [
+    ["health"],
+    ["health", "--fix-issues"],
+    ["backup"],
+    ["cleanup", "--type", "all", "--force"],
+    ["runtime", "cleanup", "--force", "--age", "0s"],
+    ["runtime", "logs", "--action", "rotate"],
+    ["runtime", "logs", "--action", "archive"],
+    ["runtime", "cache", "--action", "clear", "--force"],
+    ["runtime", "monitor"],
+    ["init", "--user-name", "newcomer"],
+    ["restore", "--list-backups"],
+]
+
+
+@pytest.mark.parametrize("linked", LINKED.values(), ids=LINKED.keys())
+@pytest.mark.parametrize("command", WRITERS, ids=[" ".join(c) for c in WRITERS])
+def test_nothing_is_written_through_a_runtime_link_leading_out(
+    workspace, cli, tmp_path, linked, command
+):
+    outside = tmp_path / "outside"
+    if command[0] != "health":  # something to write: a log, a cache entry
+        (workspace.cache_dir / "images" / "old.img").write_text("x")
+        (workspace.logs_dir / "app.log").write_text("line\n" * 10)
+    _link_out(workspace.root / linked, outside)
+    before = _snapshot(outside)
+
+    result = cli(*command, "--root", workspace.root)
+
+    assert _snapshot(outside) == before
+    assert "Traceback" not in result.err
+    if command[0] == "health":
+        assert result.code == 1
+        assert "critical" in result.out
+        assert result.err.startswith(
+            "workspace: warning: the report was not saved: refusing to use "
+        )
+    elif result.code != 0 or linked == "runtime":  # it needed the linked area
+        assert result.code == 2
+        assert "outside the workspace" in result.err
+        assert len(result.err.splitlines()) == 1
+
+
+def test_the_refusal_names_the_link_on_the_way(workspace, cli, tmp_path):
+    _link_out(workspace.runtime_root, tmp_path / "outside")
+
+    result = cli("runtime", "logs", "--root", workspace.root)
+
+    assert result.code == 2
+    assert result.err.startswith(
+        "workspace: error: refusing to use runtime/logs/dev: runtime on its way "
+        "leads outside the workspace"
+    )
+
+
+def test_the_latest_report_and_config_cache_are_not_read_through_a_link(
+    workspace, cli, tmp_path
+):
+    from workspace_tasks.cascade import read_cached
+    from workspace_tasks.config_ops import write_cache
+    from workspace_tasks.health import latest_report
+
+    assert cli("health", "--root", workspace.root).code == 0
+    write_cache(workspace)
+    assert latest_report(workspace) is not None
+    assert read_cached(workspace) is not None
+    _link_out(workspace.state_dir, tmp_path / "outside")
+
+    assert latest_report(workspace) is None
+    assert read_cached(workspace) is None
+
+
+@pytest.mark.parametrize(
+    "blocker", ["file", "loop"], ids=["file-in-place", "link-to-itself"]
+)
+def test_a_folder_made_on_demand_refuses_what_stands_in_its_place(workspace, blocker):
+    from workspace_tasks.errors import UsageError
+    from workspace_tasks.runtime import ensure_user_dir
+
+    state = workspace.state_dir
+    shutil.rmtree(state)
+    if blocker == "file":
+        state.write_text("mine")
+    else:
+        state.symlink_to(state.name)
+
+    with pytest.raises(UsageError, match="run 'workspace runtime init"):
+        ensure_user_dir(workspace, state / "health")
+
+    if blocker == "file":
+        assert state.read_text() == "mine"
+        assert mode(state) == 0o644
+
+
+def test_without_force_what_is_missing_is_created_and_the_rest_reported(workspace, cli):
+    workspace.state_dir.chmod(0o777)
+    workspace.settings_file.unlink()
+    shutil.rmtree(workspace.cache_dir / "images")
+
+    result = cli("runtime", "init", "--root", workspace.root)
+
+    assert result.code == 1
+    assert result.out == (
+        "Runtime of dev: 1 folders created, 1 files created, 0 repaired\n"
+        "  created runtime/workspaces/dev/settings.toml\n"
+        "  not repaired: runtime/state/dev has mode 0o777, not 0o700\n"
+    )
+    assert result.err == (
+        "Repair it, keeping your data: run 'workspace runtime init "
+        "--user-name dev --force'\n"
+    )
+    assert workspace.settings_file.is_file()
+    assert mode(workspace.cache_dir / "images") == 0o700
+    assert mode(workspace.state_dir) == 0o777
+
+
+def test_without_force_nothing_is_made_beneath_a_file_in_a_folders_place(
+    workspace, cli
+):
+    shutil.rmtree(workspace.workspace_data_dir)
+    workspace.workspace_data_dir.write_text("mine")
+
+    result = cli("runtime", "init", "--root", workspace.root)
+
+    assert result.code == 1
+    assert "  not repaired: runtime/workspaces/dev is a file, not a folder" in (
+        result.out
+    )
+    assert workspace.workspace_data_dir.read_text() == "mine"

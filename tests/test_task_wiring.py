@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,4 +97,93 @@ def test_a_users_error_while_doit_creates_tasks_is_one_line(capsys, creator):
     assert stopped.value.code == 2
     assert capsys.readouterr().err == (
         "workspace: error: config/dev.toml:1:2: invalid TOML: no\n"
+    )
+
+
+def _break_state(ws, how, outside):
+    state = ws.state_dir
+    shutil.rmtree(state)
+    if how == "link-out":
+        outside.mkdir()
+        state.symlink_to(outside)
+    elif how == "file":
+        state.write_text("mine")
+    else:
+        state.symlink_to(state.name)
+
+
+BROKEN_STATE = {
+    "link-out": "runtime/state/dev: it leads outside the workspace",
+    "file": "runtime/state/dev is a file, not a folder",
+    "loop": "runtime/state/dev is a link to no folder, not a folder",
+}
+
+
+@pytest.mark.parametrize("task", ["health", "backup"])
+@pytest.mark.parametrize("how", BROKEN_STATE, ids=BROKEN_STATE.keys())
+def test_doit_with_a_broken_state_folder_fails_in_one_line(
+    make_workspace, tmp_path, how, task
+):
+    ws = make_workspace("dev")
+    outside = tmp_path / "outside"
+    _break_state(ws, how, outside)
+
+    result = _run([BIN / "doit", task], ws.tools_dir)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("workspace: error: ")
+    assert BROKEN_STATE[how] in result.stderr
+    assert not outside.exists() or list(outside.iterdir()) == []
+
+
+def test_a_corrupt_doit_state_is_set_aside_and_rebuilt(make_workspace):
+    ws = make_workspace("dev")
+    ws.doit_dep_file.write_text("{bad")
+
+    result = _run([BIN / "doit", "status"], ws.tools_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(
+        "workspace: warning: runtime/state/dev/doit-state.json was not valid doit "
+        "state (Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1)); moved it aside as doit-state.json.corrupt-"
+    )
+    aside = list(ws.state_dir.glob("doit-state.json.corrupt-*"))
+    assert [p.read_text() for p in aside] == ["{bad"]
+    assert isinstance(json.loads(ws.doit_dep_file.read_text()), dict)
+    again = _run([BIN / "doit", "status"], ws.tools_dir)
+    assert (again.returncode, again.stderr) == (0, "")
+
+
+def test_doit_with_a_state_folder_it_cannot_write_fails_in_one_line(
+    make_workspace, immutable
+):
+    ws = make_workspace("dev")
+    immutable(ws.state_dir)
+
+    result = _run([BIN / "doit", "health"], ws.tools_dir)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "workspace: error: runtime/state/dev/doit-state.json: cannot be written "
+        "(Operation not permitted); doit keeps its state there\n"
+    )
+
+
+def test_a_part_that_cannot_be_recorded_fails_its_task_in_one_line(
+    make_workspace, immutable
+):
+    ws = make_workspace("dev")
+    assert _run([BIN / "doit", "health"], ws.tools_dir).returncode == 0
+    immutable(ws.state_dir / "health")
+
+    result = _run([BIN / "doit", "health:runtime"], ws.tools_dir)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr == (
+        f"workspace: error: {ws.state_dir / 'health' / 'runtime.json'}: "
+        "Operation not permitted\n"
     )

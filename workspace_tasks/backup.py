@@ -23,10 +23,16 @@ from typing import BinaryIO
 
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
-from workspace_tasks.context import MANIFEST, MARKER, RUNTIME_AREAS, Workspace
+from workspace_tasks.context import (
+    MANIFEST,
+    MARKER,
+    RUNTIME_AREAS,
+    Workspace,
+    require_areas,
+)
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
-from workspace_tasks.runtime import ensure_user_dir
+from workspace_tasks.runtime import area_of, check_inside, ensure_user_dir
 from workspace_tasks.units import parse_age
 
 log = logging.getLogger(__name__)
@@ -137,12 +143,6 @@ def backups_dir(ws: Workspace) -> Path:
 def lock_file(ws: Workspace) -> Path:
     """Return the per-user lock shared by backup, restore and reset."""
     return ws.state_dir / LOCK_NAME
-
-
-def has_areas(ws: Workspace) -> bool:
-    """Tell whether the user has any area in the workspace (config included)."""
-    tops = component_paths(ws, COMPONENTS)
-    return any(os.path.lexists(ws.root / top) for top in tops)
 
 
 def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
@@ -334,6 +334,10 @@ def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
     """Return the backups of the user, newest first (local, or at ``remote``).
 
     Hidden files (backups still being written) are never listed.
+
+    Raises:
+        UnsafeOperation: the backups folder is in the user's runtime area
+            and leads out of the workspace through a link.
     """
     found: list[BackupInfo] = []
     if remote:
@@ -356,6 +360,8 @@ def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
                 )
     else:
         folder = backups_dir(ws)
+        if area_of(ws, folder):
+            check_inside(ws, folder)
         entries = list(os.scandir(folder)) if folder.is_dir() else []
         for entry in entries:
             parts = _split_name(entry.name)
@@ -643,9 +649,11 @@ def create_backup(
 
     Raises:
         UsageError: a bad option, or an existing name without ``force``.
+        NotFoundError: the user has no areas in the workspace.
         archive.ArchiveError: a file changed while being read.
     """
     _check_options(options)  # bad flags fail before the lock is even made
+    require_areas(ws)
     with locked(ws, "backup"):
         return make_backup(ws, options, now or datetime.now(UTC), progress)
 
@@ -824,7 +832,8 @@ def fingerprint(entries: list[archive.Entry]) -> str:
 def _record_last_backup(ws: Workspace, name: str, now: datetime, digest: str) -> None:
     record = {"name": name, "time": now.isoformat(), "fingerprint": digest}
     ensure_user_dir(ws, ws.state_dir)
-    safefs.atomic_write(ws.state_dir / LAST_BACKUP, json.dumps(record) + "\n")
+    path = ws.state_dir / LAST_BACKUP
+    safefs.atomic_write(path, json.dumps(record) + "\n", root=ws.root)
 
 
 def _last_backup(ws: Workspace) -> dict:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks import tomlfile
+from workspace_tasks import safefs, tomlfile
 from workspace_tasks.context import ENV_OF_TYPE, WORKSPACE_TYPES, Workspace
 from workspace_tasks.errors import UsageError
 from workspace_tasks.interpolation import (
@@ -517,8 +517,12 @@ def _fresh(ws: Workspace, first: str, second: str) -> bool:
 def read_cached(ws: Workspace) -> dict[str, Any] | None:
     """Return the merged values from the cache file when it is fresh, else None.
 
-    Fresh as :func:`cache_is_fresh` decides.
+    Fresh as :func:`cache_is_fresh` decides. A cache reached through a link
+    leading out of the workspace is ignored.
     """
+    if not safefs.resolves_within(ws.merged_config, ws.root):
+        log.debug("%s leads outside the workspace; not read", ws.merged_config)
+        return None
     try:
         text = ws.merged_config.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

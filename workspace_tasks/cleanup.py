@@ -45,12 +45,14 @@ class CleanupTarget:
         label: the kind of data, shown with each removal (``cache``, ``logs``).
         patterns: shell patterns a file name must match; empty for any file.
         keep_folders: sub-folders (relative names) kept even when emptied.
+        skip_folders: sub-folders (relative names) not entered at all.
     """
 
     folder: Path
     label: str
     patterns: tuple[str, ...] = ()
     keep_folders: tuple[str, ...] = ()
+    skip_folders: tuple[str, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Tell whether a file called ``name`` may be removed by this target."""
@@ -287,6 +289,7 @@ class _Walker:
         self.reason = reason or f"{target.label}: cleared"
         self.cutoff = None if plan.max_age is None else now - plan.max_age
         self.keep = {os.path.join(target.folder, name) for name in target.keep_folders}
+        self.skip = {os.path.join(target.folder, name) for name in target.skip_folders}
 
     def plan_target(self) -> None:
         folder = self.target.folder
@@ -311,6 +314,9 @@ class _Walker:
             return False
         everything_goes = True
         for entry in entries:
+            if entry.path in self.skip:
+                everything_goes = False
+                continue
             if entry.is_dir(follow_symlinks=False):
                 emptied = self._walk(folder / entry.name)
                 emptied = emptied and self._may_remove_folder(folder, entry)

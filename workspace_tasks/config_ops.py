@@ -446,7 +446,7 @@ def write_cache(ws: Workspace) -> MergeResult:
     text = merged_document(cascade, [*recorded, *_header(ws, cascade)]).as_string()
     assert text.startswith(SIGNATURE_PREFIX)
     ensure_user_dir(ws, ws.merged_config.parent)
-    safefs.atomic_write(ws.merged_config, text, mode=safefs.PRIVATE_FILE)
+    safefs.atomic_write(ws.merged_config, text, mode=safefs.PRIVATE_FILE, root=ws.root)
     log.info("wrote %s", ws.merged_config)
     return MergeResult(ws.merged_config, [layer.source for layer in cascade.layers])
 

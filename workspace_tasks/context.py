@@ -171,6 +171,20 @@ class Workspace:
     def user_initialised(self) -> bool:
         return self.settings_file.is_file()
 
+    def user_areas(self) -> list[Path]:
+        """Return the tops of the user's own areas, present or not.
+
+        ``config/<user>.toml``, ``extensions/<kind>/<user>``, ``infra/<user>``
+        and ``runtime/<area>/<user>``.
+        """
+        areas = [self.user_config, self.infra_dir / self.user]
+        areas += [self.user_extensions_dir(kind) for kind in EXTENSION_KINDS]
+        return areas + [self.runtime(area) for area in RUNTIME_AREAS]
+
+    def has_areas(self) -> bool:
+        """Tell whether the user has any area in the workspace (a link counts)."""
+        return any(os.path.lexists(path) for path in self.user_areas())
+
     def for_user(self, user: str) -> Workspace:
         """Return the same workspace seen by another user."""
         return load_workspace(self.root, user, self.core_root, self.environ)
@@ -377,6 +391,9 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+USER_VARIABLES = ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME")
+
+
 def pick_user(explicit: str | None, environ: Mapping[str, str], flag: str) -> str:
     """Return the user: the flag, else PROVISIONING_WORKSPACE_USER, USER, LOGNAME.
 
@@ -387,15 +404,24 @@ def pick_user(explicit: str | None, environ: Mapping[str, str], flag: str) -> st
     Raises:
         UsageError: no user anywhere, or the one found is not a valid name.
     """
+    name, _ = _user_and_source(explicit, environ, flag)
+    return name
+
+
+def _user_and_source(
+    explicit: str | None, environ: Mapping[str, str], flag: str
+) -> tuple[str, str]:
+    """Return the user and what named it (the flag, a variable, the account)."""
     if explicit is not None:
-        return check_user_name(explicit, flag)
-    for variable in ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME"):
+        return check_user_name(explicit, flag), flag
+    for variable in USER_VARIABLES:
         value = environ.get(variable)
         if value:
-            return check_user_name(value, variable)
+            return check_user_name(value, variable), variable
     account = login_name()
     if account is not None:
-        return check_user_name(account, f"the login name of uid {os.getuid()}")
+        source = f"the login name of uid {os.getuid()}"
+        return check_user_name(account, source), source
     raise UsageError(
         f"no user given: pass {flag}, or set PROVISIONING_WORKSPACE_USER or USER "
         f"(uid {os.getuid()} has no login name)"
@@ -412,6 +438,25 @@ def login_name() -> str | None:
         return None
 
 
+def require_areas(ws: Workspace, source: str = "--workspace-user") -> None:
+    """Refuse a user who has no area in the workspace (a mistyped name, say).
+
+    Args:
+        ws: the workspace and user.
+        source: what named the user (a flag or a variable), for the message.
+
+    Raises:
+        NotFoundError: none of :meth:`Workspace.user_areas` exists.
+    """
+    if ws.has_areas():
+        return
+    users = ", ".join(ws.known_users()) or "none"
+    raise NotFoundError(
+        f"{source}: user '{ws.user}' has no areas in {ws.root} (users: {users}); "
+        f"run 'workspace init --user-name {ws.user}' to create them"
+    )
+
+
 def locate(
     *,
     root: str | None,
@@ -420,11 +465,15 @@ def locate(
     cwd: Path,
     user_flag: str = "--workspace-user",
     must_exist: bool = True,
+    existing_user: bool = False,
 ) -> Workspace:
     """Find the workspace and the user once, at the edge of the program.
 
     Order: ``root`` (``--root``), ``PROVISIONING_WORKSPACE_ROOT``, the nearest
     workspace upwards from ``cwd``; with ``must_exist`` false, ``./workspace``.
+    With ``existing_user``, a user without any area there is refused (see
+    :func:`require_areas`): commands working on a user's areas never create
+    them for a mistyped name.
     """
     chosen: Path | None = None
     if root:
@@ -450,8 +499,10 @@ def locate(
             f"{chosen} is not a workspace (no {MARKER}); "
             f"run 'workspace init --root {chosen}'"
         )
-    name = pick_user(user, environ, user_flag)
+    name, source = _user_and_source(user, environ, user_flag)
     core_root = check_core_root(default_core_root(environ), environ)
     ws = load_workspace(chosen, name, core_root, environ)
     log.debug("user %s, type %s, core root %s", ws.user, ws.type, ws.core_root)
+    if existing_user:
+        require_areas(ws, source)
     return ws

@@ -20,8 +20,12 @@ def current_workspace(
     *,
     user_flag: str = "--workspace-user",
     must_exist: bool = True,
+    existing_user: bool = False,
 ) -> Workspace:
-    """Return the workspace for this process: flags, then environment, then cwd."""
+    """Return the workspace for this process: flags, then environment, then cwd.
+
+    With ``existing_user``, a user without any area in it is refused.
+    """
     environ = dict(os.environ)
     given = root or environ.get("PROVISIONING_WORKSPACE_ROOT")
     place = expand_home(given, environ) if given else None
@@ -38,6 +42,7 @@ def current_workspace(
         cwd=cwd,
         user_flag=user_flag,
         must_exist=must_exist,
+        existing_user=existing_user,
     )
 
 

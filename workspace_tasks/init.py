@@ -410,6 +410,10 @@ def init_workspace(
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
     variables = _variables(ws, options, infra)
     files = plan_files(ws, options, variables)
+    from workspace_tasks.runtime import check_inside
+
+    for folder in _runtime_folders(ws):
+        check_inside(ws, folder)  # a link out of the workspace: nothing written
     manifest = read_manifest(ws)
     steps = _decide(ws, files, manifest, options)
     _check_plan(ws, options, infra, steps)

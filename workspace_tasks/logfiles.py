@@ -13,13 +13,14 @@ uncompressed as ``<log>.1`` and is compressed by a later rotation.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 import stat
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,10 @@ ARCHIVE_FOLDER = "logs"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_FILES = 5
 DRAIN_TIMEOUT = 2.0
+# The longest line shown whole; a longer one shows its end after a marker.
+MAX_LINE = 16 * 1024
+# What one poll of a followed log reads at most; the rest comes next poll.
+FOLLOW_CHUNK = 4 * 1024 * 1024
 _ROTATED = re.compile(r"^(?P<base>.+\.log)\.(?P<number>\d+)(?P<gz>\.gz)?$")
 
 
@@ -261,13 +266,20 @@ def compress_file(source: Path, target: Path, mode: int = 0o600) -> None:
         shutil.copyfileobj(src, gz, 1024 * 1024)
 
 
-def logs_to_rotate(ws: Workspace) -> list[dict]:
-    """Return the user's logs at or above the configured size (path, size)."""
+def logs_to_rotate(ws: Workspace, removed: Iterable[Path] = ()) -> list[dict]:
+    """Return the user's logs at or above the configured size (path, size).
+
+    Logs in ``removed`` (planned for removal by the same cleanup) are left
+    out: what is removed is not rotated.
+    """
     max_bytes, _ = log_limits(ws)
     if not max_bytes:
         return []
+    going = {Path(path) for path in removed}
     found = []
     for path in user_logs(ws):
+        if path in going:
+            continue
         size = path.lstat().st_size
         if size >= max_bytes:
             found.append({"path": str(path), "size": size})
@@ -275,14 +287,23 @@ def logs_to_rotate(ws: Workspace) -> list[dict]:
 
 
 def rotate_user_logs(
-    ws: Workspace, max_bytes: int | None = None, keep: int | None = None
+    ws: Workspace,
+    max_bytes: int | None = None,
+    keep: int | None = None,
+    paths: Iterable[Path] | None = None,
 ) -> RotationReport:
-    """Rotate each of the user's logs at or above the configured size."""
+    """Rotate each of the user's logs at or above the configured size.
+
+    With ``paths``, only those of the user's logs (a plan made before).
+    """
     configured_bytes, configured_keep = log_limits(ws)
     max_bytes = configured_bytes if max_bytes is None else max_bytes
     keep = configured_keep if keep is None else keep
     report = RotationReport(max_bytes)
+    chosen = None if paths is None else {Path(path) for path in paths}
     for path in user_logs(ws):
+        if chosen is not None and path not in chosen:
+            continue
         rotation = rotate_log(path, max_bytes or None, keep, root=ws.logs_dir)
         if rotation is None:
             report.below_threshold.append(str(path))
@@ -304,21 +325,98 @@ class Tail:
         return {"files": self.files}
 
 
+class _Line:
+    """A line gathered piece by piece, keeping at most its last ``MAX_LINE`` bytes."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.kept = 0
+        self.cut = 0
+
+    def add_before(self, piece: bytes | int) -> None:
+        """Add ``piece`` (bytes, or a count of zero bytes) before what is held."""
+        size = piece if isinstance(piece, int) else len(piece)
+        room = MAX_LINE - self.kept
+        if room <= 0:
+            self.cut += size
+            return
+        if size > room:
+            self.cut += size - room
+        if isinstance(piece, int):
+            piece = bytes(min(size, room))
+        self.pieces.append(piece[-room:] if size > room else piece)
+        self.kept += min(size, room)
+
+    def add_after(self, piece: bytes) -> None:
+        """Add ``piece`` after what is held, keeping the line's last bytes."""
+        self.pieces.append(piece)
+        self.kept += len(piece)
+        if self.kept > MAX_LINE:
+            data = b"".join(self.pieces)
+            self.cut += len(data) - MAX_LINE
+            self.pieces, self.kept = [data[-MAX_LINE:]], MAX_LINE
+
+    def text(self, backwards: bool) -> str:
+        """Return the line as text, a marker first when its start was cut."""
+        pieces = reversed(self.pieces) if backwards else self.pieces
+        data = b"".join(pieces).removesuffix(b"\r")
+        text = data.decode("utf-8", errors="replace")
+        return f"[{_human(self.cut)} cut] {text}" if self.cut else text
+
+
+def _human(size: int) -> str:
+    from workspace_tasks.output import human_size
+
+    return human_size(size)
+
+
+def _data_after(fd: int, offset: int, end: int) -> bool:
+    """Tell whether ``[offset, end)`` of a file holds data, not only a hole."""
+    if not hasattr(os, "SEEK_DATA"):
+        return True
+    try:
+        return os.lseek(fd, offset, os.SEEK_DATA) < end
+    except OSError as exc:  # ENXIO: only a hole from there on
+        return exc.errno != errno.ENXIO
+
+
 def last_lines(path: Path, count: int, block: int = 65536) -> list[str]:
-    """Return the last ``count`` lines of ``path`` reading from its end."""
+    """Return the last ``count`` lines of ``path``, reading backwards from its end.
+
+    As ``tail -n``: blocks are read from the end until ``count`` lines are
+    found, so the time and memory do not grow with the file. A line longer
+    than ``MAX_LINE`` bytes shows its last ``MAX_LINE`` bytes after a marker
+    saying how much was cut, and the holes of a sparse file are skipped
+    without being read.
+    """
     if count <= 0:
         return []
+    found: list[str] = []
+    line = _Line()
     with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        position = handle.tell()
-        data = b""
-        while position > 0 and data.count(b"\n") <= count:
-            step = min(block, position)
-            position -= step
-            handle.seek(position)
-            data = handle.read(step) + data
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return lines[-count:]
+        fd = handle.fileno()
+        size = position = os.fstat(fd).st_size
+        if position and os.pread(fd, 1, position - 1) == b"\n":
+            position -= 1  # the newline ending the last line starts no new one
+        while position > 0 and len(found) < count:
+            start = max(0, position - block)
+            if not _data_after(fd, start, position):
+                line.add_before(position - start)
+                position = start
+                continue
+            pieces = os.pread(fd, position - start, start).split(b"\n")
+            position = start
+            for piece in reversed(pieces[1:]):
+                line.add_before(piece)
+                found.append(line.text(backwards=True))
+                line = _Line()
+                if len(found) == count:
+                    break
+            else:
+                line.add_before(pieces[0])
+        if size and position == 0 and len(found) < count:
+            found.append(line.text(backwards=True))  # the first line
+    return found[::-1]
 
 
 def tail_logs(ws: Workspace, count: int) -> Tail:
@@ -331,6 +429,28 @@ def tail_logs(ws: Workspace, count: int) -> Tail:
     return tail
 
 
+def _read_lines(handle: BinaryIO, rest: _Line) -> tuple[list[str], _Line, bool]:
+    """Read up to ``FOLLOW_CHUNK`` bytes after ``rest``, the line begun before.
+
+    Return the complete lines, the line begun at the end, and whether the
+    end of the file was reached.
+    """
+    lines = []
+    budget = FOLLOW_CHUNK
+    while budget > 0:
+        data = handle.read(min(budget, 1024 * 1024))
+        if not data:
+            return lines, rest, True
+        budget -= len(data)
+        *complete, last = data.split(b"\n")
+        for piece in complete:
+            rest.add_after(piece)
+            lines.append(rest.text(backwards=False))
+            rest = _Line()
+        rest.add_after(last)
+    return lines, rest, False
+
+
 class _Followed:
     """One log being followed: its open handle and the partial last line."""
 
@@ -338,41 +458,47 @@ class _Followed:
         self.path = path
         self.handle = open(path, "rb")  # noqa: SIM115 (kept open while following)
         self.key = holders.file_key(path)
-        self.rest = b""
-        self.retired: list[tuple[BinaryIO, bytes]] = []
+        self.rest = _Line()
+        self.retired: list[tuple[BinaryIO, _Line]] = []
+        self.behind = False
         if from_end:
             self.handle.seek(0, os.SEEK_END)
 
     def read(self) -> list[str]:
+        """Return the complete lines written since the last read.
+
+        At most ``FOLLOW_CHUNK`` bytes of a file are read per call (then
+        ``behind`` is set), and a line longer than ``MAX_LINE`` keeps its
+        end only, so memory stays bounded whatever is written.
+        """
         lines = self._drain_retired()
-        lines += self._read_handle()
+        found, self.rest, done = _read_lines(self.handle, self.rest)
+        lines += found
+        self.behind = not done
         current = holders.file_key(self.path)
-        if current is not None and current != self.key:
+        if done and current is not None and current != self.key:
             # Rotated: keep reading the old file until its last writer is
             # done (its last name is gone), and start the new one at its top.
             self.retired.append((self.handle, self.rest))
             self.handle = open(self.path, "rb")  # noqa: SIM115
-            self.key, self.rest = current, b""
-            lines += self._read_handle()
+            self.key, self.rest = current, _Line()
+            found, self.rest, done = _read_lines(self.handle, self.rest)
+            lines += found
+            self.behind = not done
         return lines
-
-    def _read_handle(self) -> list[str]:
-        data = self.rest + self.handle.read()
-        *complete, self.rest = data.split(b"\n")
-        return [line.decode("utf-8", errors="replace") for line in complete]
 
     def _drain_retired(self) -> list[str]:
         lines: list[str] = []
-        still: list[tuple[BinaryIO, bytes]] = []
+        still: list[tuple[BinaryIO, _Line]] = []
         for handle, rest in self.retired:
-            data = rest + handle.read()
-            *complete, rest = data.split(b"\n")
-            lines += [line.decode("utf-8", errors="replace") for line in complete]
-            if os.fstat(handle.fileno()).st_nlink == 0:
-                if rest:
-                    lines.append(rest.decode("utf-8", errors="replace"))
+            found, rest, done = _read_lines(handle, rest)
+            lines += found
+            if done and os.fstat(handle.fileno()).st_nlink == 0:
+                if rest.kept or rest.cut:
+                    lines.append(rest.text(backwards=False))
                 handle.close()
             else:
+                self.behind = self.behind or not done
                 still.append((handle, rest))
         self.retired = still
         return lines
@@ -396,8 +522,13 @@ class LogFollower:
             path: _Followed(path, from_end=True) for path in user_logs(ws)
         }
 
+    @property
+    def behind(self) -> bool:
+        """Tell whether the last poll left lines to read (a burst of writes)."""
+        return any(followed.behind for followed in self.followed.values())
+
     def poll(self) -> list[tuple[str, str]]:
-        """Return the lines written since the last poll."""
+        """Return the lines written since the last poll (see :attr:`behind`)."""
         for path in user_logs(self.ws):
             if path not in self.followed:
                 self.followed[path] = _Followed(path, from_end=False)
@@ -419,7 +550,8 @@ def follow_logs(ws: Workspace, interval: float = 0.25) -> Iterator[tuple[str, st
     try:
         while True:
             yield from follower.poll()
-            time.sleep(interval)
+            if not follower.behind:
+                time.sleep(interval)
     finally:
         follower.close()
 

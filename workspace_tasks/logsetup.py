@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +64,19 @@ class StandardErrorHandler(logging.StreamHandler):
         """Ignore a stream set by the base class: the current one is used."""
 
 
+class TerminalFormatter(logging.Formatter):
+    """Format a record for standard error: one line, controls escaped.
+
+    Paths and names in a message are shown as the output module shows them
+    (a traceback added in debug keeps its own lines).
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        from workspace_tasks.output import shown
+
+        return shown(super().formatMessage(record))
+
+
 def setup_stderr(environ: Mapping[str, str]) -> logging.Logger:
     """Attach the standard-error handler to the package logger (once)."""
     logger = logging.getLogger(LOGGER)
@@ -73,7 +87,7 @@ def setup_stderr(environ: Mapping[str, str]) -> logging.Logger:
             handler.setLevel(stderr_level(environ))
             return logger
     handler = StandardErrorHandler()
-    handler.setFormatter(logging.Formatter("workspace: %(levelname)s: %(message)s"))
+    handler.setFormatter(TerminalFormatter("workspace: %(levelname)s: %(message)s"))
     handler.setLevel(stderr_level(environ))
     handler._workspace_stderr = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
@@ -128,12 +142,15 @@ class UserLogHandler(logging.handlers.RotatingFileHandler):
             self._rotating = False
         if not self.delay:
             self.stream = self._open()
+        # The rotation's own records go into the new log as they are: checking
+        # them for a rollover again would rotate for ever on a tiny max_size.
         pending, self._pending = self._pending, []
         for record in pending:
-            self.emit(record)
+            if not self._failed:
+                logging.FileHandler.emit(self, record)
 
 
-def _warn_once(log_file: object, error: BaseException | None) -> None:
+def _warn_once(log_file: object, error: object) -> None:
     """Say on standard error (only) that the user's log file is not written."""
     for handler in logging.getLogger(LOGGER).handlers:
         if getattr(handler, "_workspace_stderr", False):
@@ -168,6 +185,10 @@ def attach_user_log(
         if getattr(handler, "_workspace_file", None) == str(log_file):
             return handler
     if not log_file.parent.is_dir():
+        # Missing before init is quiet; a file in a folder's place is not.
+        blocker = _not_a_folder(log_file.parent)
+        if blocker is not None:
+            _warn_once(log_file, f"{blocker} is not a folder")
         return None
     if root is not None and not _stays_inside(log_file, root):
         logger.debug("not logging to %s: it leads outside %s", log_file, root)
@@ -184,6 +205,14 @@ def attach_user_log(
     handler._workspace_file = str(log_file)  # type: ignore[attr-defined]
     logger.addHandler(handler)
     return handler
+
+
+def _not_a_folder(folder: Path) -> Path | None:
+    """Return the nearest existing path at or above ``folder`` if not a folder."""
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            return None if os.path.isdir(path) else path
+    return None
 
 
 def _stays_inside(log_file: Path, root: Path) -> bool:

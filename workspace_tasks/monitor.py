@@ -85,10 +85,16 @@ def check_monitor_type(kind: str) -> str:
 
 
 def disk_use(ws: Workspace) -> dict[str, dict[str, int]]:
-    """Return files and bytes of each of the user's runtime areas."""
+    """Return files and bytes of each of the user's runtime areas.
+
+    Raises:
+        UnsafeOperation: an area leads out of the workspace through a link.
+    """
+    from workspace_tasks.runtime import check_inside
+
     use = {}
     for area in RUNTIME_AREAS:
-        size = tree_size(ws.runtime(area))
+        size = tree_size(check_inside(ws, ws.runtime(area)))
         use[area] = {"files": size.files, "bytes": size.bytes}
     return use
 

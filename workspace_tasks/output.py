@@ -2,6 +2,12 @@
 
 Results go to standard output (text, tables or JSON); notes, warnings and
 errors go to standard error. Nothing else in the package prints.
+
+Text output never carries a control character as it is: a newline, an
+escape sequence or a byte that is not UTF-8 in a path or a name is shown
+escaped (``\n``, ``\033``, ``\377``), as ``ls -b`` and git show file
+names, so a name can neither forge a line of a report nor drive the
+terminal. JSON is printed as it is: JSON escapes control characters itself.
 """
 
 from __future__ import annotations
@@ -10,11 +16,40 @@ import datetime
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 PROGRAM = "workspace"
+
+# C0 controls but the tab, DEL, C1 controls, and the lone surrogates that
+# stand for the bytes of a file name that are not UTF-8.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED = {"\a": "\\a", "\b": "\\b", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+
+
+def shown(text: str) -> str:
+    """Return ``text`` with its control characters escaped for a terminal.
+
+    Newlines and the like become ``\n``, other controls and DEL an octal
+    escape (``\033``), C1 controls the octal escapes of their UTF-8 bytes,
+    and a byte of a file name that is not UTF-8 (decoded by Python as a
+    lone surrogate) the octal escape of that byte. Tabs are kept.
+    """
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for a raw byte
+        return f"\\{code - 0xDC00:03o}"
+    if code >= 0xD800:
+        return f"\\u{code:04x}"
+    return "".join(f"\\{byte:03o}" for byte in char.encode("utf-8"))
 
 
 def json_safe(value: Any) -> Any:
@@ -59,8 +94,9 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def print_line(text: str = "") -> None:
-    """Print one line of a result to standard output."""
+def print_json_line(data: Any) -> None:
+    """Print ``data`` as one line of JSON (a stream of JSON lines)."""
+    text = json.dumps(json_safe(data), default=_default, ensure_ascii=False)
     sys.stdout.write(f"{text}\n")
     sys.stdout.flush()
 
@@ -87,27 +123,48 @@ def is_standard_output(path: str) -> bool:
     return (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino)
 
 
-def print_lines(lines: Iterable[str]) -> None:
-    """Print lines of a result to standard output."""
-    for line in lines:
-        sys.stdout.write(f"{line}\n")
+def print_line(text: str = "") -> None:
+    """Print one line of a result to standard output, controls escaped."""
+    sys.stdout.write(f"{shown(text)}\n")
     sys.stdout.flush()
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    """Print lines of a result to standard output, controls escaped."""
+    for line in lines:
+        sys.stdout.write(f"{shown(line)}\n")
+    sys.stdout.flush()
+
+
+def print_block(text: str) -> None:
+    """Print a multi-line document (a file's text) to standard output.
+
+    Its own line breaks are kept; every other control character is escaped.
+    """
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    print_lines(lines)
 
 
 def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
 ) -> None:
-    """Print a table: a rich one on a terminal, plain aligned text elsewhere."""
-    rows = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
+    """Print a table: a rich one on a terminal, plain aligned text elsewhere.
+
+    Cells are text: controls escaped, and never read as rich markup.
+    """
+    rows = [[shown("" if cell is None else str(cell)) for cell in row] for row in rows]
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title)
+        table = Table(title=None if title is None else Text(shown(title)))
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         Console().print(table)
         return
     if title:
@@ -123,7 +180,7 @@ def print_table(
 
 def note(text: str) -> None:
     """Tell the user something on standard error (never part of a result)."""
-    sys.stderr.write(f"{text}\n")
+    sys.stderr.write(f"{shown(text)}\n")
     sys.stderr.flush()
 
 

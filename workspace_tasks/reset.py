@@ -27,7 +27,12 @@ from workspace_tasks.backup import (
     make_backup,
     verify_backup,
 )
-from workspace_tasks.context import EXTENSION_KINDS, RUNTIME_AREAS, Workspace
+from workspace_tasks.context import (
+    EXTENSION_KINDS,
+    RUNTIME_AREAS,
+    Workspace,
+    require_areas,
+)
 from workspace_tasks.errors import ChecksFailed, UsageError
 from workspace_tasks.measure import tree_size
 
@@ -168,9 +173,11 @@ def reset_workspace(
 
     Raises:
         UsageError: neither ``backup_first`` nor ``force`` with ``no_backup``.
+        NotFoundError: the user has no areas to reset.
         ChecksFailed: the backup made first does not verify (nothing removed).
     """
     check_options(options)
+    require_areas(ws)
     now = now or datetime.now(UTC)
     with locked(ws, "reset"):
         result = plan_reset(ws, options.keep_config)

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workspace_tasks import safefs
-from workspace_tasks.cleanup import CleanupPlan, CleanupTarget, plan_cleanup
+from workspace_tasks.cleanup import (
+    CleanupPlan,
+    CleanupTarget,
+    merge_plans,
+    plan_cleanup,
+)
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError
 
@@ -32,12 +37,18 @@ SUBFOLDERS = {
 }
 CLEANUP_TYPES = ("cache", "logs", "temp", "all")
 TEMP_PATTERNS = ("*.tmp", "*.temp", "*.partial", "*.swp", "*~")
+# Folders whose temporary-looking files a temp cleanup leaves alone.
+TEMP_SKIP = {"data": ("backups",)}
 DEFAULT_AGE = 30 * 86400
 
 
 @dataclass
 class RuntimeInit:
-    """What ``runtime init`` created and repaired."""
+    """What ``runtime init`` created and repaired, and what it left for --force.
+
+    ``problems`` are those ``--force`` found and repaired; ``unrepaired``
+    those a run without it found and left as they were.
+    """
 
     user: str
     created: list[str] = field(default_factory=list)
@@ -45,6 +56,7 @@ class RuntimeInit:
     repaired: list[str] = field(default_factory=list)
     moved_aside: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    unrepaired: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +66,7 @@ class RuntimeInit:
             "repaired": self.repaired,
             "moved_aside": self.moved_aside,
             "problems": self.problems,
+            "unrepaired": self.unrepaired,
         }
 
 
@@ -75,15 +88,58 @@ def check_inside(ws: Workspace, path: Path) -> Path:
     """
     if safefs.resolves_within(path, ws.root):
         return path
-    try:
-        shown = path.relative_to(ws.root)
-    except ValueError:
-        shown = path
+    link = _link_leading_out(ws, path)
+    how = "it leads" if link == path else f"{_relative(ws, link)} on its way leads"
     raise UnsafeOperation(
-        f"refusing to use {shown}: it leads outside the workspace "
-        f"(to {os.path.realpath(path)}); run 'workspace runtime init "
+        f"refusing to use {_relative(ws, path)}: {how} outside the workspace "
+        f"(to {os.path.realpath(link)}); run 'workspace runtime init "
         f"--user-name {ws.user} --force' to move the link aside"
     )
+
+
+def _relative(ws: Workspace, path: Path) -> str:
+    try:
+        return str(path.relative_to(ws.root))
+    except ValueError:
+        return str(path)
+
+
+def _link_leading_out(ws: Workspace, path: Path) -> Path:
+    """Return the first folder from the root down to ``path`` that leads out."""
+    try:
+        parts = path.relative_to(ws.root).parts
+    except ValueError:
+        return path
+    current = ws.root
+    for part in parts:
+        current = current / part
+        if not safefs.resolves_within(current, ws.root):
+            return current
+    return path
+
+
+def check_folder(ws: Workspace, path: Path) -> Path:
+    """Return ``path`` if it, and each folder on its way, is a folder or missing.
+
+    Raises:
+        UsageError: a file, or a link to no folder (a loop of links, say),
+            stands where a folder of the user's runtime tree belongs.
+    """
+    try:
+        parts = path.relative_to(ws.root).parts
+    except ValueError:
+        return path
+    current = ws.root
+    for part in parts:
+        current = current / part
+        if os.path.lexists(current) and not os.path.isdir(current):
+            what = "a link to no folder" if current.is_symlink() else "a file"
+            raise UsageError(
+                f"{_relative(ws, current)} is {what}, not a folder; run "
+                f"'workspace runtime init --user-name {ws.user} --force' "
+                "to move it aside"
+            )
+    return path
 
 
 def area_of(ws: Workspace, path: Path) -> str | None:
@@ -100,14 +156,20 @@ def ensure_user_dir(ws: Workspace, path: Path) -> bool:
 
     Every missing folder from ``runtime/<area>/<user>`` down to ``path`` is
     made 0700, the shared ``runtime/<area>`` keeps its usual mode, and a
-    link leading out of the workspace is refused. A folder elsewhere is
-    simply created private. Return True if ``path`` was created.
+    link leading out of the workspace, or a file where a folder belongs, is
+    refused. A folder elsewhere is simply created private. Return True if
+    ``path`` was created.
+
+    Raises:
+        UnsafeOperation: ``path`` leads out of the workspace.
+        UsageError: a file or a broken link stands where a folder belongs.
     """
     path = Path(path)
     area = area_of(ws, path)
     if area is None:
         return safefs.ensure_dir(path, safefs.PRIVATE_DIR)
     check_inside(ws, path)
+    check_folder(ws, path)
     shared = ws.runtime_root / area
     safefs.ensure_dir(shared)
     return safefs.ensure_private_dir(path, shared)
@@ -152,27 +214,22 @@ def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
     seeds there (``settings.toml``, ``current-infra``, the first log, the
     database) are put back when missing; nothing existing is overwritten.
 
-    Raises:
-        UsageError: the tree is broken and ``force`` is not set.
+    Without ``force`` what is wrong is left as it is and listed under
+    ``unrepaired``: a folder that is not private, and a file or a link
+    where a folder belongs, beneath which nothing is created (nothing is
+    ever written through a link).
     """
     result = RuntimeInit(ws.user)
     problems = inspect_runtime(ws)
-    if problems and not force:
-        raise UsageError(
-            f"the runtime of '{ws.user}' needs repair ({problems[0]}); "
-            f"run 'workspace runtime init --user-name {ws.user} --force'"
-        )
-    result.problems = problems
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    # Parents first: a link or file in the way is moved aside before
-    # anything is created below it, so nothing is written through it.
-    for folder in shared_folders(ws):
-        if _move_aside_if_not_folder(ws, folder, stamp, result, None):
-            result.repaired.append(str(folder.relative_to(ws.root)))
-        safefs.ensure_dir(folder)
-    for folder in runtime_folders(ws):
-        _init_user_folder(ws, folder, stamp, result)
-    _seed_files(ws, result)
+    if force:
+        result.problems = problems
+        _repair_tree(ws, result)
+        blocked: list[Path] = []
+    else:
+        result.unrepaired = problems
+        blocked = _blocking_folders(ws)
+        _create_missing(ws, result, blocked)
+    _seed_files(ws, result, blocked)
     if result.created or result.repaired or result.files_created:
         log.info(
             "runtime of %s: %d folders created, %d files created, %d repaired",
@@ -182,6 +239,48 @@ def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
             len(result.repaired),
         )
     return result
+
+
+def _repair_tree(ws: Workspace, result: RuntimeInit) -> None:
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    # Parents first: a link or file in the way is moved aside before
+    # anything is created below it, so nothing is written through it.
+    for folder in shared_folders(ws):
+        if _move_aside_if_not_folder(ws, folder, stamp, result, None):
+            result.repaired.append(str(folder.relative_to(ws.root)))
+        safefs.ensure_dir(folder)
+    for folder in runtime_folders(ws):
+        _init_user_folder(ws, folder, stamp, result)
+
+
+def _blocking_folders(ws: Workspace) -> list[Path]:
+    """Return the folders of the tree where a file or a link stands instead."""
+    blocking = []
+    for folder in shared_folders(ws) + runtime_folders(ws):
+        try:
+            info = folder.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            blocking.append(folder)
+    return blocking
+
+
+def _is_below(path: Path, blocked: list[Path]) -> bool:
+    """Tell whether ``path`` is one of ``blocked`` or lies beneath one."""
+    return any(path == top or top in path.parents for top in blocked)
+
+
+def _create_missing(ws: Workspace, result: RuntimeInit, blocked: list[Path]) -> None:
+    """Create the missing folders that no file or link stands above."""
+    for folder in shared_folders(ws):
+        if not _is_below(folder, blocked):
+            safefs.ensure_dir(folder)
+    for folder in runtime_folders(ws):
+        if _is_below(folder, blocked) or os.path.lexists(folder):
+            continue
+        safefs.ensure_dir(folder, safefs.PRIVATE_DIR)
+        result.created.append(str(folder.relative_to(ws.root)))
 
 
 def _init_user_folder(
@@ -201,13 +300,13 @@ def _init_user_folder(
         result.repaired.append(relative)
 
 
-def _seed_files(ws: Workspace, result: RuntimeInit) -> None:
+def _seed_files(ws: Workspace, result: RuntimeInit, blocked: list[Path]) -> None:
     """Write each missing file ``init`` seeds in the user's runtime tree."""
     from workspace_tasks.init import runtime_seed_files
 
     for planned in runtime_seed_files(ws):
         target = ws.root / planned.relpath
-        if target.exists() or target.is_symlink():
+        if target.exists() or target.is_symlink() or _is_below(target, blocked):
             continue  # never overwritten, whatever is there
         check_inside(ws, target)
         ensure_user_dir(ws, target.parent)
@@ -251,7 +350,9 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
 
     cache: everything in ``runtime/cache/<user>``; logs: everything in
     ``runtime/logs/<user>``; temp: ``runtime/workspaces/<user>/tmp`` and
-    temporary-looking files (``*.tmp``, ``*.partial``, …) in every area.
+    temporary-looking files (``*.tmp``, ``*.partial``, …) in every area but
+    the backups folder, whose temporaries only a backup or restore (holding
+    the user's lock) clears: one may be a backup still being written.
 
     Raises:
         UnsafeOperation: one of those folders leads outside the workspace.
@@ -266,7 +367,10 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
     if kind in ("temp", "all"):
         targets.append(CleanupTarget(temp_dir(ws), "temp"))
         for area in RUNTIME_AREAS:
-            targets.append(CleanupTarget(ws.runtime(area), "temp", TEMP_PATTERNS))
+            skip = TEMP_SKIP.get(area, ())
+            targets.append(
+                CleanupTarget(ws.runtime(area), "temp", TEMP_PATTERNS, (), skip)
+            )
     # A folder leading out of the workspace refuses the whole cleanup.
     for target in targets:
         check_inside(ws, target.folder)
@@ -274,7 +378,14 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
 
 
 def default_age(ws: Workspace, kind: str) -> float:
-    """Return the age used without ``--age``: 30d, temp files ``[runtime]``'s."""
+    """Return the age a cleanup of ``kind`` uses without ``--age``.
+
+    The one place deciding it, for every cleanup command: 30d for cache and
+    logs, ``[runtime] temp_max_age`` (7d unless set) for temporary files.
+    ``all`` has no age of its own: each of its types keeps its own.
+    """
+    if kind not in ("cache", "logs", "temp"):
+        raise ValueError(f"no default age for cleanup type {kind!r}")
     if kind != "temp":
         return DEFAULT_AGE
     from workspace_tasks.settings import setting
@@ -287,8 +398,20 @@ def default_age(ws: Workspace, kind: str) -> float:
 def plan_runtime_cleanup(
     ws: Workspace, kind: str, age: float | None = None, now: float | None = None
 ) -> CleanupPlan:
-    """Plan ``runtime cleanup --type kind --age``: files older than ``age``."""
-    targets = cleanup_targets(ws, kind)
-    if age is None:
-        age = default_age(ws, kind)
-    return plan_cleanup(targets, allowed_roots(ws), age, now=now)
+    """Plan ``runtime cleanup --type kind --age``: files older than ``age``.
+
+    Without ``age`` each type is planned with its own default age
+    (:func:`default_age`), ``all`` included.
+    """
+    kinds = ("cache", "logs", "temp") if kind == "all" else (kind,)
+    cleanup_targets(ws, kind)  # an unknown type or a link out refuses it all
+    plans = [
+        plan_cleanup(
+            cleanup_targets(ws, one),
+            allowed_roots(ws),
+            default_age(ws, one) if age is None else age,
+            now=now,
+        )
+        for one in kinds
+    ]
+    return plans[0] if len(plans) == 1 else merge_plans(plans)

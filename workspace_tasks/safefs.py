@@ -40,13 +40,26 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
+def atomic_write(
+    path: Path,
+    data: bytes | str,
+    mode: int | None = None,
+    *,
+    root: Path | None = None,
+) -> None:
     """Write ``data`` to ``path`` atomically, keeping or setting its mode.
 
     The target is replaced by rename; if ``path`` is a symbolic link, the
-    link itself is replaced, never the file it points to.
+    link itself is replaced, never the file it points to. With ``root``,
+    ``path`` must lie inside it with the folders on its way resolved, so a
+    linked folder cannot lead the write out of ``root``.
+
+    Raises:
+        UnsafeOperation: ``path`` is outside ``root``.
     """
     path = Path(path)
+    if root is not None:
+        check_within(path, root)
     if isinstance(data, str):
         data = data.encode("utf-8")
     if mode is None:
@@ -155,13 +168,18 @@ def _naming(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
+def atomic_output(
+    path: Path, mode: int = 0o644, *, root: Path | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
     For writers that stream (archives): the target never exists half-written,
-    and an interrupted write leaves only a hidden ``.tmp`` file behind.
+    and an interrupted write leaves only a hidden ``.tmp`` file behind. With
+    ``root``, ``path`` must lie inside it (see :func:`atomic_write`).
     """
     path = Path(path)
+    if root is not None:
+        check_within(path, root)
     with _naming(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(

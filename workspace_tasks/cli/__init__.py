@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 
 from workspace_tasks import output
@@ -17,11 +18,28 @@ log = logging.getLogger("workspace_tasks.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``workspace`` command with ``argv``; return its exit code."""
+    """Run the ``workspace`` command with ``argv``; return its exit code.
+
+    Every command ends with a debug line naming it and its exit code, so
+    the user's log file holds a line for each command that found the user.
+    """
+    from workspace_tasks import logsetup
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    logsetup.setup_stderr(os.environ)
+    try:
+        code = _run(argv)
+        log.debug("workspace %s: exit code %d", shlex.join(argv), code)
+        return code
+    finally:
+        logsetup.detach_user_logs()
+
+
+def _run(argv: list[str]) -> int:
+    """Parse ``argv`` and run its handler; turn errors into exit codes."""
     from workspace_tasks import logsetup
     from workspace_tasks.cli.parser import build_parser
 
-    logsetup.setup_stderr(os.environ)
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -58,5 +76,3 @@ def main(argv: list[str] | None = None) -> int:
             "(set PROVISIONING_DEBUG=true to see where)"
         )
         return 1
-    finally:
-        logsetup.detach_user_logs()

@@ -224,7 +224,9 @@ def _print_cleaned(names: list[str]) -> None:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    ws = open_workspace(args)
+    # A restore may bring back areas the user lost, or move them to a new
+    # workspace: the user need not have any yet.
+    ws = open_workspace(args, existing_user=False)
     if args.detailed and not args.list_backups:
         raise UsageError("--detailed goes with --list-backups")
     if args.remote is not None:

@@ -14,7 +14,6 @@ from workspace_tasks.cli.cleanup_view import (
     spare_current_folder,
 )
 from workspace_tasks.cli.common import open_workspace, show
-from workspace_tasks.errors import UsageError
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
@@ -57,11 +56,6 @@ def run_cleanup(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.force:
         require_terminal("cleanup")
     ws = open_workspace(args, user_flag="--user-name")
-    if not backup.has_areas(ws):
-        raise UsageError(
-            f"--user-name: {ws.user} has no areas in {ws.root} "
-            f"(users: {', '.join(ws.known_users()) or 'none'})"
-        )
     now = datetime.now(UTC)
     with backup.locked(ws, "cleanup"):
         plan = plan_workspace_cleanup(ws, args.type, age, now)

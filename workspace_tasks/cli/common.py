@@ -15,8 +15,15 @@ def open_workspace(
     *,
     must_exist: bool = True,
     user_flag: str = "--workspace-user",
+    existing_user: bool = True,
 ) -> Workspace:
-    """Find the workspace and user the flags name, and start the user's log."""
+    """Find the workspace and user the flags name, and start the user's log.
+
+    By default the user must already have areas in the workspace: a command
+    working on them refuses a mistyped name instead of creating its areas.
+    Commands that create a user's areas, or only read shared ones, pass
+    ``existing_user=False``.
+    """
     from workspace_tasks import logsetup
     from workspace_tasks.edge import current_workspace
 
@@ -25,6 +32,7 @@ def open_workspace(
         getattr(args, "user", None),
         user_flag=user_flag,
         must_exist=must_exist,
+        existing_user=existing_user,
     )
     from workspace_tasks.logfiles import log_limits
 

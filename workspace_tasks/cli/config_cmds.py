@@ -7,6 +7,7 @@ from pathlib import Path
 
 from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import Workspace
 from workspace_tasks.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError
 
 
@@ -106,14 +107,23 @@ def register_resolve(verbs: argparse._SubParsersAction, common) -> None:
 
 
 def _print_toml(view) -> None:
-    output.print_line(view.to_toml().rstrip("\n"))
+    output.print_block(view.to_toml().rstrip("\n"))
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    """Open the workspace for the flags' user, areas or not.
+
+    A user's configuration is merged from the shared layers whether or not
+    the user has areas yet; ``config edit`` creates the user's file.
+    """
+    return open_workspace(args, existing_user=False)
 
 
 def run_show(args: argparse.Namespace) -> int:
     from workspace_tasks.config_ops import show_config
 
     view = show_config(
-        open_workspace(args),
+        _workspace(args),
         include_overrides=args.include_overrides,
         show_secrets=args.show_secrets,
     )
@@ -125,7 +135,7 @@ def run_resolve(args: argparse.Namespace) -> int:
     from workspace_tasks.config_ops import show_config
 
     view = show_config(
-        open_workspace(args),
+        _workspace(args),
         args.name,
         include_overrides=args.include_overrides,
         show_secrets=args.show_secrets,
@@ -141,7 +151,7 @@ def run_validate(args: argparse.Namespace) -> int:
         validate_config,
     )
 
-    ws = open_workspace(args)
+    ws = _workspace(args)
     problems = validate_config(ws, include_overrides=args.include_overrides)
     unmerged = unmerged_layers(ws, args.include_overrides)
     errors = has_errors(problems)
@@ -167,7 +177,7 @@ def run_hierarchy(args: argparse.Namespace) -> int:
     from workspace_tasks.config_ops import config_hierarchy
 
     report = config_hierarchy(
-        open_workspace(args),
+        _workspace(args),
         include_overrides=args.include_overrides,
         show_secrets=args.show_secrets,
     )
@@ -202,7 +212,7 @@ def run_merge(args: argparse.Namespace) -> int:
             "drop --format json or give a file"
         )
     result = write_merged(
-        open_workspace(args),
+        _workspace(args),
         None if to_stdout else Path(args.output),
         include_overrides=args.include_overrides,
     )
@@ -221,7 +231,7 @@ def run_merge(args: argparse.Namespace) -> int:
 def run_edit(args: argparse.Namespace) -> int:
     from workspace_tasks.config_ops import edit_user_config
 
-    result = edit_user_config(open_workspace(args))
+    result = edit_user_config(_workspace(args))
     if args.format == "json":
         output.print_json(result)
     else:

@@ -6,10 +6,15 @@ Exit 0 when healthy, 1 on a warning or a critical finding, 2 on bad input.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace
+from workspace_tasks.context import Workspace
+from workspace_tasks.errors import UnsafeOperation
+
+if TYPE_CHECKING:
+    from workspace_tasks.health import HealthReport
 
 CHECK_COMMANDS = {
     "check-directories": "directories",
@@ -116,23 +121,40 @@ def run_health(args: argparse.Namespace) -> int:
     from workspace_tasks import health
 
     ws = open_workspace(args)
+    unsaved = None
     if args.component is None:
         report = health.check_workspace_health(
             ws, fix_issues=args.fix_issues, detailed=args.detailed
         )
-        health.save_report(ws, report)
-        status, data = report.overall_status, report.to_dict()
+        unsaved = _save(ws, report)
     else:
+        # One component is a report of its own, with only that component.
         result = health.check_component(ws, args.component, args.fix_issues)
-        status, data = result.status, {args.component: result.to_dict(args.detailed)}
-        data[args.component]["recommendations"] = result.recommendations
+        report = health.HealthReport(ws.user, [result], detailed=args.detailed)
+    body = report.to_dict()["workspace_health"]
     if args.format == "json":
-        output.print_json(data)
+        output.print_json({"workspace_health": body})
     elif args.component is None:
-        _print_report(data["workspace_health"], args.detailed)
+        _print_report(body, args.detailed)
     else:
-        _print_component(args.component, data[args.component], args.detailed)
-    return 0 if status == "healthy" else 1
+        _print_component(args.component, body, args.detailed)
+    if unsaved:
+        output.warn(unsaved)
+    return 0 if report.overall_status == "healthy" else 1
+
+
+def _save(ws: Workspace, report: HealthReport) -> str | None:
+    """Keep the report in the user's state folder; return why not, if it failed."""
+    from workspace_tasks.health.model import report_path, save_report
+
+    try:
+        save_report(ws, report)
+    except UnsafeOperation as exc:
+        return f"the report was not saved: {exc}"
+    except OSError as exc:
+        where = report_path(ws).relative_to(ws.root)
+        return f"the report was not saved to {where}: {exc.strerror or exc}"
+    return None
 
 
 def _print_report(body: dict[str, Any], detailed: bool) -> None:
@@ -159,13 +181,14 @@ def _print_report(body: dict[str, Any], detailed: bool) -> None:
     _print_list("Recommendations", body["recommendations"])
 
 
-def _print_component(name: str, check: dict[str, Any], detailed: bool) -> None:
+def _print_component(name: str, body: dict[str, Any], detailed: bool) -> None:
+    check = body["checks"][name]
     output.print_line(f"{name}: {check['status']}")
     if detailed:
         output.print_line(f"  {_figures(check)}")
     _print_list("Issues", check["issues"])
     _print_list("Fixed", check["auto_fixed"])
-    _print_list("Recommendations", check["recommendations"])
+    _print_list("Recommendations", body["recommendations"])
 
 
 FIGURE_SKIP = {"status", "issues", "auto_fixed", "problems", "details"}

@@ -7,6 +7,7 @@ import argparse
 from workspace_tasks import output
 from workspace_tasks.cli import config_cmds, health_cmds
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import Workspace
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
@@ -51,10 +52,19 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     health_cmds.register_resolve(verbs, common)
 
 
+def _workspace(args: argparse.Namespace) -> Workspace:
+    """Open the workspace for the flags' user, areas or not.
+
+    Resolution falls back to shared and core paths for any user;
+    ``--create-missing`` creates the user's path.
+    """
+    return open_workspace(args, existing_user=False)
+
+
 def run_path(args: argparse.Namespace) -> int:
     from workspace_tasks.resolver import resolve_path
 
-    ws = open_workspace(args)
+    ws = _workspace(args)
     found = resolve_path(
         ws,
         args.type,
@@ -69,7 +79,7 @@ def run_path(args: argparse.Namespace) -> int:
 def run_extension(args: argparse.Namespace) -> int:
     from workspace_tasks.resolver import resolve_extension
 
-    found = resolve_extension(open_workspace(args), args.kind, args.name)
+    found = resolve_extension(_workspace(args), args.kind, args.name)
     show(args, found, lambda e: output.print_line(f"{e.path}\t{e.origin}"))
     return 0
 
@@ -78,7 +88,7 @@ def run_list_extensions(args: argparse.Namespace) -> int:
     from workspace_tasks.resolver import scan_extensions
 
     found, ignored = scan_extensions(
-        open_workspace(args), args.kind, include_core=args.include_core
+        _workspace(args), args.kind, include_core=args.include_core
     )
     show(
         args,

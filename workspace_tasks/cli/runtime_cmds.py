@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
 
 from workspace_tasks import output
 from workspace_tasks.cli.cleanup_view import (
@@ -15,6 +17,7 @@ from workspace_tasks.cli.cleanup_view import (
     spare_current_folder,
 )
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
 
 
@@ -83,6 +86,21 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     monitor.set_defaults(handler=run_monitor)
 
 
+def _locked_unless(
+    dry_run: bool, ws: Workspace, what: str
+) -> contextlib.AbstractContextManager[None]:
+    """Hold the user's lock (shared with backup and restore) unless a dry run.
+
+    A removal never races a backup or restore of the user; a dry run
+    removes nothing, and changes nothing, not even the lock file.
+    """
+    if dry_run:
+        return contextlib.nullcontext()
+    from workspace_tasks.backup import locked
+
+    return locked(ws, what)
+
+
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
     if value not in choices:
         raise UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
@@ -95,9 +113,15 @@ def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
 def run_init(args: argparse.Namespace) -> int:
     from workspace_tasks.runtime import init_runtime
 
-    ws = open_workspace(args, user_flag="--user-name")
+    ws = open_workspace(args, user_flag="--user-name", existing_user=False)
     result = init_runtime(ws, force=args.force)
     show(args, result, _print_init)
+    if result.unrepaired:
+        output.note(
+            f"Repair it, keeping your data: run 'workspace runtime init "
+            f"--user-name {result.user} --force'"
+        )
+        return 1
     return 0
 
 
@@ -113,6 +137,8 @@ def _print_init(result) -> None:
         output.print_line(f"  fixed: {problem}")
     for original, aside in result.moved_aside.items():
         output.print_line(f"  {original} was not a folder; kept as {aside}")
+    for problem in result.unrepaired:
+        output.print_line(f"  not repaired: {problem}")
 
 
 # cleanup
@@ -129,23 +155,23 @@ def run_cleanup(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.force:
         require_terminal("runtime cleanup")
     ws = open_workspace(args)
-    plan = runtime.plan_runtime_cleanup(ws, args.type, age)
-    spare_current_folder(plan)
-    rotations = logfiles.logs_to_rotate(ws) if args.rotate else []
-    if args.dry_run:
-        show(args, {**plan.to_dict(), "would_rotate": rotations}, print_plan)
-        return 0
-    if not args.force and not confirm(plan, rotations):
-        output.note("Nothing removed.")
-        return 0
-    result = execute_with_progress(plan)
-    if args.rotate:
-        result_dict = {**result.to_dict(), "rotated": []}
-        report = logfiles.rotate_user_logs(ws)
-        result_dict["rotated"] = [r.to_dict() for r in report.rotations]
-    else:
-        result_dict = result.to_dict()
-    show(args, result_dict, print_result)
+    with _locked_unless(args.dry_run, ws, "runtime cleanup"):
+        plan = runtime.plan_runtime_cleanup(ws, args.type, age)
+        spare_current_folder(plan)
+        going = [item.path for item in plan.removals]
+        rotations = logfiles.logs_to_rotate(ws, going) if args.rotate else []
+        if args.dry_run:
+            show(args, {**plan.to_dict(), "would_rotate": rotations}, print_plan)
+            return 0
+        if not args.force and not confirm(plan, rotations):
+            output.note("Nothing removed.")
+            return 0
+        result = execute_with_progress(plan).to_dict()
+        if args.rotate:
+            planned = [Path(item["path"]) for item in rotations]
+            report = logfiles.rotate_user_logs(ws, paths=planned)
+            result["rotated"] = [r.to_dict() for r in report.rotations]
+    show(args, result, print_result)
     return 0
 
 
@@ -170,7 +196,11 @@ def run_logs(args: argparse.Namespace) -> int:
     if action == "rotate":
         show(args, logfiles.rotate_user_logs(ws), _print_rotations)
     elif action == "archive":
-        show(args, logfiles.archive_logs(ws, older_than), _print_archive)
+        from workspace_tasks.backup import locked
+
+        with locked(ws, "runtime logs --action archive"):
+            archived = logfiles.archive_logs(ws, older_than)
+        show(args, archived, _print_archive)
     else:
         show(args, logfiles.tail_logs(ws, args.lines), _print_tail)
         if args.follow:
@@ -185,14 +215,12 @@ def _print_tail(tail) -> None:
 
 
 def _follow(args: argparse.Namespace, ws) -> int:
-    import json
-
     from workspace_tasks.logfiles import follow_logs
 
     try:
         for name, line in follow_logs(ws):
             if args.format == "json":
-                output.print_line(json.dumps({"file": name, "line": line}))
+                output.print_json_line({"file": name, "line": line})
             else:
                 output.print_line(f"{name}: {line}")
     except KeyboardInterrupt:
@@ -243,15 +271,17 @@ def run_cache(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.force:
         require_terminal(f"runtime cache --action {action}")
     ws = open_workspace(args)
-    plan = cache.plan_cache_action(ws, action, args.type, args.selective)
-    spare_current_folder(plan)
-    if args.dry_run:
-        show(args, plan.to_dict(), print_plan)
-        return 0
-    if not args.force and not confirm(plan, []):
-        output.note("Nothing removed.")
-        return 0
-    show(args, execute_with_progress(plan).to_dict(), print_result)
+    with _locked_unless(args.dry_run, ws, f"runtime cache --action {action}"):
+        plan = cache.plan_cache_action(ws, action, args.type, args.selective)
+        spare_current_folder(plan)
+        if args.dry_run:
+            show(args, plan.to_dict(), print_plan)
+            return 0
+        if not args.force and not confirm(plan, []):
+            output.note("Nothing removed.")
+            return 0
+        result = execute_with_progress(plan).to_dict()
+    show(args, result, print_result)
     return 0
 
 
@@ -303,9 +333,7 @@ def run_monitor(args: argparse.Namespace) -> int:
 
 
 def _print_sample_json(sample) -> None:
-    import json
-
-    output.print_line(json.dumps(sample.to_dict(), ensure_ascii=False))
+    output.print_json_line(sample.to_dict())
 
 
 def _monitor_live(ws, duration: float, interval: float, kind: str) -> None:
@@ -326,6 +354,7 @@ def _monitor_live(ws, duration: float, interval: float, kind: str) -> None:
 
 def _sample_table(sample):
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="workspace monitor" + (f" at {sample.time}" if sample else ""))
     table.add_column("what")
@@ -339,10 +368,11 @@ def _sample_table(sample):
     if sample.free_bytes is not None:
         table.add_row("free", "", output.human_size(sample.free_bytes), "")
     for process in sample.processes or []:
+        # A process's name and folder are anybody's text: shown, never markup.
         table.add_row(
-            process.name,
+            Text(output.shown(process.name)),
             str(process.pid),
             output.human_size(process.rss),
-            f"{process.cpu_percent:.0f}% cpu, {process.reason}",
+            Text(output.shown(f"{process.cpu_percent:.0f}% cpu, {process.reason}")),
         )
     return table

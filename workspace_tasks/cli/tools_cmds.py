@@ -7,6 +7,7 @@ from pathlib import Path
 
 from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import Workspace
 from workspace_tasks.errors import ChecksFailed, UsageError
 
 
@@ -127,11 +128,20 @@ def _show_scaffold(result) -> None:
     output.print_lines(f"  {gone} {relpath}" for relpath in result.removed)
 
 
+def _user_workspace(args: argparse.Namespace) -> Workspace:
+    """Open the workspace for the flags' user, areas or not.
+
+    Extensions are created, validated and tested in shared or user folders
+    that creation makes; only deploy-test writes into the user's runtime.
+    """
+    return open_workspace(args, existing_user=False)
+
+
 def run_create(args: argparse.Namespace) -> int:
     from workspace_tasks.scaffold import create_extension, parse_reference
 
     kind, name = parse_reference(args.extension)
-    result = create_extension(open_workspace(args), kind, name, _options(args))
+    result = create_extension(_user_workspace(args), kind, name, _options(args))
     show(args, result, _show_scaffold)
     return 0
 
@@ -153,7 +163,7 @@ def run_init(args: argparse.Namespace) -> int:
     from workspace_tasks.edge import current_folder
 
     folder = args.path or current_folder()
-    ws = open_workspace(args)
+    ws = _user_workspace(args)
     result = init_extension(ws, kind, name, folder, _options(args))
     show(args, result, _show_scaffold)
     return 0
@@ -168,7 +178,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from workspace_tasks.validation import validate_extension
 
     kind, name = parse_reference(args.extension)
-    problems = validate_extension(open_workspace(args), kind, name)
+    problems = validate_extension(_user_workspace(args), kind, name)
     report = {
         "extension": f"{kind}/{name}",
         "valid": not any(p.severity == "error" for p in problems),
@@ -188,7 +198,7 @@ def run_test(args: argparse.Namespace) -> int:
     from workspace_tasks.scaffold import parse_reference
 
     kind, name = parse_reference(args.extension)
-    ws = open_workspace(args)
+    ws = _user_workspace(args)
     if args.dry_run:
         rendered = testrun.render_dry(ws, kind, name)
         show(args, rendered, _show_rendered)
@@ -203,12 +213,12 @@ def run_test(args: argparse.Namespace) -> int:
 def _show_rendered(result) -> None:
     for relpath, text in result.rendered.items():
         output.print_line(f"--- {relpath} (rendered, nothing written)")
-        output.print_line(text.rstrip("\n"))
+        output.print_block(text.rstrip("\n"))
 
 
 def _show_test_run(run) -> None:
     if not run.ok:
-        output.print_line(run.output.rstrip("\n"))
+        output.print_block(run.output.rstrip("\n"))
     output.print_line(f"{run.kind}/{run.name}: {run.summary()}")
 
 

@@ -79,7 +79,9 @@ def register(commands: argparse._SubParsersAction, common) -> None:
 def run_init(args: argparse.Namespace) -> int:
     from workspace_tasks.init import InitOptions, init_workspace
 
-    ws = open_workspace(args, must_exist=False, user_flag="--user-name")
+    ws = open_workspace(
+        args, must_exist=False, user_flag="--user-name", existing_user=False
+    )
     template_dir = args.template_dir
     if template_dir is not None:
         from workspace_tasks.edge import current_folder
@@ -121,7 +123,7 @@ def _print_init(result) -> None:
 def run_status(args: argparse.Namespace) -> int:
     from workspace_tasks.inventory import workspace_status
 
-    ws = open_workspace(args)
+    ws = open_workspace(args, existing_user=False)
     report = workspace_status(ws, detailed=args.detailed)
     show(args, report, _print_status)
     return 0
@@ -161,7 +163,7 @@ def _print_status(report) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from workspace_tasks.inventory import workspace_listing
 
-    listing = workspace_listing(open_workspace(args))
+    listing = workspace_listing(open_workspace(args, existing_user=False))
     show(args, listing, _print_listing)
     for warning in listing.warnings:
         output.warn(warning)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from workspace_tasks.context import RUNTIME_AREAS, Workspace
-from workspace_tasks.errors import NotFoundError
+from workspace_tasks.context import Workspace, require_areas
 from workspace_tasks.health.configuration import check_configuration
 from workspace_tasks.health.directories import check_directories
 from workspace_tasks.health.extensions import check_extensions
@@ -33,25 +32,9 @@ COMPONENT_CHECKS: dict[str, Callable[[Workspace, bool], ComponentResult]] = {
 }
 
 
-def require_user(ws: Workspace) -> None:
-    """Refuse a user with nothing in this workspace.
-
-    Raises:
-        NotFoundError: no settings, configuration or runtime area of the user.
-    """
-    traces = [ws.settings_file, ws.user_config]
-    traces += [ws.runtime(area) for area in RUNTIME_AREAS]
-    if any(p.exists() or p.is_symlink() for p in traces):
-        return
-    raise NotFoundError(
-        f"workspace for user '{ws.user}' not found in {ws.root}; "
-        f"run 'workspace init --user-name {ws.user}'"
-    )
-
-
 def check_component(ws: Workspace, name: str, fix: bool = False) -> ComponentResult:
     """Run the check of component ``name`` alone."""
-    require_user(ws)
+    require_areas(ws)
     return COMPONENT_CHECKS[name](ws, fix)
 
 
@@ -69,7 +52,7 @@ def check_workspace_health(
     Raises:
         NotFoundError: the user has nothing in this workspace.
     """
-    require_user(ws)
+    require_areas(ws)
     survey = survey_workspace(ws)
     directories = check_directories(ws, fix_issues, survey)
     if directories.auto_fixed:
@@ -93,11 +76,11 @@ def check_workspace_health(
 
 def validate_paths(ws: Workspace, *, repair_broken: bool = False) -> ComponentResult:
     """Check the folders and links path resolution relies on; repair them."""
-    require_user(ws)
+    require_areas(ws)
     return check_directories(ws, repair_broken)
 
 
 def check_runtime_health(ws: Workspace, *, fix_issues: bool = False) -> ComponentResult:
     """Check the user's runtime folders, settings and cache."""
-    require_user(ws)
+    require_areas(ws)
     return check_runtime(ws, fix_issues)

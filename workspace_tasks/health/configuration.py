@@ -1,9 +1,10 @@
 """Configuration files: present, parsing, complete.
 
-The user's file and the workspace defaults must exist (``--fix-issues``
-creates a missing user file from ``config/local-overrides.toml.example`` and
-a missing defaults file as ``init`` writes it); every layer must parse; the
-merged configuration must name a default provider.
+The user's file and every defaults file ``init`` writes (dev, test and
+prod) must exist (``--fix-issues`` creates a missing user file from
+``config/local-overrides.toml.example`` and a missing defaults file as
+``init`` writes it); every layer must parse; the merged configuration must
+name a default provider.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 
 from workspace_tasks import init, settings
-from workspace_tasks.context import Workspace
+from workspace_tasks.context import ENV_OF_TYPE, Workspace
 from workspace_tasks.errors import FileSyntaxError
 from workspace_tasks.health.model import ComponentResult, Finding
 from workspace_tasks.health.repairs import Repair, conclude, relative
@@ -56,13 +57,20 @@ def check_configuration(ws: Workspace, fix: bool = False) -> ComponentResult:
     return result
 
 
-def _required(ws: Workspace) -> list[Path]:
-    return list(dict.fromkeys([ws.workspace_defaults, ws.env_defaults, ws.user_config]))
+def required_files(ws: Workspace) -> list[Path]:
+    """Return the configuration files that must exist: every defaults file
+    ``init`` writes (``config/<env>-defaults.toml`` of each workspace type)
+    and the user's own file.
+    """
+    defaults = sorted(
+        ws.config_dir / f"{env}-defaults.toml" for env in ENV_OF_TYPE.values()
+    )
+    return list(dict.fromkeys([ws.workspace_defaults, *defaults, ws.user_config]))
 
 
 def _missing_files(ws: Workspace) -> list[Finding]:
     findings = []
-    for path in _required(ws):
+    for path in required_files(ws):
         if path.is_file() or path.is_symlink():
             continue
         name = relative(ws, path)

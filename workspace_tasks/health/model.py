@@ -165,19 +165,34 @@ def save_report(ws: Workspace, report: HealthReport) -> bool:
 
     Nothing is written while the user's state folder is missing: creating it
     here would give it the wrong mode; ``--fix-issues`` creates it properly.
+
+    Raises:
+        UnsafeOperation: the state folder leads out of the workspace.
+        OSError: the report cannot be written there.
     """
+    from workspace_tasks.runtime import check_inside
+
+    check_inside(ws, ws.state_dir)
     if not ws.state_dir.is_dir():
         log.debug("no state folder %s; report not saved", ws.state_dir)
         return False
     text = json.dumps(report.to_dict(), indent=2) + "\n"
-    safefs.atomic_write(report_path(ws), text, safefs.PRIVATE_FILE)
+    safefs.atomic_write(report_path(ws), text, safefs.PRIVATE_FILE, root=ws.root)
     return True
 
 
 def latest_report(ws: Workspace) -> dict[str, Any] | None:
-    """Return the latest saved report's ``workspace_health`` part, if any."""
+    """Return the latest saved report's ``workspace_health`` part, if any.
+
+    A report reached through a link leading out of the workspace is not the
+    user's: it is ignored.
+    """
+    path = report_path(ws)
+    if not safefs.resolves_within(path, ws.root):
+        log.debug("%s leads outside the workspace; not read", path)
+        return None
     try:
-        data = json.loads(report_path(ws).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     body = data.get("workspace_health") if isinstance(data, dict) else None

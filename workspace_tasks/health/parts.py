@@ -16,7 +16,7 @@ from workspace_tasks import safefs
 from workspace_tasks.context import Workspace
 from workspace_tasks.extension_files import list_files
 from workspace_tasks.health.checkup import check_component
-from workspace_tasks.health.configuration import config_layers
+from workspace_tasks.health.configuration import config_layers, required_files
 from workspace_tasks.health.extensions import workspace_extensions
 from workspace_tasks.health.model import (
     COMPONENTS,
@@ -49,7 +49,8 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
     if name == "configuration":
         defaults = sorted(ws.config_dir.glob("*-defaults.toml"))
         schema = ws.core_config_dir / "config.schema.json"
-        layers = list(dict.fromkeys([*config_layers(ws), *defaults, schema]))
+        files = [*config_layers(ws), *required_files(ws), *defaults, schema]
+        layers = list(dict.fromkeys(files))
         present = [p for p in layers if p.is_file()]
         return present, [f"{p}:{p in present}" for p in layers]
     if name == "extensions":
@@ -66,7 +67,8 @@ def record_part(ws: Workspace, name: str) -> ComponentResult:
     data = result.to_dict(detailed=True)
     data["recommendations"] = result.recommendations
     ensure_user_dir(ws, parts_dir(ws))
-    safefs.atomic_write(part_path(ws, name), json.dumps(data, indent=2) + "\n")
+    text = json.dumps(data, indent=2) + "\n"
+    safefs.atomic_write(part_path(ws, name), text, root=ws.root)
     return result
 
 

@@ -176,6 +176,11 @@ def _cache_findings(
         if _is_below(sidecar, blocked):
             continue
         entry = sidecar.with_name(sidecar.name[: -len(SIDECAR_SUFFIX)])
+        if not entry.is_file() or entry.is_symlink():
+            # The checksum file is what is there: it is named and removed.
+            reason = f"a checksum file without its entry {entry.name}"
+            findings.append(_cache_finding(ws, sidecar, reason))
+            continue
         reason = _sidecar_mismatch(entry, sidecar)
         if reason:
             findings.append(_cache_finding(ws, entry, reason, sidecar))
@@ -233,8 +238,6 @@ def _is_folder(path: Path) -> bool:
 
 
 def _sidecar_mismatch(entry: Path, sidecar: Path) -> str | None:
-    if not entry.is_file() or entry.is_symlink():
-        return "its checksum file has no entry"
     try:
         words = sidecar.read_text(encoding="ascii").split()
         expected = words[0].lower() if words else ""

@@ -29,16 +29,19 @@ def reported(action: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a task action so a user's error fails the task in one line.
 
     A :class:`~workspace_tasks.errors.WorkspaceError` (an invalid layer, a
-    missing file) is printed as ``workspace: error: ...`` and the task fails
-    without doit's traceback; any other exception is left to doit. An
-    action returning False has printed its verdict: the task fails quietly.
+    missing file) or a file that cannot be read or written is printed as
+    ``workspace: error: ...`` and the task fails without doit's traceback;
+    any other exception is left to doit. An action returning False has
+    printed its verdict: the task fails quietly.
     """
 
     @functools.wraps(action)
     def run(*args: Any, **kwargs: Any) -> Any:
+        import os
+
         from doit.exceptions import TaskFailed
 
-        from workspace_tasks import output
+        from workspace_tasks import logsetup, output
         from workspace_tasks.errors import WorkspaceError
 
         try:
@@ -47,6 +50,12 @@ def reported(action: Callable[..., Any]) -> Callable[..., Any]:
             output.error(str(exc))
             # Printed above already: doit reports nothing more.
             return TaskFailed(str(exc), report=False)
+        except OSError as exc:
+            if logsetup.debug_enabled(os.environ):
+                raise
+            message = f"{exc.filename or 'a file'}: {exc.strerror or exc}"
+            output.error(message)
+            return TaskFailed(message, report=False)
         if result is False:
             return TaskFailed(f"{action.__name__} failed", report=False)
         return result
@@ -105,10 +114,17 @@ def task_creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
 
 
 def doit_config(ws: Workspace) -> dict:
-    """Return ``DOIT_CONFIG`` for ``ws``: per-user state, JSON backend."""
+    """Return ``DOIT_CONFIG`` for ``ws``: per-user state, JSON backend.
+
+    Raises:
+        UnsafeOperation: the state folder or file leads out of the workspace.
+        UsageError: a file or a broken link stands where the state folder
+            belongs, or something other than a file where the state file is.
+    """
     from workspace_tasks.runtime import ensure_user_dir
 
     ensure_user_dir(ws, ws.state_dir)
+    _check_doit_state(ws)
     return {
         "dep_file": str(ws.doit_dep_file),
         "backend": "json",
@@ -117,19 +133,87 @@ def doit_config(ws: Workspace) -> dict:
     }
 
 
+def _check_doit_state(ws: Workspace) -> None:
+    """Make sure doit can read and write its state file before it runs.
+
+    A file that does not parse is set aside, saying so: it only records
+    which tasks are up to date, so doit starts a new one and runs each task
+    once more, where a corrupt one would stop every run. A missing file is
+    created empty, and one that cannot be written is refused now, in one
+    line, rather than by doit after the tasks ran.
+
+    Raises:
+        UsageError: the state file is not a file or cannot be written.
+    """
+    import json
+    import os
+    import stat
+    import time
+
+    from workspace_tasks import output, safefs
+    from workspace_tasks.errors import UsageError
+    from workspace_tasks.runtime import check_inside
+
+    path = check_inside(ws, ws.doit_dep_file)
+    shown = path.relative_to(ws.root)
+    why = None
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UsageError(
+                f"{shown} is not a file; move it away, doit keeps its state there"
+            )
+        data = json.loads(path.read_bytes())
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))  # writable?
+        if isinstance(data, dict):
+            return
+        why = "not a JSON object"
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"{shown}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        why = str(exc)
+    if why is not None:
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        safefs.rename(path, aside, ws.root)
+        output.warn(
+            f"{shown} was not valid doit state ({why}); moved it aside as "
+            f"{aside.name}: doit starts a new one and runs every task once"
+        )
+    try:
+        safefs.atomic_write(path, "{}", safefs.PRIVATE_FILE, root=ws.root)
+    except OSError as exc:
+        raise UsageError(
+            f"{shown}: cannot be written ({exc.strerror or exc}); doit keeps "
+            "its state there"
+        ) from None
+
+
 def load(root: Path | None = None, user: str | None = None) -> tuple[dict, dict]:
-    """Return ``(DOIT_CONFIG, tasks)`` for the workspace at or above ``root``."""
+    """Return ``(DOIT_CONFIG, tasks)`` for the workspace at or above ``root``.
+
+    A problem found here (no workspace, an unknown user, a state folder that
+    is a file or leads out of the workspace) is one ``workspace: error:``
+    line and doit exits with its code, as the ``workspace`` command would.
+    """
+    import os
+
     from workspace_tasks import logsetup, output
     from workspace_tasks.edge import current_workspace
-    from workspace_tasks.errors import WorkspaceError
+    from workspace_tasks.errors import EXIT_USAGE, WorkspaceError
 
     try:
-        ws = current_workspace(str(root) if root else None, user)
+        ws = current_workspace(str(root) if root else None, user, existing_user=True)
+        logsetup.setup_stderr(os.environ)
+        logsetup.attach_user_log(ws.log_file, root=ws.root)
+        config = doit_config(ws)
     except WorkspaceError as exc:
         output.error(str(exc))
         raise SystemExit(exc.exit_code) from None
-    import os
-
-    logsetup.setup_stderr(os.environ)
-    logsetup.attach_user_log(ws.log_file, root=ws.root)
-    return doit_config(ws), task_creators(ws)
+    except OSError as exc:
+        if logsetup.debug_enabled(os.environ):
+            raise
+        output.error(f"{exc.filename or 'a file'}: {exc.strerror or exc}")
+        raise SystemExit(EXIT_USAGE) from None
+    return config, task_creators(ws)

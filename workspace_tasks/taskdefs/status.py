@@ -18,7 +18,8 @@ def write_status(ws: Workspace) -> dict:
     report = workspace_status(ws, detailed=True).to_dict()
     target = ws.state_dir / "status.json"
     ensure_user_dir(ws, target.parent)
-    safefs.atomic_write(target, json.dumps(output.json_safe(report), indent=2) + "\n")
+    text = json.dumps(output.json_safe(report), indent=2) + "\n"
+    safefs.atomic_write(target, text, root=ws.root)
     output.print_line(f"status of {ws.user} written to {target}")
     return {"overall": "written"}
 
