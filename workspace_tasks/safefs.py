@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,25 +223,35 @@ def user_lock(lock_file: Path, what: str, timeout: float = 0) -> Iterator[None]:
     """Hold the per-user lock at ``lock_file`` while ``what`` runs.
 
     With ``timeout`` 0 a second holder is refused at once with a clear
-    message; a positive timeout waits that many seconds first.
+    message; a positive timeout waits that many seconds first. The lock is
+    ``flock`` on the file, as the ``filelock`` package takes it on Unix, so
+    holders of either kind exclude each other.
     """
-    import filelock
+    import fcntl
 
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(lock_file))
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        lock.acquire(timeout=timeout)
-    except filelock.Timeout:
-        raise LockedError(
-            f"another backup, restore or reset holds {lock_file}; "
-            f"wait for it to finish before running {what}"
-        ) from None
-    log.debug("locked %s for %s", lock_file, what)
-    try:
-        yield
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockedError(
+                        f"another backup, restore or reset holds {lock_file}; "
+                        f"wait for it to finish before running {what}"
+                    ) from None
+                time.sleep(0.05)
+        log.debug("locked %s for %s", lock_file, what)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        lock.release()
+        os.close(fd)
 
 
 @contextlib.contextmanager
