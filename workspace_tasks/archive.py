@@ -675,7 +675,62 @@ def plain_stream(raw: BinaryIO, keys: object = None) -> Iterator[BinaryIO]:
             import gzip
 
             stream = stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb"))
+        if kind != "none":
+            # Decompression releases the interpreter lock: done on a thread
+            # of its own, it overlaps the reading of the members.
+            stream = stack.enter_context(_ReadAhead(stream))
         yield stream
+
+
+class _ReadAhead:
+    """Read a stream on a thread of its own, a few chunks ahead of the reader.
+
+    At most ``depth`` chunks wait in memory. An error of the stream is
+    raised in the reader's thread, where it would have happened.
+    """
+
+    def __init__(self, stream: BinaryIO, depth: int = 4) -> None:
+        import queue
+        import threading
+
+        self._stream = stream
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self._stopped = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                block = self._stream.read(CHUNK)
+                self._chunks.put(block)
+                if not block:
+                    return
+        except BaseException as exc:  # handed to the reader's thread
+            self._chunks.put(exc)
+
+    def read(self, size: int = -1) -> bytes:
+        """Return the next chunk (of any length), b"" at the end."""
+        if self._done:
+            return b""
+        block = self._chunks.get()
+        if isinstance(block, BaseException):
+            self._done = True
+            raise block
+        if not block:
+            self._done = True
+        return block
+
+    def __enter__(self) -> _ReadAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._chunks.get(timeout=0.05)
+        self._thread.join()
 
 
 @contextlib.contextmanager
@@ -735,7 +790,6 @@ def copy_member(
 def read_member(tar: TarReader, name: str, size: int, offset: int) -> bytes:
     """Return the data of the regular member whose data is at ``offset``."""
     try:
-        tar.seek(offset)
-        return b"".join(tar.pieces(size, name))
+        return tar.read_at(offset, size, name)
     except (TarError, EOFError, OSError) as exc:
         raise ArchiveError(f"{name}: the archive is damaged: {exc}") from exc

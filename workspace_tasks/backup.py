@@ -206,7 +206,15 @@ def excluded_paths(ws: Workspace) -> set[str]:
 
 
 def _is_excluded(path: str, excluded: set[str]) -> bool:
-    return any(path == e or path.startswith(e + "/") for e in excluded)
+    """Tell whether ``path`` is one of ``excluded`` or lies below one."""
+    if path in excluded:
+        return True
+    slash = path.find("/")
+    while slash > 0:
+        if path[:slash] in excluded:
+            return True
+        slash = path.find("/", slash + 1)
+    return False
 
 
 def outside_user_areas(ws: Workspace, path: str, kind: str, excluded: set[str]) -> str:
