@@ -114,7 +114,10 @@ class Manifest:
 
     def to_bytes(self) -> bytes:
         # Compact and ASCII-only: names with newlines or unicode are escaped.
-        return json.dumps(self.to_dict(), ensure_ascii=True).encode()
+        # The entries' own attribute dicts are encoded, not copies of them.
+        data = {k: v for k, v in self.__dict__.items() if k != "entries"}
+        data["entries"] = [e.__dict__ for e in self.entries]
+        return json.dumps(data, ensure_ascii=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
@@ -461,23 +464,15 @@ def write_members(
         ArchiveError: a file changed while it was being backed up.
     """
     base = str(root)
-    pending = bytearray()
-    written = 0
+    out = _Output(sink)
     total = len(entries)
     gone: set[str] = set()
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     for done, entry in enumerate(entries, start=1):
-        if entry.type == "hardlink" and entry.target in gone:
-            continue
-        mtime = entry.mtime_ns // 1_000_000_000
-        size = entry.size if entry.type == "file" else 0
-        header = tar_header(
-            entry.path, entry.type, entry.mode, size, mtime, entry.target
-        )
-        if entry.type == "file":
+        kind = entry.type
+        if kind == "file":
             try:
-                fd = os.open(
-                    f"{base}/{entry.path}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-                )
+                fd = os.open(f"{base}/{entry.path}", flags)
             except FileNotFoundError:
                 if vanished is None:
                     raise _vanished(entry.path) from None
@@ -486,44 +481,97 @@ def write_members(
                 continue
             except OSError as exc:
                 raise _changed(entry.path) from exc
-        pending += header
-        written += len(header)
-        if entry.type == "file":
-            written += _add_file(sink, pending, fd, entry)
-        if len(pending) >= CHUNK:
-            sink.write(pending)
-            pending.clear()
+            out.add(
+                tar_header(
+                    entry.path, kind, entry.mode, entry.size, entry.mtime_ns // _NS
+                )
+            )
+            _add_file(out, fd, entry)
+        elif kind != "hardlink" or entry.target not in gone:
+            out.add(
+                tar_header(
+                    entry.path, kind, entry.mode, 0, entry.mtime_ns // _NS, entry.target
+                )
+            )
         if progress is not None:
             progress(done, total)
-    sink.write(pending)
-    return written
+    out.flush()
+    return out.written
 
 
-def _add_file(sink: BinaryIO, pending: bytearray, fd: int, entry: Entry) -> int:
+_NS = 1_000_000_000
+
+
+class _Output:
+    """The members on their way out: one buffer, files read straight into it.
+
+    Reading each file into the buffer (rather than into a bytes object of
+    its own, then copying) saves a copy of all the data of a backup.
+    """
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+        self.buffer = bytearray(2 * CHUNK)
+        self.view = memoryview(self.buffer)
+        self.pos = 0
+        self.written = 0
+
+    def add(self, data: bytes) -> None:
+        """Append ``data`` (headers, padding)."""
+        size = len(data)
+        if self.pos + size > len(self.buffer):
+            self.flush()
+            if size > len(self.buffer):
+                self.sink.write(data)
+                self.written += size
+                return
+        self.buffer[self.pos : self.pos + size] = data
+        self.pos += size
+        self.written += size
+
+    def read_from(self, fd: int, size: int, digest: hashlib._Hash) -> bool:
+        """Append ``size`` bytes read from ``fd``; False if it has fewer."""
+        left = size
+        while left > 0:
+            if self.pos == len(self.buffer):
+                self.flush()
+            piece = self.view[
+                self.pos : self.pos + min(left, len(self.buffer) - self.pos)
+            ]
+            count = os.readv(fd, [piece])
+            if count == 0:
+                return False
+            digest.update(piece[:count])
+            self.pos += count
+            self.written += count
+            left -= count
+        return True
+
+    def flush(self) -> None:
+        """Hand what the buffer holds to the sink."""
+        if self.pos:
+            self.sink.write(self.view[: self.pos])
+            self.pos = 0
+
+
+def _add_file(out: _Output, fd: int, entry: Entry) -> None:
     # Not yet: sparse files are stored whole (their holes as zeros); store
     # holes once the format has sparse members. Restores punch the holes
     # back, so the files round-trip byte for byte and stay sparse.
     digest = hashlib.sha256()
     try:
-        left = entry.size
-        while left > 0:
-            block = os.read(fd, min(CHUNK, left))
-            if not block:
-                raise _changed(entry.path)
-            digest.update(block)
-            pending += block
-            left -= len(block)
-            if len(pending) >= CHUNK:
-                sink.write(pending)
-                pending.clear()
+        if not out.read_from(fd, entry.size, digest):
+            raise _changed(entry.path)
     finally:
         os.close(fd)
-    pending += bytes(-entry.size % BLOCK)
+    out.add(_ZERO_PADDING[: -entry.size % BLOCK])
     checksum = digest.hexdigest()
     if entry.sha256 and checksum != entry.sha256:
         raise _changed(entry.path)
     entry.sha256 = checksum
-    return entry.size + (-entry.size % BLOCK)
+
+
+_ZERO_PADDING = bytes(BLOCK)
 
 
 def _created_seconds(manifest: Manifest) -> int:
@@ -555,6 +603,15 @@ def tar_header(
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+# The ustar header after the link name: magic, version, empty owner and
+# group names, device numbers 0, no name prefix.
+_USTAR_TAIL = b"ustar\x0000" + bytes(64) + b"0000000\x00" * 2 + bytes(167)
+# The sum of the bytes that never change: the tail, and the checksum field
+# itself, counted as eight spaces.
+_USTAR_FIXED_SUM = sum(_USTAR_TAIL) + 8 * 0x20
+_USTAR_FIELDS = b"%07o\x000000000\x000000000\x00%011o\x00%011o\x00"
+
+
 def _ustar_header(
     path: str, kind: str, mode: int, size: int, mtime: int, target: str
 ) -> bytes | None:
@@ -563,7 +620,7 @@ def _ustar_header(
     tarfile builds each header through its general PAX path, the slowest
     step of a backup of many small files; short ASCII names need none of it.
     """
-    name = path + ("/" if kind == "dir" else "")
+    name = path + "/" if kind == "dir" else path
     if not (name.isascii() and target.isascii()):
         return None
     raw_name, raw_link = name.encode(), target.encode()
@@ -571,21 +628,19 @@ def _ustar_header(
         return None
     if size >= _LIMIT or not 0 <= mtime < _LIMIT:
         return None
-    header = b"".join(
+    fields = _USTAR_FIELDS % (mode, size, mtime)
+    flag = _TYPEFLAGS[kind]
+    checksum = _USTAR_FIXED_SUM + sum(raw_name) + sum(fields) + flag[0] + sum(raw_link)
+    return b"".join(
         (
             raw_name.ljust(100, b"\0"),
-            b"%07o\0%07o\0%07o\0" % (mode, 0, 0),
-            b"%011o\0%011o\0" % (size, mtime),
-            b" " * 8,
-            _TYPEFLAGS[kind],
+            fields,
+            b"%06o\0 " % checksum,
+            flag,
             raw_link.ljust(100, b"\0"),
-            b"ustar\x0000",
-            b"\0" * 64,
-            b"%07o\0%07o\0" % (0, 0),
+            _USTAR_TAIL,
         )
-    ).ljust(BLOCK, b"\0")
-    checksum = b"%06o\0 " % sum(header)
-    return header[:148] + checksum + header[156:]
+    )
 
 
 def _vanished(path: str) -> ArchiveError:
