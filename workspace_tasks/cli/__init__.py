@@ -22,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     from workspace_tasks.cli.parser import build_parser
 
     logsetup.setup_stderr(os.environ)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
         handler = getattr(args, "handler", None)
         if handler is None:
