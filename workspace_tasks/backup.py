@@ -23,7 +23,13 @@ from typing import BinaryIO
 
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
-from workspace_tasks.context import MANIFEST, MARKER, RUNTIME_AREAS, Workspace
+from workspace_tasks.context import (
+    MANIFEST,
+    MARKER,
+    RESTORE_STAGING_PREFIX,
+    RUNTIME_AREAS,
+    Workspace,
+)
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import ensure_user_dir
@@ -566,8 +572,6 @@ def remove_stale_temporaries(ws: Workspace) -> list[str]:
     every restore staging folder of the user, is stale. A staging folder
     whose swap was cut short is undone first. Returns the names removed.
     """
-    from workspace_tasks import restore
-
     removed = []
     for folder in (backups_dir(ws), ws.state_dir):
         if not folder.is_dir() or folder.is_symlink():
@@ -580,10 +584,22 @@ def remove_stale_temporaries(ws: Workspace) -> list[str]:
             ):
                 safefs.remove_path(Path(entry.path), folder)
                 removed.append(entry.name)
-    removed += restore.recover_interrupted(ws)
+    if _has_staging_folder(ws):
+        from workspace_tasks import restore
+
+        removed += restore.recover_interrupted(ws)
     for name in removed:
         log.info("removed %s, left by an interrupted backup or restore", name)
     return removed
+
+
+def _has_staging_folder(ws: Workspace) -> bool:
+    """Tell whether any restore staging folder lies in the workspace's root."""
+    try:
+        names = os.listdir(ws.root)
+    except OSError:
+        return False
+    return any(name.startswith(RESTORE_STAGING_PREFIX) for name in names)
 
 
 # Making a backup.
@@ -762,15 +778,12 @@ def fingerprint(entries: list[archive.Entry]) -> str:
     Folder mtimes are left out: they change whenever the tool writes its own
     state beside backed-up files, and their contents are listed anyway.
     """
-    digest = hashlib.sha256()
-    for e in entries:
-        mtime = 0 if e.type == "dir" else e.mtime_ns
-        digest.update(
-            f"{e.path}\0{e.type}\0{e.mode}\0{mtime}\0{e.size}\0{e.target}\n".encode(
-                "utf-8", "surrogateescape"
-            )
-        )
-    return digest.hexdigest()
+    lines = "".join(
+        f"{e.path}\0{e.type}\0{e.mode}\0{0 if e.type == 'dir' else e.mtime_ns}"
+        f"\0{e.size}\0{e.target}\n"
+        for e in entries
+    )
+    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _record_last_backup(ws: Workspace, name: str, now: datetime, digest: str) -> None:
