@@ -12,6 +12,7 @@ Time limits come from ``[cache]``: ``ttl`` (entries older are expired) and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -143,34 +144,45 @@ def _type_stats(folder: Path, name: str, expiry: float) -> TypeStats:
     result = TypeStats(name)
     stack = [os.fspath(folder)]
     while stack:
+        path = stack.pop()
+        # Listed through a descriptor, each file is stat-ed by its name in
+        # that folder rather than by its whole path.
         try:
-            entries = os.scandir(stack.pop())
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
             continue
-        with entries:
-            for entry in entries:
+        infos = []
+        try:
+            for entry in os.scandir(fd):
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
+                    stack.append(f"{path}/{entry.name}")
                     continue
-                info = entry.stat(follow_symlinks=False)
-                _count(result, info, expiry)
+                with contextlib.suppress(FileNotFoundError):
+                    infos.append(entry.stat(follow_symlinks=False))
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        if infos:
+            _count(result, infos, expiry)
     return result
 
 
-def _count(result: TypeStats, info: os.stat_result, expiry: float) -> None:
-    result.files += 1
-    result.bytes += info.st_size
-    mtime = info.st_mtime
-    if result.oldest is None or mtime < result.oldest:
-        result.oldest = mtime
-    if result.newest is None or mtime > result.newest:
-        result.newest = mtime
+def _count(result: TypeStats, infos: list[os.stat_result], expiry: float) -> None:
+    """Add one folder's files to ``result`` (the sums and extremes in C)."""
+    mtimes = [info.st_mtime for info in infos]
+    result.files += len(infos)
+    result.bytes += sum(info.st_size for info in infos)
+    oldest, newest = min(mtimes), max(mtimes)
     # Reading an entry is a hit: its access time (or a later write) records it.
-    hit = max(info.st_atime, mtime)
+    hit = max(newest, max(info.st_atime for info in infos))
+    if result.oldest is None or oldest < result.oldest:
+        result.oldest = oldest
+    if result.newest is None or newest > result.newest:
+        result.newest = newest
     if result.last_hit is None or hit > result.last_hit:
         result.last_hit = hit
-    if mtime < expiry:
-        result.expired += 1
+    result.expired += sum(1 for mtime in mtimes if mtime < expiry)
 
 
 def _targets(ws: Workspace, kind: str | None) -> list[CleanupTarget]:
