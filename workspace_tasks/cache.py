@@ -18,10 +18,11 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workspace_tasks import holders
+from workspace_tasks import holders, parallel
 from workspace_tasks.cleanup import (
     CleanupPlan,
     CleanupTarget,
@@ -141,8 +142,30 @@ def cache_stats(
 
 
 def _type_stats(folder: Path, name: str, expiry: float) -> TypeStats:
+    """Measure one cache type; a large one in two processes, half each."""
     result = TypeStats(name)
-    stack = [os.fspath(folder)]
+    subfolders = _stats_below(result, [os.fspath(folder)], expiry, descend=False)
+    for part in parallel.in_two_processes(
+        lambda part: _subtree_stats(name, part, expiry), subfolders
+    ):
+        _merge_stats(result, part)
+    return result
+
+
+def _subtree_stats(name: str, folders: Sequence[str], expiry: float) -> TypeStats:
+    result = TypeStats(name)
+    _stats_below(result, list(folders), expiry, descend=True)
+    return result
+
+
+def _stats_below(
+    result: TypeStats, stack: list[str], expiry: float, descend: bool
+) -> list[str]:
+    """Count the files of the folders in ``stack`` (and below, if ``descend``).
+
+    Returns the sub-folders not descended into.
+    """
+    left = []
     while stack:
         path = stack.pop()
         # Listed through a descriptor, each file is stat-ed by its name in
@@ -155,7 +178,7 @@ def _type_stats(folder: Path, name: str, expiry: float) -> TypeStats:
         try:
             for entry in os.scandir(fd):
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(f"{path}/{entry.name}")
+                    (stack if descend else left).append(f"{path}/{entry.name}")
                     continue
                 with contextlib.suppress(FileNotFoundError):
                     infos.append(entry.stat(follow_symlinks=False))
@@ -165,7 +188,17 @@ def _type_stats(folder: Path, name: str, expiry: float) -> TypeStats:
             os.close(fd)
         if infos:
             _count(result, infos, expiry)
-    return result
+    return left
+
+
+def _merge_stats(result: TypeStats, part: TypeStats) -> None:
+    result.files += part.files
+    result.bytes += part.bytes
+    result.expired += part.expired
+    for attribute, pick in (("oldest", min), ("newest", max), ("last_hit", max)):
+        values = (getattr(result, attribute), getattr(part, attribute))
+        known = [v for v in values if v is not None]
+        setattr(result, attribute, pick(known) if known else None)
 
 
 def _count(result: TypeStats, infos: list[os.stat_result], expiry: float) -> None:

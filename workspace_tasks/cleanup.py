@@ -18,17 +18,16 @@ Safety, checked while planning and again just before each removal:
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from workspace_tasks import holders, safefs
+from workspace_tasks import holders, parallel, safefs
 from workspace_tasks.errors import UnsafeOperation
 
 log = logging.getLogger(__name__)
@@ -425,20 +424,21 @@ def execute_plan(plan: CleanupPlan, progress: Progress | None = None) -> Cleanup
 
     An entry that changed since the plan was made (another file under the
     same name, a newer modification time) or that is gone is skipped, and a
-    folder that is no longer empty is kept.
+    folder that is no longer empty is kept. Files go first, a large plan's
+    in two processes (half the folders each); folders after, in the plan's
+    order, so each goes once what was planned inside it is gone.
     """
     result = CleanupResult(skipped=list(plan.skipped))
+    files = [item for item in plan.removals if item.kind != "folder"]
+    folders = [item for item in plan.removals if item.kind == "folder"]
     done = 0
-    for (folder, root), items in _by_folder(plan.removals):
-        try:
-            with safefs.folder_handle(folder, root) as fd:
-                _remove_items(fd, items, result)
-        except OSError as exc:
-            reason = f"cannot open its folder: {exc.strerror or exc}"
-            result.skipped += [Skip(item.path, reason) for item in items]
-        done += len(items)
-        if progress is not None:
-            progress(done)
+    for items in (files, folders):
+        runs = _folder_runs(items)
+        split = parallel.in_two_processes if items is files else _in_one
+        for outcome in split(lambda part, items=items: _remove_runs(items, part), runs):
+            done += _record(result, items, outcome)
+            if progress is not None:
+                progress(done)
     log.info(
         "cleanup removed %d entries, freed %d bytes, skipped %d",
         len(result.removed),
@@ -448,30 +448,64 @@ def execute_plan(plan: CleanupPlan, progress: Progress | None = None) -> Cleanup
     return result
 
 
-def _by_folder(
-    removals: list[Removal],
-) -> Iterator[tuple[tuple[Path, Path], list[Removal]]]:
-    """Group consecutive removals of one folder, keeping the plan's order."""
-    return (
-        (key, list(group))
-        for key, group in itertools.groupby(removals, lambda r: (r.folder, r.root))
-    )
+def _in_one(action: Callable[[Sequence[range]], _Outcome], runs: Sequence[range]):
+    return [action(runs)]
 
 
-def _remove_items(fd: int, items: list[Removal], result: CleanupResult) -> None:
-    """Remove the planned entries of one opened folder, each checked again."""
-    for item in items:
-        problem = _recheck(fd, item)
-        if problem is None:
-            try:
-                safefs.remove_entry(fd, item.name, folder=item.kind == "folder")
-            except OSError as exc:
-                problem = f"could not remove: {exc.strerror or exc}"
+# What became of each entry of a run: its index, and the problem (None when
+# it was removed). Plain numbers and text travel cheaply between processes.
+_Outcome = list[tuple[int, str | None]]
+
+
+def _folder_runs(items: list[Removal]) -> list[range]:
+    """Return the index ranges of consecutive entries of one folder."""
+    runs = []
+    start = 0
+    for index in range(1, len(items) + 1):
+        if index == len(items) or (items[index].folder, items[index].root) != (
+            items[start].folder,
+            items[start].root,
+        ):
+            runs.append(range(start, index))
+            start = index
+    return runs
+
+
+def _remove_runs(items: list[Removal], runs: Sequence[range]) -> _Outcome:
+    outcome: _Outcome = []
+    for run in runs:
+        first = items[run.start]
+        try:
+            with safefs.folder_handle(first.folder, first.root) as fd:
+                for index in run:
+                    outcome.append((index, _remove(fd, items[index])))
+        except OSError as exc:
+            reason = f"cannot open its folder: {exc.strerror or exc}"
+            done = {index for index, _ in outcome}
+            outcome += [(index, reason) for index in run if index not in done]
+    return outcome
+
+
+def _remove(fd: int, item: Removal) -> str | None:
+    """Remove one entry of an opened folder; return the problem, if any."""
+    problem = _recheck(fd, item)
+    if problem is None:
+        try:
+            safefs.remove_entry(fd, item.name, folder=item.kind == "folder")
+        except OSError as exc:
+            problem = f"could not remove: {exc.strerror or exc}"
+    return problem
+
+
+def _record(result: CleanupResult, items: list[Removal], outcome: _Outcome) -> int:
+    for index, problem in outcome:
+        item = items[index]
         if problem is None:
             result.freed += item.size
             result.removed.append(item)
         else:
             result.skipped.append(Skip(item.path, problem))
+    return len(outcome)
 
 
 def _recheck(fd: int, item: Removal) -> str | None:

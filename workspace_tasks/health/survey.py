@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workspace_tasks import parallel
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 
 MAX_DEPTH = 64
@@ -50,41 +52,84 @@ class Survey:
 
 
 def survey_workspace(ws: Workspace, now: float | None = None) -> Survey:
-    """Walk ``ws`` once: links, over-deep folders, runtime sizes and suspects."""
+    """Walk ``ws`` once: links, over-deep folders, runtime sizes and suspects.
+
+    The folders two levels into the user's cache (``<type>/<folder>``) are
+    walked last, in two processes when there are many (a large cache is
+    most of the walk).
+    """
     now = time.time() if now is None else now
     found = Survey(areas={area: AreaUsage() for area in RUNTIME_AREAS})
-    area_of = {os.fspath(ws.runtime(area)): area for area in RUNTIME_AREAS}
-    shared_area_dirs = {os.fspath(ws.runtime_root / area) for area in RUNTIME_AREAS}
-    stack: list[tuple[str, int, str | None]] = [(os.fspath(ws.root), 0, None)]
-    while stack:
-        folder, depth, area = stack.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = list(listing)
-        except OSError:
-            found.unlisted.append(Path(folder))
-            continue
-        other_users_here = folder in shared_area_dirs
-        files = []
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if other_users_here and entry.name != ws.user:
-                    continue
-                if depth + 1 > MAX_DEPTH:
-                    found.too_deep.append(Path(entry.path))
-                    continue
-                stack.append((entry.path, depth + 1, area_of.get(entry.path, area)))
-            elif entry.is_symlink():
-                found.symlinks.append(Path(entry.path))
-            elif area is not None:
-                files.append(entry)
-        if files:
-            _note_files(found, area, files, now)
+    walk = _Walk(ws, now)
+    deferred: list[tuple[str, int, str | None]] = []
+    walk.run(found, [(os.fspath(ws.root), 0, None)], deferred)
+    for part in parallel.in_two_processes(walk.survey, deferred):
+        _merge(found, part)
     for noted in (found.symlinks, found.too_deep, found.unlisted, found.sidecars):
         noted.sort()
     found.suspect_cache.sort()
     found.logs.sort()
     return found
+
+
+class _Walk:
+    """What a walk of one workspace needs to know at every folder."""
+
+    def __init__(self, ws: Workspace, now: float) -> None:
+        self.user = ws.user
+        self.now = now
+        self.area_of = {os.fspath(ws.runtime(area)): area for area in RUNTIME_AREAS}
+        self.shared = {os.fspath(ws.runtime_root / area) for area in RUNTIME_AREAS}
+        self.cache = os.fspath(ws.runtime("cache"))
+
+    def survey(self, folders: Sequence[tuple[str, int, str | None]]) -> Survey:
+        """Return the survey of ``folders`` and everything below them."""
+        found = Survey(areas={area: AreaUsage() for area in RUNTIME_AREAS})
+        self.run(found, list(folders), None)
+        return found
+
+    def run(
+        self,
+        found: Survey,
+        stack: list[tuple[str, int, str | None]],
+        deferred: list[tuple[str, int, str | None]] | None,
+    ) -> None:
+        """Walk ``stack``; with ``deferred``, leave the cache's folders there."""
+        while stack:
+            folder, depth, area = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = list(listing)
+            except OSError:
+                found.unlisted.append(Path(folder))
+                continue
+            other_users_here = folder in self.shared
+            defer = deferred is not None and os.path.dirname(folder) == self.cache
+            files = []
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if other_users_here and entry.name != self.user:
+                        continue
+                    if depth + 1 > MAX_DEPTH:
+                        found.too_deep.append(Path(entry.path))
+                        continue
+                    item = (entry.path, depth + 1, self.area_of.get(entry.path, area))
+                    (deferred if defer else stack).append(item)  # type: ignore[union-attr]
+                elif entry.is_symlink():
+                    found.symlinks.append(Path(entry.path))
+                elif area is not None:
+                    files.append(entry)
+            if files:
+                _note_files(found, area, files, self.now)
+
+
+def _merge(found: Survey, part: Survey) -> None:
+    for name in ("symlinks", "too_deep", "unlisted", "suspect_cache", "sidecars"):
+        getattr(found, name).extend(getattr(part, name))
+    found.logs.extend(part.logs)
+    for area, usage in part.areas.items():
+        found.areas[area].files += usage.files
+        found.areas[area].bytes += usage.bytes
 
 
 def _note_files(
