@@ -21,8 +21,10 @@ import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class Batches(Generic[T, R]):
         workers: int | None = None,
         in_flight: int | None = None,
     ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         workers = workers or WORKERS
         self._action = action
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None

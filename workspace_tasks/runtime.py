@@ -15,11 +15,14 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workspace_tasks import safefs
-from workspace_tasks.cleanup import CleanupPlan, CleanupTarget, plan_cleanup
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError
+
+if TYPE_CHECKING:
+    from workspace_tasks.cleanup import CleanupPlan, CleanupTarget
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +258,8 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
     Raises:
         UnsafeOperation: one of those folders leads outside the workspace.
     """
+    from workspace_tasks.cleanup import CleanupTarget
+
     if kind not in CLEANUP_TYPES:
         raise UsageError(f"--type: {kind!r} is not one of {', '.join(CLEANUP_TYPES)}")
     targets = []
@@ -287,6 +292,8 @@ def plan_runtime_cleanup(
     ws: Workspace, kind: str, age: float | None = None, now: float | None = None
 ) -> CleanupPlan:
     """Plan ``runtime cleanup --type kind --age``: files older than ``age``."""
+    from workspace_tasks.cleanup import plan_cleanup
+
     targets = cleanup_targets(ws, kind)
     if age is None:
         age = default_age(ws, kind)

@@ -25,9 +25,9 @@ from workspace_tasks.taskdefs import reported
 
 
 @reported
-def run_part(ws: Workspace, name: str) -> dict:
+def run_part(ws: Workspace, name: str, surveys: dict) -> dict:
     """Check one component and keep its result (the report shows it)."""
-    return {"status": record_part(ws, name).status}
+    return {"status": record_part(ws, name, surveys).status}
 
 
 @reported
@@ -48,12 +48,15 @@ def creators(ws: Workspace) -> dict[str, Callable[[], Iterator[dict]]]:
     """Return the health task bound to ``ws``."""
     from doit.tools import config_changed
 
+    # The parts of one run share one walk of the workspace.
+    surveys: dict = {}
+
     def task_health() -> Iterator[dict]:
         """Check the workspace's health in parts; write the user's health.json."""
         for name in COMPONENTS:
             task = {
                 "name": name,
-                "actions": [(run_part, [ws, name])],
+                "actions": [(run_part, [ws, name, surveys])],
                 "targets": [part_path(ws, name)],
                 "verbosity": 2,
             }
