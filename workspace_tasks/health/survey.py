@@ -97,30 +97,48 @@ class _Walk:
         """Walk ``stack``; with ``deferred``, leave the cache's folders there."""
         while stack:
             folder, depth, area = stack.pop()
+            # Listed through a descriptor, the files are stat-ed by name in
+            # their folder rather than by their whole path.
             try:
-                with os.scandir(folder) as listing:
-                    entries = list(listing)
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
             except OSError:
                 found.unlisted.append(Path(folder))
                 continue
-            other_users_here = folder in self.shared
-            defer = deferred is not None and os.path.dirname(folder) == self.cache
-            files = []
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if other_users_here and entry.name != self.user:
-                        continue
-                    if depth + 1 > MAX_DEPTH:
-                        found.too_deep.append(Path(entry.path))
-                        continue
-                    item = (entry.path, depth + 1, self.area_of.get(entry.path, area))
-                    (deferred if defer else stack).append(item)  # type: ignore[union-attr]
-                elif entry.is_symlink():
-                    found.symlinks.append(Path(entry.path))
-                elif area is not None:
-                    files.append(entry)
-            if files:
-                _note_files(found, area, files, self.now)
+            try:
+                below = self._folder(found, fd, folder, depth, area)
+            except OSError:
+                found.unlisted.append(Path(folder))
+                continue
+            finally:
+                os.close(fd)
+            if deferred is not None and os.path.dirname(folder) == self.cache:
+                deferred += below
+            else:
+                stack += below
+
+    def _folder(
+        self, found: Survey, fd: int, folder: str, depth: int, area: str | None
+    ) -> list[tuple[str, int, str | None]]:
+        """Note what the opened ``folder`` holds; return its folders to walk."""
+        other_users_here = folder in self.shared
+        below = []
+        files = []
+        for entry in os.scandir(fd):
+            if entry.is_dir(follow_symlinks=False):
+                if other_users_here and entry.name != self.user:
+                    continue
+                path = f"{folder}/{entry.name}"
+                if depth + 1 > MAX_DEPTH:
+                    found.too_deep.append(Path(path))
+                    continue
+                below.append((path, depth + 1, self.area_of.get(path, area)))
+            elif entry.is_symlink():
+                found.symlinks.append(Path(folder, entry.name))
+            elif area is not None:
+                files.append(entry)
+        if files:
+            _note_files(found, area, folder, files, self.now)
+        return below
 
 
 def _merge(found: Survey, part: Survey) -> None:
@@ -133,7 +151,7 @@ def _merge(found: Survey, part: Survey) -> None:
 
 
 def _note_files(
-    found: Survey, area: str, entries: list[os.DirEntry], now: float
+    found: Survey, area: str, folder: str, entries: list[os.DirEntry], now: float
 ) -> None:
     # The hot loop of a large cache: one stat per file and, for the usual
     # readable, non-empty, plainly named file, nothing else.
@@ -147,27 +165,27 @@ def _note_files(
             continue
         total += info.st_size
         if in_logs and stat.S_ISREG(info.st_mode):
-            found.logs.append((Path(entry.path), info.st_size))
+            found.logs.append((Path(folder, entry.name), info.st_size))
         elif in_cache and (
             info.st_size == 0
             or info.st_mode & TYPE_AND_READ != REGULAR_READABLE
             or entry.name.endswith(SUSPECT_ENDINGS)
         ):
-            _note_cache_entry(found, entry, info, now)
+            _note_cache_entry(found, Path(folder, entry.name), info, now)
     usage.files += len(entries)
     usage.bytes += total
 
 
 def _note_cache_entry(
-    found: Survey, entry: os.DirEntry, info: os.stat_result, now: float
+    found: Survey, path: Path, info: os.stat_result, now: float
 ) -> None:
     if not stat.S_ISREG(info.st_mode):
         return
-    reason = _cache_suspicion(entry.name, info, now)
+    reason = _cache_suspicion(path.name, info, now)
     if reason == "sidecar":
-        found.sidecars.append(Path(entry.path))
+        found.sidecars.append(path)
     elif reason:
-        found.suspect_cache.append((Path(entry.path), reason))
+        found.suspect_cache.append((path, reason))
 
 
 def _cache_suspicion(name: str, info: os.stat_result, now: float) -> str | None:
