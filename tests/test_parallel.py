@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from workspace_tasks import cache, parallel
+from workspace_tasks import archive, cache, cleanup, parallel
 from workspace_tasks.cleanup import CleanupTarget, execute_plan, plan_cleanup
 from workspace_tasks.health.survey import survey_workspace
 
@@ -76,8 +76,15 @@ def test_thread_batches_keep_their_order_and_raise_the_first_error():
         pool.finish()
 
 
+@pytest.fixture
+def split_early(monkeypatch):
+    """Split per-file work between processes from a few files on."""
+    monkeypatch.setattr(cleanup, "SPLIT_FILES", 2)
+    monkeypatch.setattr(archive, "SPLIT_FILES", 2)
+
+
 @needs_fork
-def test_split_cleanup_removes_exactly_the_old_files(tmp_path):
+def test_split_cleanup_removes_exactly_the_old_files(tmp_path, split_early):
     root = tmp_path / "cache"
     old = _many_folders(root)
     plan = plan_cleanup([CleanupTarget(root, "cache")], [root], 30 * DAY)
@@ -91,7 +98,7 @@ def test_split_cleanup_removes_exactly_the_old_files(tmp_path):
 
 
 @needs_fork
-def test_split_cleanup_removes_emptied_folders_after_their_files(tmp_path):
+def test_split_cleanup_removes_emptied_folders_after_their_files(tmp_path, split_early):
     root = tmp_path / "cache"
     _many_folders(root, old_every=1)
     plan = plan_cleanup([CleanupTarget(root, "cache")], [root], 30 * DAY)
@@ -122,3 +129,16 @@ def test_split_survey_counts_the_whole_cache(workspace):
 
     assert survey.areas["cache"].files == FOLDERS * 5
     assert survey.areas["cache"].bytes == FOLDERS * (1 + 2 + 3 + 4 + 5)
+
+
+@needs_fork
+def test_split_hashing_gives_each_file_its_own_digest(tmp_path, split_early):
+    _many_folders(tmp_path / "tree")
+    entries, _ = archive.scan_tree(tmp_path, ["tree"])
+
+    archive.hash_entries(tmp_path, entries)
+
+    files = [e for e in entries if e.type == "file"]
+    assert len(files) == FOLDERS * 5
+    for entry in files:
+        assert entry.sha256 == archive.file_sha256(tmp_path / entry.path)

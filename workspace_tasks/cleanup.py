@@ -434,7 +434,7 @@ def execute_plan(plan: CleanupPlan, progress: Progress | None = None) -> Cleanup
     done = 0
     for items in (files, folders):
         runs = _folder_runs(items)
-        split = parallel.in_two_processes if items is files else _in_one
+        split = _in_two if items is files and len(files) >= SPLIT_FILES else _in_one
         for outcome in split(lambda part, items=items: _remove_runs(items, part), runs):
             done += _record(result, items, outcome)
             if progress is not None:
@@ -450,6 +450,14 @@ def execute_plan(plan: CleanupPlan, progress: Progress | None = None) -> Cleanup
 
 def _in_one(action: Callable[[Sequence[range]], _Outcome], runs: Sequence[range]):
     return [action(runs)]
+
+
+def _in_two(action: Callable[[Sequence[range]], _Outcome], runs: Sequence[range]):
+    return parallel.in_two_processes(action, runs, minimum=2)
+
+
+# Below this many files, removing them in two processes costs more than it saves.
+SPLIT_FILES = 1000
 
 
 # What became of each entry of a run: its index, and the problem (None when

@@ -130,17 +130,21 @@ def run_all(
 SPLIT_AT = 16
 
 
-def in_two_processes(action: Callable[[Sequence[T]], R], items: Sequence[T]) -> list[R]:
+def in_two_processes(
+    action: Callable[[Sequence[T]], R],
+    items: Sequence[T],
+    minimum: int = SPLIT_AT,
+) -> list[R]:
     """Run ``action`` on each half of ``items``, one half in a forked child.
 
     Returns the results of the halves in order (one result when the work is
-    not split: few items, one core, no ``fork``, or other threads running,
-    which a fork would leave in an unknown state). The child's result comes
-    back pickled through a pipe. Should the child fail, its half is run here
-    again, so ``action`` must be safe to repeat.
+    not split: fewer than ``minimum`` items, one core, no ``fork``, or other
+    threads running, which a fork would leave in an unknown state). The
+    child's result comes back pickled through a pipe. Should the child
+    fail, its half is run here again, so ``action`` must be safe to repeat.
     """
     if (
-        len(items) < SPLIT_AT
+        len(items) < max(2, minimum)
         or (os.cpu_count() or 1) < 2
         or not hasattr(os, "fork")
         or threading.active_count() > 1
