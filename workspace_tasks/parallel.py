@@ -17,8 +17,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import pickle
-import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -150,6 +148,9 @@ def in_two_processes(
         or threading.active_count() > 1
     ):
         return [action(items)]
+    import pickle
+    import signal
+
     half = len(items) // 2
     first, second = items[:half], items[half:]
     read_fd, write_fd = os.pipe()
