@@ -393,36 +393,131 @@ def write_spooled(
 ) -> None:
     """Write the archive of ``manifest`` to ``path``, reading each file once.
 
-    The members go first to a hidden spool file beside ``path``, compressed,
+    The members go first to hidden spool files beside ``path``, compressed,
     while their checksums are computed; the manifest, complete by then, is
-    written to ``path`` as a compressed stream of its own, and the spool is
-    appended. Compressed streams put end to end read as one (zstd frames,
-    gzip members), so ``path`` is one ordinary archive with its manifest
-    first. Nothing written here is decrypted data of an encrypted backup:
+    written to ``path`` as a compressed stream of its own, the spools are
+    appended, then the end of the archive. Compressed streams put end to
+    end read as one (zstd frames, gzip members), so ``path`` is one ordinary
+    archive with its manifest first. A large tree is spooled in two
+    processes, each reading, checking and compressing half the members.
+    Nothing written here is decrypted data of an encrypted backup:
     encrypted backups take :func:`write_archive`, which spools nothing.
     A file that vanished since the scan is left out (manifest included)
     and its path appended to ``vanished``.
     """
     vanished = [] if vanished is None else vanished
-    fd, spool_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".members", dir=path.parent
-    )
+    entries = manifest.entries
+    spools: list[str] = []
     try:
-        with os.fdopen(fd, "w+b") as spool:
-            with compressing(spool, compression) as body:
-                size = write_members(body, root, manifest.entries, progress, vanished)
-                drop_vanished(manifest.entries, vanished)
-                head = manifest_member(manifest)
-                body.write(archive_end(len(head) + size))
-            spool.flush()
-            with open(path, "wb") as out:
-                with compressing(out, compression) as first:
-                    first.write(head)
-                out.flush()
-                _append_file(spool.fileno(), out.fileno())
+        for _ in range(2):
+            fd, name = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".members", dir=path.parent
+            )
+            os.close(fd)
+            spools.append(name)
+        parts = _spool_parts(entries, spools, root, compression, progress)
+        size = _collect_parts(entries, parts, vanished, root, compression)
+        drop_vanished(entries, vanished)
+        head = manifest_member(manifest)
+        with open(path, "wb") as out:
+            with compressing(out, compression) as first:
+                first.write(head)
+            out.flush()
+            for part in parts:
+                with open(part[2], "rb") as spool:
+                    _append_file(spool.fileno(), out.fileno())
+            with compressing(out, compression) as last:
+                last.write(archive_end(len(head) + size))
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(spool_name)
+        for name in spools:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+
+# One spooled part: where its members start and end in the entries, its
+# spool, the bytes written, the files that vanished, each file's checksum.
+_Part = tuple[int, int, str, int, list[str], list[str]]
+
+
+def _spool_parts(
+    entries: list[Entry],
+    spools: list[str],
+    root: Path,
+    compression: str,
+    progress: ProgressFn | None,
+) -> list[_Part]:
+    """Write the members into the spools: two halves in two processes, or one.
+
+    A progress display runs a thread of its own, so with one the work stays
+    in this process (see :func:`parallel.in_two_processes`).
+    """
+    files = sum(1 for e in entries if e.type == "file")
+    cut = _halfway(entries) if files >= SPLIT_FILES and progress is None else 0
+    jobs = [(0, cut, spools[0]), (cut, len(entries), spools[1])]
+    if cut == 0:
+        return [_spool_part(entries, jobs[1], root, compression, progress)]
+    return parallel.in_two_processes(
+        lambda part: _spool_part(entries, part[0], root, compression, None),
+        jobs,
+        minimum=2,
+    )
+
+
+def _halfway(entries: list[Entry]) -> int:
+    """Return where to cut the members in two halves of about equal work."""
+    cost = [e.size + 16384 for e in entries]
+    half, total = sum(cost) / 2, 0
+    for index, item in enumerate(cost):
+        total += item
+        if total >= half:
+            return index + 1
+    return len(entries)
+
+
+def _spool_part(
+    entries: list[Entry],
+    job: tuple[int, int, str],
+    root: Path,
+    compression: str,
+    progress: ProgressFn | None,
+    gone: set[str] | None = None,
+) -> _Part:
+    start, stop, spool = job
+    part = entries[start:stop]
+    lost: list[str] = []
+    with open(spool, "wb") as out, compressing(out, compression) as body:
+        size = write_members(body, root, part, progress, lost, gone)
+    checksums = [e.sha256 for e in part if e.type == "file"]
+    return start, stop, spool, size, lost, checksums
+
+
+def _collect_parts(
+    entries: list[Entry],
+    parts: list[_Part],
+    vanished: list[str],
+    root: Path,
+    compression: str,
+) -> int:
+    """Take in the checksums the parts computed; return the bytes they wrote.
+
+    A hard link in the second half to a file that vanished in the first is
+    caught here: that half is written again without it.
+    """
+    gone: set[str] = set()
+    size = 0
+    for index, (start, stop, spool, written, lost, checksums) in enumerate(parts):
+        if index and any(
+            e.type == "hardlink" and e.target in gone for e in entries[start:stop]
+        ):
+            job = (start, stop, spool)
+            written = _spool_part(entries, job, root, compression, None, gone)[3]
+        files = [e for e in entries[start:stop] if e.type == "file"]
+        for entry, checksum in zip(files, checksums, strict=True):
+            entry.sha256 = checksum
+        vanished += lost
+        gone.update(lost)
+        size += written
+    return size
 
 
 def _append_file(source: int, target: int) -> None:
@@ -470,6 +565,7 @@ def write_members(
     entries: list[Entry],
     progress: ProgressFn | None = None,
     vanished: list[str] | None = None,
+    gone: set[str] | None = None,
 ) -> int:
     """Write the tar members of ``entries``; return the bytes written.
 
@@ -477,6 +573,8 @@ def write_members(
     one gets it, an entry with one must match it. With ``vanished`` (when
     the manifest is written afterwards), a file gone since the scan, and
     hard links to it, are left out and listed there; without, it fails.
+    Hard links to the files in ``gone`` (gone from an earlier part of the
+    same archive) are left out too.
 
     Raises:
         ArchiveError: a file changed while it was being backed up.
@@ -484,7 +582,7 @@ def write_members(
     base = str(root)
     out = _Output(sink)
     total = len(entries)
-    gone: set[str] = set()
+    gone = set(gone or ())
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     for done, entry in enumerate(entries, start=1):
         kind = entry.type
