@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tarfile
@@ -166,3 +167,23 @@ def test_hard_link_to_a_file_gone_from_the_first_part_is_left_out(
     assert vanished == [f"infra/{workspace.user}/many/d00/file.txt"]
     assert f"infra/{workspace.user}/many/d39/again.txt" not in names
     assert f"infra/{workspace.user}/many/d01/file.txt" in names
+
+
+def test_manifest_text_is_what_json_gives_for_odd_names():
+    entries = [
+        archive.Entry(name, kind, 0o644, 1_700_000_000_123_456_789, 3, "ab", target)
+        for name, kind, target in (
+            ("plain.txt", "file", ""),
+            ('new\nline "quoted" \\ ünï.txt', "file", ""),
+            ("link", "symlink", "../tö\tthere"),
+            ("dir", "dir", ""),
+        )
+    ]
+    manifest = archive.Manifest(
+        "n", "dev", "dev", ["infra"], "now", "zstd", "1", entries
+    )
+
+    text = manifest.to_bytes()
+
+    assert text == json.dumps(manifest.to_dict(), ensure_ascii=True).encode()
+    assert archive.Manifest.from_bytes(text) == manifest
