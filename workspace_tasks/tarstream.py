@@ -149,7 +149,8 @@ class TarReader:
         have = len(self._buf) - self._pos
         if have >= need:
             return True
-        parts = [self._buf[self._pos :]]
+        # Joining one part takes it as it is: no copy of a whole chunk.
+        parts = [self._buf[self._pos :]] if have else []
         while have < need:
             block = self._stream.read(max(CHUNK, need - have))
             if not block:
