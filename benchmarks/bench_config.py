@@ -39,6 +39,22 @@ def _doit(ws) -> None:
         raise RuntimeError(f"doit config failed with {code}")
 
 
+def _doit_nothing() -> None:
+    """Run doit in-process as :func:`_doit` does, on one task with no action."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    folder = tempfile.mkdtemp(prefix="bench-doit-")
+    tasks = {
+        "DOIT_CONFIG": {"dep_file": f"{folder}/state.json", "backend": "json"},
+        "task_nothing": lambda: {"actions": []},
+    }
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        DoitMain(ModuleTaskLoader(tasks)).run(["run", "--reporter", "zero"])
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 LARGE_KEYS = 5000
 
 
@@ -94,6 +110,10 @@ def run() -> list[Row]:
         noop = median_time(lambda: _doit(ws), runs=11)
         rows.append(
             Row("doit config, nothing changed", noop, "first run", first, "<0.3x")
+        )
+        floor = median_time(_doit_nothing, runs=11)
+        rows.append(
+            Row("doit, one empty task (doit's floor)", floor, "first run", first)
         )
 
         # doit spends most of a no-op scanning installed packages for its

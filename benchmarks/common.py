@@ -40,6 +40,24 @@ def median_time(action: Callable[[], object], runs: int = 5) -> float:
     return statistics.median(times)
 
 
+def median_times(
+    actions: dict[str, Callable[[], object]], runs: int = 5
+) -> dict[str, float]:
+    """Return each action's median wall time, seconds, their runs interleaved.
+
+    Taking turns (ours, the reference, ours, ...) exposes both to the same
+    moments of a shared machine, so their ratio holds even when its load or
+    its disk's speed drifts during the benchmark.
+    """
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(runs):
+        for name, action in actions.items():
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def command(*argv: str | os.PathLike, cwd: Path | None = None, env=None):
     """Return an action running ``argv`` quietly, failing loudly on error."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tarfile
@@ -108,3 +109,83 @@ def test_backup_is_private_and_named_after_user_and_time(workspace):
     assert made.name == f"workspace-dev-{stamp}"
     assert oct(os.stat(made.path).st_mode & 0o777) == "0o600"
     assert oct(workspace.backups_dir.stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.fixture
+def split_spool(monkeypatch):
+    """Spool the members of even a small tree in two processes."""
+    monkeypatch.setattr(archive, "SPLIT_FILES", 2)
+
+
+def _many_files(ws, count: int = 40):
+    base = ws.infra_dir / ws.user / "many"
+    for index in range(count):
+        folder = base / f"d{index:02d}"
+        folder.mkdir(parents=True)
+        (folder / "file.txt").write_bytes(f"file {index}\n".encode() * (index + 1))
+    # A second name, in the second half, of a file in the first half.
+    os.link(base / "d00" / "file.txt", base / f"d{count - 1:02d}" / "again.txt")
+    return base
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd", "gzip"])
+def test_archive_spooled_in_two_parts_round_trips(
+    workspace, tmp_path, split_spool, compression
+):
+    _odd_tree(workspace)
+    _many_files(workspace)
+    made = create_backup(workspace, BackupOptions(name="two", compression=compression))
+    target = empty_place(tmp_path, workspace)
+
+    restore_backup(target, backup_from_file(made.path), RestoreOptions())
+
+    for top in ("infra/dev", "runtime/data/dev"):
+        before = snapshot(workspace.root / top, skip=("backups",))
+        assert snapshot(target.root / top, skip=("backups",)) == before, top
+    mode = {"none": "r:", "zstd": None, "gzip": "r:gz"}[compression]
+    if mode is not None:
+        with tarfile.open(made.path, mode) as tar:
+            assert tar.getnames()[0] == archive.MANIFEST_NAME
+
+
+def test_hard_link_to_a_file_gone_from_the_first_part_is_left_out(
+    workspace, tmp_path, split_spool
+):
+    base = _many_files(workspace)
+    tops = [f"infra/{workspace.user}"]
+    entries, _ = archive.scan_tree(workspace.root, tops)
+    manifest = archive.Manifest("gone", "dev", "dev", [], "", "none", "0", entries)
+    (base / "d00" / "file.txt").unlink()
+    (base / "d39" / "again.txt").unlink()
+    os.link(base / "d01" / "file.txt", base / "d39" / "again.txt")
+    vanished: list[str] = []
+
+    archive.write_spooled(
+        tmp_path / "out.tar", workspace.root, manifest, "none", None, vanished
+    )
+
+    with tarfile.open(tmp_path / "out.tar") as tar:
+        names = tar.getnames()
+    assert vanished == [f"infra/{workspace.user}/many/d00/file.txt"]
+    assert f"infra/{workspace.user}/many/d39/again.txt" not in names
+    assert f"infra/{workspace.user}/many/d01/file.txt" in names
+
+
+def test_manifest_text_is_what_json_gives_for_odd_names():
+    entries = [
+        archive.Entry(name, kind, 0o644, 1_700_000_000_123_456_789, 3, "ab", target)
+        for name, kind, target in (
+            ("plain.txt", "file", ""),
+            ('new\nline "quoted" \\ ünï.txt', "file", ""),
+            ("link", "symlink", "../tö\tthere"),
+            ("dir", "dir", ""),
+        )
+    ]
+    manifest = archive.Manifest(
+        "n", "dev", "dev", ["infra"], "now", "zstd", "1", entries
+    )
+
+    text = manifest.to_bytes()
+
+    assert text == json.dumps(manifest.to_dict(), ensure_ascii=True).encode()
+    assert archive.Manifest.from_bytes(text) == manifest

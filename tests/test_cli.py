@@ -20,6 +20,26 @@ def test_help_lists_the_commands(cli):
     assert caught.value.code == 0
 
 
+def test_each_command_is_registered_by_the_family_the_parser_names():
+    import importlib
+
+    from workspace_tasks.cli import parser
+
+    registered = {}
+    for family in parser.FAMILIES:
+        commands = parser.Parser(prog="workspace").add_subparsers()
+        importlib.import_module(family).register(commands, parser._common())
+        registered.update(dict.fromkeys(commands.choices, family))
+    assert registered == parser.COMMANDS
+
+
+def test_one_command_builds_only_its_family():
+    from workspace_tasks.cli.parser import build_parser
+
+    choices = build_parser(["backup", "--help"])._subparsers._group_actions[0].choices
+    assert set(choices) == {"backup", "restore", "reset"}
+
+
 def test_unknown_command_is_exit_2_in_one_line(cli):
     result = cli("frobnicate")
     assert result.code == 2

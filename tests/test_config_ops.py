@@ -829,3 +829,12 @@ def test_validate_checks_local_overrides_even_when_not_merged(cli, make_workspac
         "file": "config/local-overrides.toml",
         "why": "merged only with --include-overrides",
     } in report["checked_not_merged"]
+
+
+def test_the_shipped_schema_is_a_valid_json_schema():
+    # Validation trusts the shipped schema without checking it each time.
+    from jsonschema import Draft202012Validator
+
+    from workspace_tasks.config_validation import SHIPPED_SCHEMA
+
+    Draft202012Validator.check_schema(json.loads(SHIPPED_SCHEMA.read_text()))

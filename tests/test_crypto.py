@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import pty
+import select
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +94,66 @@ def test_plain_tar_encrypted_by_age_restores(workspace, age_key, tmp_path):
     assert result.written > 0
     assert (target.root / "infra/dev/dev-dev/settings.toml").read_bytes() == (
         workspace.root / "infra/dev/dev-dev/settings.toml"
+    ).read_bytes()
+
+
+def _age_on_a_terminal(argv: list, passphrase: str, prompts: int = 1) -> int:
+    """Run the ``age`` command, typing ``passphrase`` at each prompt."""
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes age
+        os.execvp(argv[0], [str(a) for a in argv])
+    seen, typed = b"", 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if typed < prompts and seen.rstrip().endswith(b":"):
+            os.write(fd, passphrase.encode() + b"\n")
+            typed += 1
+            seen = b""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_age_command_decrypts_our_passphrase_backup(workspace, cli, monkeypatch):
+    monkeypatch.setenv("PROVISIONING_BACKUP_PASSPHRASE", "correct horse")
+    made = cli("backup", "--root", workspace.root, "--name", "pw", "--encrypt")
+    path = workspace.backups_dir / "pw.tar.age"
+    plain = workspace.root.parent / "plain.tar"
+
+    code = _age_on_a_terminal(["age", "-d", "-o", plain, path], "correct horse")
+
+    assert made.code == 0, made.err
+    assert code == 0
+    with tarfile.open(plain) as tar:
+        assert tar.getnames()[0] == "backup-manifest.json"
+
+
+def test_plain_tar_sealed_by_age_with_a_passphrase_restores(workspace, tmp_path):
+    made = create_backup(workspace, BackupOptions(name="plain"))
+    sealed = tmp_path / "by-age.tar.age"
+    code = _age_on_a_terminal(
+        ["age", "-p", "-o", sealed, made.path], "pw by age", prompts=2
+    )
+    target = dataclasses.replace(
+        empty_place(tmp_path, workspace),
+        environ={"PROVISIONING_BACKUP_PASSPHRASE": "pw by age"},
+    )
+
+    result = restore_backup(target, backup_from_file(sealed), RestoreOptions())
+
+    assert code == 0
+    assert result.written > 0
+    assert (target.root / f"config/{workspace.user}.toml").read_bytes() == (
+        workspace.root / f"config/{workspace.user}.toml"
     ).read_bytes()
 
 

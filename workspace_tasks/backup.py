@@ -26,6 +26,7 @@ from workspace_tasks.archive import Manifest
 from workspace_tasks.context import (
     MANIFEST,
     MARKER,
+    RESTORE_STAGING_PREFIX,
     RUNTIME_AREAS,
     Workspace,
     require_areas,
@@ -207,7 +208,15 @@ def excluded_paths(ws: Workspace, backups: Path | None = None) -> set[str]:
 
 
 def _is_excluded(path: str, excluded: set[str]) -> bool:
-    return any(path == e or path.startswith(e + "/") for e in excluded)
+    """Tell whether ``path`` is one of ``excluded`` or lies below one."""
+    if path in excluded:
+        return True
+    slash = path.find("/")
+    while slash > 0:
+        if path[:slash] in excluded:
+            return True
+        slash = path.find("/", slash + 1)
+    return False
 
 
 def outside_user_areas(ws: Workspace, path: str, kind: str, excluded: set[str]) -> str:
@@ -570,8 +579,6 @@ def remove_stale_temporaries(
     workspace, is left alone and said so in ``warnings``. Returns the
     names removed.
     """
-    from workspace_tasks import restore
-
     left: list[str] = [] if warnings is None else warnings
     removed = []
     for folder in (backups_dir(ws), ws.state_dir):
@@ -587,7 +594,10 @@ def remove_stale_temporaries(
         for path in stale:
             safefs.remove_path(path, folder)
             removed.append(path.name)
-    removed += restore.recover_interrupted(ws, left)
+    if _has_staging_folder(ws):
+        from workspace_tasks import restore
+
+        removed += restore.recover_interrupted(ws, left)
     for name in removed:
         log.info("removed %s, left by an interrupted backup or restore", name)
     return removed
@@ -610,6 +620,15 @@ def _why_not_cleared(ws: Workspace, folder: Path) -> str:
     if ws.root in folder.parents and not safefs.resolves_within(folder, ws.root):
         return f"leads outside the workspace (to {os.path.realpath(folder)})"
     return safefs.why_untrusted(folder)
+
+
+def _has_staging_folder(ws: Workspace) -> bool:
+    """Tell whether any restore staging folder lies in the workspace's root."""
+    try:
+        names = os.listdir(ws.root)
+    except OSError:
+        return False
+    return any(name.startswith(RESTORE_STAGING_PREFIX) for name in names)
 
 
 # Making a backup.
@@ -818,15 +837,12 @@ def fingerprint(entries: list[archive.Entry]) -> str:
     Folder mtimes are left out: they change whenever the tool writes its own
     state beside backed-up files, and their contents are listed anyway.
     """
-    digest = hashlib.sha256()
-    for e in entries:
-        mtime = 0 if e.type == "dir" else e.mtime_ns
-        digest.update(
-            f"{e.path}\0{e.type}\0{e.mode}\0{mtime}\0{e.size}\0{e.target}\n".encode(
-                "utf-8", "surrogateescape"
-            )
-        )
-    return digest.hexdigest()
+    lines = "".join(
+        f"{e.path}\0{e.type}\0{e.mode}\0{0 if e.type == 'dir' else e.mtime_ns}"
+        f"\0{e.size}\0{e.target}\n"
+        for e in entries
+    )
+    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _record_last_backup(ws: Workspace, name: str, now: datetime, digest: str) -> None:

@@ -18,17 +18,16 @@ Safety, checked while planning and again just before each removal:
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from workspace_tasks import holders, safefs
+from workspace_tasks import holders, parallel, safefs
 from workspace_tasks.errors import UnsafeOperation
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ class Removal(NamedTuple):
 
     def to_dict(self) -> dict:
         return {
-            "path": str(self.path),
+            "path": f"{self.folder}/{self.name}",
             "kind": self.kind,
             "size": self.size,
             "reason": self.reason,
@@ -306,48 +305,73 @@ class _Walker:
             self._walk(folder)
 
     def _walk(self, folder: Path) -> bool:
-        """Plan the entries of ``folder``; return True if all of them go."""
+        """Plan the entries of ``folder``; return True if all of them go.
+
+        The folder is opened once and its files examined through that
+        descriptor (``fstatat`` by name, not a walk of the whole path for
+        each file), which is most of a large cleanup's time. Its sub-folders
+        are walked once it is closed, so deep trees hold few descriptors.
+        """
         try:
-            entries = list(os.scandir(folder))
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError as exc:
             self.plan.skipped.append(Skip(folder, f"cannot read: {exc}"))
             return False
+        base = os.fspath(folder)
         everything_goes = True
-        for entry in entries:
-            if entry.path in self.skip:
-                everything_goes = False
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                emptied = self._walk(folder / entry.name)
-                emptied = emptied and self._may_remove_folder(folder, entry)
-                everything_goes = everything_goes and emptied
-            else:
-                everything_goes = self._plan_file(folder, entry) and everything_goes
+        folders = []
+        plan_file = self._plan_file
+        skipped = {os.path.basename(p) for p in self.skip if os.path.dirname(p) == base}
+        try:
+            for entry in os.scandir(fd):
+                if entry.name in skipped:
+                    everything_goes = False
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.name)
+                elif not plan_file(folder, base, entry):
+                    everything_goes = False
+        except OSError as exc:
+            self.plan.skipped.append(Skip(folder, f"cannot read: {exc}"))
+            return False
+        finally:
+            os.close(fd)
+        for name in folders:
+            emptied = self._walk(folder / name)
+            emptied = emptied and self._may_remove_folder(folder, base, name)
+            everything_goes = everything_goes and emptied
         return everything_goes
 
-    def _may_remove_folder(self, folder: Path, entry: os.DirEntry) -> bool:
+    def _may_remove_folder(self, folder: Path, base: str, name: str) -> bool:
         # A target limited to some file names (temp files) removes no folder.
-        if self.target.patterns or entry.path in self.keep:
+        path = f"{base}/{name}"
+        if self.target.patterns or path in self.keep:
             return False
-        if entry.path in self.seen:
+        if path in self.seen:
             return True
-        info = entry.stat(follow_symlinks=False)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return False
         if self.cutoff is not None and info.st_mtime > self.cutoff:
             return False
-        self._add(folder, entry, "folder", 0, info)
+        self._add(folder, base, name, "folder", 0, info)
         return True
 
-    def _plan_file(self, folder: Path, entry: os.DirEntry) -> bool:
-        if self.target.patterns and not self.target.matches(entry.name):
+    def _plan_file(self, folder: Path, base: str, entry: os.DirEntry) -> bool:
+        name = entry.name
+        if self.target.patterns and not self.target.matches(name):
             return False
         # Only overlapping targets (temp files inside the cache) meet twice.
-        if self.seen and entry.path in self.seen:
+        if self.seen and f"{base}/{name}" in self.seen:
             return True
         try:
             info = entry.stat(follow_symlinks=False)
         except OSError:
             return False
-        if not self._old_enough(entry.path, info):
+        cutoff = self.cutoff
+        if (
+            cutoff is None or info.st_mtime > cutoff or info.st_mtime > self.now
+        ) and not self._old_enough(base, name, info):
             return False
         is_link = stat.S_ISLNK(info.st_mode)
         if not is_link:
@@ -355,19 +379,19 @@ class _Walker:
             if busy:
                 who = ", ".join(str(h) for h in busy)
                 reason = f"held open for writing by {who}"
-                self.plan.skipped.append(Skip(Path(entry.path), reason))
+                self.plan.skipped.append(Skip(folder / name, reason))
                 return False
         kind = "link" if is_link else "file"
-        self._add(folder, entry, kind, 0 if is_link else info.st_size, info)
+        self._add(folder, base, name, kind, 0 if is_link else info.st_size, info)
         return True
 
-    def _old_enough(self, path: str, info: os.stat_result) -> bool:
+    def _old_enough(self, base: str, name: str, info: os.stat_result) -> bool:
         if info.st_mtime > self.now:
             # Written since the plan started is merely new; further ahead
             # than the clock is a future time, named so the user sees it.
             if self.cutoff is not None and info.st_mtime > time.time() + 1:
                 reason = "modification time in the future: treated as new"
-                self.plan.skipped.append(Skip(Path(path), reason))
+                self.plan.skipped.append(Skip(Path(base, name), reason))
             elif self.cutoff is not None:
                 self.plan.kept += 1
             return self.cutoff is None
@@ -379,17 +403,18 @@ class _Walker:
     def _add(
         self,
         folder: Path,
-        entry: os.DirEntry,
+        base: str,
+        name: str,
         kind: str,
         size: int,
         info: os.stat_result,
     ) -> None:
         if self.track:
-            self.seen.add(entry.path)
+            self.seen.add(f"{base}/{name}")
         self.plan.removals.append(
             Removal(
                 folder,
-                entry.name,
+                name,
                 self.target.folder,
                 kind,
                 size,
@@ -405,21 +430,21 @@ def execute_plan(plan: CleanupPlan, progress: Progress | None = None) -> Cleanup
 
     An entry that changed since the plan was made (another file under the
     same name, a newer modification time) or that is gone is skipped, and a
-    folder that is no longer empty is kept.
+    folder that is no longer empty is kept. Files go first, a large plan's
+    in two processes (half the folders each); folders after, in the plan's
+    order, so each goes once what was planned inside it is gone.
     """
     result = CleanupResult(skipped=list(plan.skipped))
+    files = [item for item in plan.removals if item.kind != "folder"]
+    folders = [item for item in plan.removals if item.kind == "folder"]
     done = 0
-    for (folder, root), items in _by_folder(plan.removals):
-        try:
-            with safefs.folder_handle(folder, root) as fd:
-                for item in items:
-                    _remove_one(fd, item, result)
-        except OSError as exc:
-            reason = f"cannot open its folder: {exc.strerror or exc}"
-            result.skipped += [Skip(item.path, reason) for item in items]
-        done += len(items)
-        if progress is not None:
-            progress(done)
+    for items in (files, folders):
+        runs = _folder_runs(items)
+        split = _in_two if items is files and len(files) >= SPLIT_FILES else _in_one
+        for outcome in split(lambda part, items=items: _remove_runs(items, part), runs):
+            done += _record(result, items, outcome)
+            if progress is not None:
+                progress(done)
     log.info(
         "cleanup removed %d entries, freed %d bytes, skipped %d",
         len(result.removed),
@@ -429,33 +454,77 @@ def execute_plan(plan: CleanupPlan, progress: Progress | None = None) -> Cleanup
     return result
 
 
-def _by_folder(
-    removals: list[Removal],
-) -> Iterator[tuple[tuple[Path, Path], list[Removal]]]:
-    """Group consecutive removals of one folder, keeping the plan's order."""
-    return (
-        (key, list(group))
-        for key, group in itertools.groupby(removals, lambda r: (r.folder, r.root))
-    )
+def _in_one(action: Callable[[Sequence[range]], _Outcome], runs: Sequence[range]):
+    return [action(runs)]
 
 
-def _remove_one(fd: int, item: Removal, result: CleanupResult) -> None:
+def _in_two(action: Callable[[Sequence[range]], _Outcome], runs: Sequence[range]):
+    return parallel.in_two_processes(action, runs, minimum=2)
+
+
+# Below this many files, removing them in two processes costs more than it saves.
+SPLIT_FILES = 1000
+
+
+# What became of each entry of a run: its index, and the problem (None when
+# it was removed). Plain numbers and text travel cheaply between processes.
+_Outcome = list[tuple[int, str | None]]
+
+
+def _folder_runs(items: list[Removal]) -> list[range]:
+    """Return the index ranges of consecutive entries of one folder."""
+    runs = []
+    start = 0
+    for index in range(1, len(items) + 1):
+        if index == len(items) or (items[index].folder, items[index].root) != (
+            items[start].folder,
+            items[start].root,
+        ):
+            runs.append(range(start, index))
+            start = index
+    return runs
+
+
+def _remove_runs(items: list[Removal], runs: Sequence[range]) -> _Outcome:
+    outcome: _Outcome = []
+    for run in runs:
+        first = items[run.start]
+        try:
+            with safefs.folder_handle(first.folder, first.root) as fd:
+                for index in run:
+                    outcome.append((index, _remove(fd, items[index])))
+        except OSError as exc:
+            reason = f"cannot open its folder: {exc.strerror or exc}"
+            done = {index for index, _ in outcome}
+            outcome += [(index, reason) for index in run if index not in done]
+    return outcome
+
+
+def _remove(fd: int, item: Removal) -> str | None:
+    """Remove one entry of an opened folder; return the problem, if any."""
     problem = _recheck(fd, item)
     if problem is None:
         try:
             safefs.remove_entry(fd, item.name, folder=item.kind == "folder")
         except OSError as exc:
             problem = f"could not remove: {exc.strerror or exc}"
-    if problem is None:
-        result.freed += item.size
-        result.removed.append(item)
-    else:
-        result.skipped.append(Skip(item.path, problem))
+    return problem
+
+
+def _record(result: CleanupResult, items: list[Removal], outcome: _Outcome) -> int:
+    for index, problem in outcome:
+        item = items[index]
+        if problem is None:
+            result.freed += item.size
+            result.removed.append(item)
+        else:
+            result.skipped.append(Skip(item.path, problem))
+    return len(outcome)
 
 
 def _recheck(fd: int, item: Removal) -> str | None:
     try:
-        info = os.lstat(item.name, dir_fd=fd)
+        info = os.stat(item.name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
         return "already gone"
     if info.st_ino != item.inode:

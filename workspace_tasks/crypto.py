@@ -11,14 +11,16 @@ from the process directly:
   the environment variable holding a passphrase, used when no recipient is
   configured.
 
-Data flows through an in-memory pipe to the encryptor, so no plaintext copy
-of a backup is ever written to disk.
+Both directions stream with bounded memory, and no plaintext copy of a
+backup is ever written to disk: to public keys, data flows through an
+in-memory pipe to pyrage; with a passphrase (which pyrage only encrypts
+whole), :mod:`workspace_tasks.agefile` writes and reads age's passphrase
+format in chunks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import threading
@@ -137,15 +139,15 @@ def _parse_identities(identities: tuple[str, ...]) -> list:
 @contextlib.contextmanager
 def encrypting(out: BinaryIO, keys: EncryptionKeys) -> Iterator[BinaryIO]:
     """Yield a writer whose bytes are encrypted into ``out``."""
+    if keys.passphrase is not None and not keys.recipients:
+        from workspace_tasks import agefile
+
+        writer = agefile.PassphraseWriter(out, keys.passphrase)
+        yield writer
+        writer.close()
+        return
     import pyrage
 
-    if keys.passphrase is not None and not keys.recipients:
-        # Not yet: pyrage encrypts passphrase files only whole, so these are
-        # held in memory (never on disk); stream them once it can.
-        buffer = io.BytesIO()
-        yield buffer
-        out.write(pyrage.passphrase.encrypt(buffer.getvalue(), keys.passphrase))
-        return
     recipients = _parse_recipients(keys.recipients)
     read_fd, write_fd = os.pipe()
     reader = open(read_fd, "rb")  # noqa: SIM115 - owned by the worker thread
@@ -175,8 +177,6 @@ def decrypting(src: BinaryIO, keys: DecryptionKeys) -> Iterator[BinaryIO]:
     Raises:
         CryptoError: the keys do not open it, or it is damaged.
     """
-    import pyrage
-
     head = src.peek(256)[:256] if hasattr(src, "peek") else b""
     if b"\n-> scrypt " in head:
         if not keys.passphrase:
@@ -184,9 +184,11 @@ def decrypting(src: BinaryIO, keys: DecryptionKeys) -> Iterator[BinaryIO]:
                 "this backup is encrypted with a passphrase; set it in "
                 f"${DEFAULT_PASSPHRASE_ENV} (or [backup] passphrase_env)"
             )
+        from workspace_tasks import agefile
+
         try:
-            yield io.BytesIO(pyrage.passphrase.decrypt(src.read(), keys.passphrase))
-        except pyrage.DecryptError as exc:
+            yield agefile.PassphraseReader(src, keys.passphrase)
+        except agefile.AgeError as exc:
             raise CryptoError(f"cannot decrypt the backup: {exc}") from None
         return
     if not keys.identities:
@@ -194,6 +196,8 @@ def decrypting(src: BinaryIO, keys: DecryptionKeys) -> Iterator[BinaryIO]:
             "this backup is encrypted to age keys; point [backup] identity_file "
             "at a matching identity file"
         )
+    import pyrage
+
     identities = _parse_identities(keys.identities)
     read_fd, write_fd = os.pipe()
     writer = open(write_fd, "wb")  # noqa: SIM115 - owned by the worker thread

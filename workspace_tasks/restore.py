@@ -25,18 +25,19 @@ Files that exist locally but are not in the backup are never removed.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from workspace_tasks import archive, safefs
+from workspace_tasks import archive, parallel, safefs
 from workspace_tasks.archive import ArchiveError, Manifest
 from workspace_tasks.backup import (
     BackupInfo,
@@ -63,6 +64,7 @@ from workspace_tasks.errors import (
     WorkspaceError,
 )
 from workspace_tasks.names import check_user_name
+from workspace_tasks.tarstream import write_data
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,11 @@ def _clean_path(name: str) -> list[str] | str:
     return parts
 
 
+def _parent(parts: list[str]) -> str:
+    """Return the parent folder of the path made of ``parts``."""
+    return "/".join(parts[:-1])
+
+
 class MemberChecker:
     """Check members in archive order, remembering what earlier ones placed."""
 
@@ -188,6 +195,11 @@ class MemberChecker:
         self.label = label
         self.seen: dict[str, str] = {}
         self.links: dict[str, tuple[str, str]] = {}
+        # Folders whose parents have all been checked: their children need
+        # no walk up the path. ``implied`` are the parents of those that are
+        # no members; a member placed at one of them empties both sets.
+        self.folders: set[str] = set()
+        self.implied: set[str] = set()
 
     def check(self, info: archive.TarMember) -> Member | None:
         """Return the checked member, None for the archive's root folder.
@@ -215,12 +227,29 @@ class MemberChecker:
         elif kind == "hardlink":
             target = self._check_hardlink(info.name, info.linkname)
         self.seen[path] = kind
+        if path in self.implied:
+            self.folders.clear()
+            self.implied.clear()
+        if kind == "dir":
+            self._note_folder(path, parts)
         mode = info.mode & (0o1777 if kind == "dir" else 0o777)
         size = info.size if kind == "file" else 0
         mtime_ns = int(info.mtime) * 1_000_000_000
         return Member(path, kind, mode, mtime_ns, size, target, "", info.offset)
 
+    def _note_folder(self, path: str, parts: list[str]) -> None:
+        """Remember a checked folder, and the parents it implies."""
+        parent = path.rpartition("/")[0]
+        if parent and parent not in self.folders:
+            for depth in range(1, len(parts)):
+                prefix = "/".join(parts[:depth])
+                if prefix not in self.seen:
+                    self.implied.add(prefix)
+        self.folders.add(path)
+
     def _check_parents(self, name: str, parts: list[str]) -> None:
+        if len(parts) == 1 or _parent(parts) in self.folders:
+            return
         for depth in range(1, len(parts)):
             prefix = "/".join(parts[:depth])
             kind = self.seen.get(prefix)
@@ -343,10 +372,12 @@ def _check_areas(
     source = target.for_user(manifest.user)
     source_excluded = excluded_paths(source)
     target_excluded = excluded_paths(target)
+    same = source.user == target.user and source_excluded == target_excluded
     for member in members:
         why = outside_user_areas(source, member.path, member.type, source_excluded)
-        path = map_path(member.path, source.user, target.user)
-        why = why or outside_user_areas(target, path, member.type, target_excluded)
+        if not why and not same:
+            path = map_path(member.path, source.user, target.user)
+            why = outside_user_areas(target, path, member.type, target_excluded)
         if why:
             raise _refuse(label, member.path, why)
 
@@ -580,27 +611,40 @@ class _Layout:
         writes = [s for s in plan.steps if s.action in WRITES]
         created = {s.path for s in writes if s.type == "dir"}
         self.moved = [s for s in writes if not _inside(s.path, created)]
-        self.folders: set[str] = {""}
         self.tree = safefs.NewTree(root)
 
     def staged(self, path: str) -> str:
         """Return where ``path`` of the workspace is staged."""
         return f"{self.new}/{path}"
 
-    def make_folder(self, path: str) -> None:
-        """Create the staged folder ``path`` and its parents.
+    def make_folders(self, steps: list[Step]) -> None:
+        """Create the staged folders of ``steps`` and the parents of all.
 
         They get the default mode, as tar gives folders it must make; the
         staging folder itself is private, and restored folders get their
-        own modes once swapped in.
+        own modes once swapped in. Each level of the tree is made on a few
+        threads once the level above it exists.
         """
-        missing = []
-        while path not in self.folders:
-            missing.append(path)
-            path = path.rpartition("/")[0]
-        for folder in reversed(missing):
-            self.tree.make_dir(self.staged(folder))
-            self.folders.add(folder)
+        folders: set[str] = set()
+        for step in steps:
+            path = step.path if step.type == "dir" else step.path.rpartition("/")[0]
+            while path and path not in folders:
+                folders.add(path)
+                path = path.rpartition("/")[0]
+        levels: dict[int, list[tuple[str, str]]] = {}
+        for path in folders:
+            level = levels.setdefault(path.count("/"), [])
+            level.append((self.staged(path), path))
+        for depth in sorted(levels):
+            parallel.run_all(self._make_folders, levels[depth])
+
+    def _make_folders(self, folders: Sequence[tuple[str, str]]) -> list[None]:
+        for staged, path in folders:
+            try:
+                self.tree.make_dir(staged)
+            except OSError as exc:
+                raise _os_error(path, exc) from None
+        return []
 
 
 def _inside(path: str, folders: set[str]) -> bool:
@@ -611,6 +655,16 @@ def _inside(path: str, folders: set[str]) -> bool:
             return True
         parent = parent.rpartition("/")[0]
     return False
+
+
+# A staged file: where it goes, its workspace path, its member, its data
+# and whether the data is still to be checked against the member's checksum.
+# Files up to LARGE_FILE go to the writer threads in batches of BATCH_BYTES;
+# larger ones are streamed to disk by the reading thread.
+_Staged = tuple[str, str, Member, bytes, bool]
+LARGE_FILE = 1 << 20
+BATCH_BYTES = 1 << 20
+BATCH_FILES = 64
 
 
 def _stage(
@@ -626,82 +680,114 @@ def _stage(
     Names, kinds, links and modes all come from that pass; this one reads
     only file data, at the offsets found then, and checks every file
     against its checksum (the manifest's, or the first pass's for a tar
-    without one), so an archive that changed in between restores nothing.
+    without one) before it is written, so an archive that changed in
+    between restores nothing. Folders come first, then files (written on
+    a few threads), then links, which may name the files.
     """
     steps = [s for s in plan.steps if s.action in WRITES]
     layout.tree.make_dir(layout.new, safefs.PRIVATE_DIR)
-    with contextlib.ExitStack() as stack:
-        tar = None
-        if any(checked[s.source].type == "file" for s in steps):
-            tar = stack.enter_context(archive.open_tar(raw, decryption_keys(ws)))
-        for done, step in enumerate(steps, start=1):
-            member = checked[step.source]
-            try:
-                _stage_member(tar, member, step, plan, layout, ws.root)
-            except OSError as exc:
-                # The staging folder is an inner detail: name the path.
-                raise ArchiveError(
-                    f"cannot restore {step.path}: {exc.strerror}; nothing was restored"
-                ) from None
-            if progress is not None:
-                progress(done, len(steps))
+    layout.make_folders(steps)
+    files = [s for s in steps if s.type == "file"]
+    done = len(steps) - len(files)
+    if files:
+        with (
+            archive.open_tar(raw, decryption_keys(ws)) as tar,
+            parallel.Batches(functools.partial(_write_staged, layout.tree)) as writers,
+        ):
+            batch: list[_Staged] = []
+            size = 0
+            for step in files:
+                member = checked[step.source]
+                staged = _read_file(tar, member, step, plan, layout)
+                if staged is not None:
+                    batch.append(staged)
+                    size += len(staged[3])
+                if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+                    writers.submit(batch)
+                    batch, size = [], 0
+                done += 1
+                if progress is not None:
+                    progress(done, len(steps))
+            writers.submit(batch)
+    for step in steps:
+        if step.type in ("symlink", "hardlink"):
+            _stage_link(checked[step.source], step, plan, layout, ws.root)
     return len(steps)
 
 
-def _stage_member(
-    tar: archive.TarReader | None,
-    member: Member,
-    step: Step,
-    plan: RestorePlan,
-    layout: _Layout,
-    root: Path,
+def _os_error(path: str, exc: OSError) -> ArchiveError:
+    # The staging folder is an inner detail: name the workspace path.
+    return ArchiveError(f"cannot restore {path}: {exc.strerror}; nothing was restored")
+
+
+def _stage_link(
+    member: Member, step: Step, plan: RestorePlan, layout: _Layout, root: Path
 ) -> None:
-    layout.make_folder(step.path.rpartition("/")[0])
     target = layout.staged(step.path)
-    if member.type == "dir":
-        layout.make_folder(step.path)
-    elif member.type == "symlink":
-        layout.tree.make_symlink(target, member.target)
-        mtime = (member.mtime_ns, member.mtime_ns)
-        os.utime(target, ns=mtime, follow_symlinks=False)
-    elif member.type == "hardlink":
+    try:
+        if member.type == "symlink":
+            layout.tree.make_symlink(target, member.target)
+            mtime = (member.mtime_ns, member.mtime_ns)
+            os.utime(target, ns=mtime, follow_symlinks=False)
+            return
         linked = map_path(member.target, plan.source_user, plan.user)
         source = layout.staged(linked)
         if not os.path.lexists(source):
             source = f"{root}/{linked}"
         layout.tree.make_hardlink(source, target)
-    else:
-        assert tar is not None
-        _stage_file(tar, member, step, plan, layout.tree.create_file(target))
+    except OSError as exc:
+        raise _os_error(step.path, exc) from None
 
 
-def _stage_file(
+def _read_file(
     tar: archive.TarReader,
     member: Member,
     step: Step,
     plan: RestorePlan,
-    fd: int,
-) -> None:
-    """Write ``member``'s data into the new staged file ``fd``, then close it."""
+    layout: _Layout,
+) -> _Staged | None:
+    """Read and check one file's data; return it to be written, or write it.
+
+    A file larger than :data:`LARGE_FILE` is written here as it is read
+    (None is returned); it is removed again if its checksum fails.
+    """
+    target = layout.staged(step.path)
+    if member.size > LARGE_FILE and not _rewritten(step, plan):
+        try:
+            _stream_file(tar, member, layout.tree.create_file(target))
+        except OSError as exc:
+            raise _os_error(step.path, exc) from None
+        return None
+    data = archive.read_member(tar, member.path, member.size, member.offset)
+    if _rewritten(step, plan):
+        _check_digest(member, hashlib.sha256(data).hexdigest())
+        assert plan.source_user is not None
+        rewritten = rewrite_user(data, plan.source_user, plan.user)
+        return (target, step.path, member, rewritten, False)
+    return (target, step.path, member, data, True)
+
+
+def _rewritten(step: Step, plan: RestorePlan) -> bool:
+    return bool(
+        plan.source_user
+        and plan.source_user != plan.user
+        and _rewrites_user(step.path, plan.user)
+    )
+
+
+def _check_digest(member: Member, digest: str) -> None:
+    if digest != member.sha256:
+        raise ArchiveError(
+            f"{member.path}: checksum does not match the manifest; the backup "
+            "is damaged and nothing was restored"
+        )
+
+
+def _stream_file(tar: archive.TarReader, member: Member, fd: int) -> None:
+    """Copy ``member``'s data into the new staged file ``fd``, then close it."""
     try:
-        if (
-            plan.source_user
-            and _rewrites_user(step.path, plan.user)
-            and (plan.source_user != plan.user)
-        ):
-            data = archive.read_member(tar, member.path, member.size, member.offset)
-            digest = hashlib.sha256(data).hexdigest()
-            with os.fdopen(os.dup(fd), "wb") as out:
-                out.write(rewrite_user(data, plan.source_user, plan.user))
-        else:
-            digest = archive.copy_member(
-                tar, member.path, member.size, fd, member.offset
-            )
-        if digest != member.sha256:
-            raise ArchiveError(
-                f"{member.path}: checksum does not match the manifest; the backup "
-                "is damaged and nothing was restored"
-            )
+        digest = archive.copy_member(tar, member.path, member.size, fd, member.offset)
+        _check_digest(member, digest)
         os.fchmod(fd, member.mode)
         os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
     finally:
@@ -719,6 +805,27 @@ class _Undo:
 
 class UndoFailed(WorkspaceError):
     """A swap that failed and could not be undone: its staging folder is kept."""
+
+
+def _write_staged(tree: safefs.NewTree, batch: list[_Staged]) -> None:
+    """Check and write a batch of files into the staging folder (a worker).
+
+    A file whose data does not match its checksum fails the restore, and
+    the staging folder, written or not, is discarded with it.
+    """
+    for target, path, member, data, check in batch:
+        if check:
+            _check_digest(member, hashlib.sha256(data).hexdigest())
+        try:
+            fd = tree.create_file(target)
+            try:
+                write_data(fd, data)
+                os.fchmod(fd, member.mode)
+                os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _os_error(path, exc) from None
 
 
 class _Journal:
@@ -804,13 +911,25 @@ def _make_parents(folder: str, journal: _Journal, known: set[str], root: Path) -
 def _apply_folder_metadata(
     root: Path, plan: RestorePlan, folders: dict[str, tuple[int, int]]
 ) -> None:
-    """Give restored folders their modes and mtimes, deepest first."""
+    """Give restored folders their modes and mtimes, deepest level first."""
     # Unchanged folders too: renames into them during the swap moved their
     # mtimes, which the backup recorded.
-    touched = [s.path for s in plan.steps if s.type == "dir" and s.action != "keep"]
-    for path in sorted(touched, key=lambda p: p.count("/"), reverse=True):
-        mode, mtime_ns = folders[path]
-        safefs.set_mode(root / path, mode, root, mtime_ns=mtime_ns)
+    levels: dict[int, list[tuple[str, int, int]]] = {}
+    for step in plan.steps:
+        if step.type == "dir" and step.action != "keep":
+            mode, mtime_ns = folders[step.path]
+            where = f"{root}/{step.path}"
+            levels.setdefault(step.path.count("/"), []).append((where, mode, mtime_ns))
+    for depth in sorted(levels, reverse=True):
+        parallel.run_all(functools.partial(_set_folder_metadata, root), levels[depth])
+
+
+def _set_folder_metadata(
+    root: Path, folders: Sequence[tuple[str, int, int]]
+) -> list[None]:
+    for path, mode, mtime_ns in folders:
+        safefs.set_mode(Path(path), mode, root, mtime_ns=mtime_ns)
+    return []
 
 
 def undo_journal(ws: Workspace, staging: Path) -> list[str]:

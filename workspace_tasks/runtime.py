@@ -15,16 +15,14 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workspace_tasks import safefs
-from workspace_tasks.cleanup import (
-    CleanupPlan,
-    CleanupTarget,
-    merge_plans,
-    plan_cleanup,
-)
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError
+
+if TYPE_CHECKING:
+    from workspace_tasks.cleanup import CleanupPlan, CleanupTarget
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +355,8 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
     Raises:
         UnsafeOperation: one of those folders leads outside the workspace.
     """
+    from workspace_tasks.cleanup import CleanupTarget
+
     if kind not in CLEANUP_TYPES:
         raise UsageError(f"--type: {kind!r} is not one of {', '.join(CLEANUP_TYPES)}")
     targets = []
@@ -403,6 +403,8 @@ def plan_runtime_cleanup(
     Without ``age`` each type is planned with its own default age
     (:func:`default_age`), ``all`` included.
     """
+    from workspace_tasks.cleanup import merge_plans, plan_cleanup
+
     kinds = ("cache", "logs", "temp") if kind == "all" else (kind,)
     cleanup_targets(ws, kind)  # an unknown type or a link out refuses it all
     plans = [

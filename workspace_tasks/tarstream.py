@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -33,8 +34,17 @@ _KINDS = {
     b"4": "special",
     b"6": "special",
 }
+_SPECIAL_KINDS = {
+    b"x": "pax",
+    b"g": "pax-global",
+    b"L": "longname",
+    b"K": "longlink",
+    b"S": "sparse",
+}
+# Members that stand for themselves (not headers of the next member).
+_PLAIN = frozenset(("file", "dir", "symlink", "hardlink", "special", "other"))
 # Types whose size field counts no data in the stream (as tar reads them).
-_NO_DATA = ("hardlink", "symlink", "dir", "special")
+_NO_DATA = frozenset(("hardlink", "symlink", "dir", "special"))
 
 
 class TarError(WorkspaceError):
@@ -69,14 +79,24 @@ def _number(field: bytes) -> int:
     if field[0] in (0x80, 0xFF):
         value = int.from_bytes(field[1:], "big")
         return value - 256 ** (len(field) - 1) if field[0] == 0xFF else value
-    end = field.find(b"\0")
-    text = (field if end < 0 else field[:end]).strip()
-    return int(text or b"0", 8)
+    text = field.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _byte_sum(block: bytes) -> int:
+    """Return the sum of the bytes of a 512-byte block, in C.
+
+    Adler-32's low half is one plus the byte sum modulo 65521, and the sum
+    of 256 bytes is at most 65280: each half's sum comes back exact.
+    """
+    low = zlib.adler32(block[:256]) & 0xFFFF
+    high = zlib.adler32(block[256:]) & 0xFFFF
+    return low + high - 2
 
 
 def _checksum_ok(block: bytes) -> bool:
     stored = _number(block[148:156])
-    unsigned = sum(block) - sum(block[148:156]) + 8 * 0x20
+    unsigned = _byte_sum(block) - sum(block[148:156]) + 8 * 0x20
     if stored == unsigned:
         return True
     # Some old tars summed signed bytes.
@@ -129,7 +149,8 @@ class TarReader:
         have = len(self._buf) - self._pos
         if have >= need:
             return True
-        parts = [self._buf[self._pos :]]
+        # Joining one part takes it as it is: no copy of a whole chunk.
+        parts = [self._buf[self._pos :]] if have else []
         while have < need:
             block = self._stream.read(max(CHUNK, need - have))
             if not block:
@@ -168,35 +189,46 @@ class TarReader:
 
     def next(self) -> TarMember | None:
         """Return the next member, None at the end of the archive."""
-        self._skip(self._unread)
-        self._unread = 0
+        if self._unread:
+            self._skip(self._unread)
+            self._unread = 0
         local: dict[str, str] = {}
         while True:
             start = self._offset
-            if not self._fill(BLOCK):
+            if len(self._buf) - self._pos < BLOCK and not self._fill(BLOCK):
                 if len(self._buf) - self._pos:
                     raise TarError("the archive ends in the middle of a header")
                 if start == 0:
                     raise TarError("the archive is empty")
                 return None
-            block = self._take(BLOCK)
+            pos = self._pos
+            block = self._buf[pos : pos + BLOCK]
+            self._pos = pos + BLOCK
+            self._offset = start + BLOCK
             if block == _ZERO_BLOCK:
                 if start == 0:
                     raise TarError("the archive is empty")
                 return None
             member = self._parse(block, start)
-            if member.kind == "pax":
+            kind = member.kind
+            if kind in _PLAIN:
+                if local or self._globals:
+                    self._apply_pax(member, {**self._globals, **local})
+                if kind in _NO_DATA:
+                    member.size = 0
+                member.offset = self._offset
+                self._unread = member.size + (-member.size % BLOCK)
+                return member
+            if kind == "pax":
                 local.update(_pax_records(self._take_data(member.size)))
-            elif member.kind == "pax-global":
+            elif kind == "pax-global":
                 self._globals.update(_pax_records(self._take_data(member.size)))
-            elif member.kind == "longname":
+            elif kind == "longname":
                 local["path"] = _text(self._take_data(member.size))
-            elif member.kind == "longlink":
+            elif kind == "longlink":
                 local["linkpath"] = _text(self._take_data(member.size))
-            elif member.kind == "sparse":
-                raise _sparse(member.name)
             else:
-                return self._finish(member, {**self._globals, **local})
+                raise _sparse(member.name)
 
     def _parse(self, block: bytes, start: int) -> TarMember:
         try:
@@ -212,13 +244,7 @@ class TarReader:
         if block[257:263] == b"ustar\x00" and block[345] != 0:
             name = _text(block[345:500]) + "/" + name
         flag = block[156:157]
-        kind = _KINDS.get(flag) or {
-            b"x": "pax",
-            b"g": "pax-global",
-            b"L": "longname",
-            b"K": "longlink",
-            b"S": "sparse",
-        }.get(flag, "other")
+        kind = _KINDS.get(flag) or _SPECIAL_KINDS.get(flag, "other")
         if flag == b"\0" and name.endswith("/"):
             kind = "dir"
         return TarMember(name, kind, mode, mtime, size, _text(block[157:257]))
@@ -228,7 +254,7 @@ class TarReader:
         self._skip(-size % BLOCK)
         return data
 
-    def _finish(self, member: TarMember, pax: dict[str, str]) -> TarMember:
+    def _apply_pax(self, member: TarMember, pax: dict[str, str]) -> None:
         if any(key.startswith("GNU.sparse.") for key in pax):
             raise _sparse(member.name)
         try:
@@ -244,11 +270,6 @@ class TarReader:
             raise TarError(
                 f"member {member.name!r} has a malformed PAX header"
             ) from None
-        if member.kind in _NO_DATA:
-            member.size = 0
-        member.offset = self._offset
-        self._unread = member.size + (-member.size % BLOCK)
-        return member
 
     # Data.
 
@@ -277,6 +298,17 @@ class TarReader:
             yield view
         self._skip(-size % BLOCK)
 
+    def read_at(self, offset: int, size: int, name: str) -> bytes:
+        """Return ``size`` bytes of member data starting at ``offset``."""
+        self.seek(offset)
+        pos = self._pos
+        if len(self._buf) - pos >= size + (-size % BLOCK):
+            end = pos + size + (-size % BLOCK)
+            self._pos = end
+            self._offset += end - pos
+            return self._buf[pos : pos + size]
+        return b"".join(self.pieces(size, name))
+
     def read(self, member: TarMember) -> bytes:
         """Return the whole data of the member just returned."""
         return b"".join(self.pieces(member.size, member.name))
@@ -291,14 +323,24 @@ class TarReader:
         seeked = False
         for piece in self.pieces(size, name):
             digest.update(piece)
-            if fd is None:
-                continue
-            if len(piece) >= _HOLE and piece == _ZEROS[: len(piece)]:
-                os.lseek(fd, len(piece), os.SEEK_CUR)
-                seeked = True
-                continue
-            while piece:
-                piece = piece[os.write(fd, piece) :]
+            if fd is not None:
+                seeked = _write_piece(fd, piece) or seeked
         if seeked:
             os.ftruncate(fd, size)
         return digest.hexdigest()
+
+
+def write_data(fd: int, data: bytes | memoryview) -> None:
+    """Write ``data`` to the new file ``fd``, as a hole if it is all zeros."""
+    if _write_piece(fd, data):
+        os.ftruncate(fd, len(data))
+
+
+def _write_piece(fd: int, piece: bytes | memoryview) -> bool:
+    """Write one piece of data; tell whether it was skipped as a hole."""
+    if len(piece) >= _HOLE and piece == _ZEROS[: len(piece)]:
+        os.lseek(fd, len(piece), os.SEEK_CUR)
+        return True
+    while piece:
+        piece = piece[os.write(fd, piece) :]
+    return False

@@ -41,7 +41,7 @@ def _run(argv: list[str]) -> int:
     from workspace_tasks.cli.parser import build_parser
 
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
         handler = getattr(args, "handler", None)
         if handler is None:

@@ -58,9 +58,11 @@ def execute_with_progress(plan):
 
 def print_plan(plan: dict) -> None:
     """Print a plan: each removal, rotation and skip, then the bytes it frees."""
-    for item in plan["removals"]:
-        size = output.human_size(item["size"])
-        output.print_line(f"would remove {item['path']} ({size}; {item['reason']})")
+    output.print_lines(
+        f"would remove {item['path']} "
+        f"({output.human_size(item['size'])}; {item['reason']})"
+        for item in plan["removals"]
+    )
     for item in plan.get("would_rotate", []):
         size = output.human_size(item["size"])
         output.print_line(f"would rotate {item['path']} ({size})")
@@ -74,10 +76,12 @@ def print_plan(plan: dict) -> None:
 
 def print_result(result: dict) -> None:
     """Print what a cleanup removed and skipped, and the bytes freed."""
-    for item in result["removed"]:
-        output.print_line(f"removed {item['path']} ({item['reason']})")
-    for item in result["skipped"]:
-        output.print_line(f"skipped {item['path']}: {item['reason']}")
+    output.print_lines(
+        f"removed {item['path']} ({item['reason']})" for item in result["removed"]
+    )
+    output.print_lines(
+        f"skipped {item['path']}: {item['reason']}" for item in result["skipped"]
+    )
     for item in result.get("rotated", []):
         output.print_line(f"rotated {item['path']} to {item['rotated_to']}")
     output.print_line(

@@ -23,6 +23,22 @@ FAMILIES = (
     "workspace_tasks.cli.cleanup_cmds",
     "workspace_tasks.cli.health_cmds",
 )
+# The commands each family registers (a test keeps this in step), so that
+# running one command builds the parser of its family only.
+COMMANDS = {
+    "init": "workspace_tasks.cli.workspace_cmds",
+    "status": "workspace_tasks.cli.workspace_cmds",
+    "list": "workspace_tasks.cli.workspace_cmds",
+    "resolve": "workspace_tasks.cli.resolve_cmds",
+    "config": "workspace_tasks.cli.config_cmds",
+    "runtime": "workspace_tasks.cli.runtime_cmds",
+    "tools": "workspace_tasks.cli.tools_cmds",
+    "backup": "workspace_tasks.cli.backup_cmds",
+    "restore": "workspace_tasks.cli.backup_cmds",
+    "reset": "workspace_tasks.cli.backup_cmds",
+    "cleanup": "workspace_tasks.cli.cleanup_cmds",
+    "health": "workspace_tasks.cli.health_cmds",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,8 +86,13 @@ def _common() -> Common:
     return Common(root, user, fmt)
 
 
-def build_parser() -> Parser:
-    """Return the parser of the ``workspace`` command with every family."""
+def build_parser(argv: list[str] | None = None) -> Parser:
+    """Return the parser of the ``workspace`` command.
+
+    When ``argv`` names a known command first, only that command's family
+    is registered (its parsing and help are the same); otherwise, for
+    ``--help`` or a mistyped command, every family is.
+    """
     parser = Parser(
         prog="workspace",
         description="Isolated, healthy, backed-up per-user workspaces.",
@@ -79,6 +100,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     common = _common()
-    for name in FAMILIES:
+    first = argv[0] if argv else None
+    families = (COMMANDS[first],) if first in COMMANDS else FAMILIES
+    for name in families:
         importlib.import_module(name).register(commands, common)
     return parser

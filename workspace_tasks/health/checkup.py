@@ -18,7 +18,7 @@ from workspace_tasks.health.integration import check_integration
 from workspace_tasks.health.model import ComponentResult, HealthReport
 from workspace_tasks.health.resources import check_resources
 from workspace_tasks.health.runtime import check_runtime
-from workspace_tasks.health.survey import survey_workspace
+from workspace_tasks.health.survey import Survey, survey_workspace
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,29 @@ COMPONENT_CHECKS: dict[str, Callable[[Workspace, bool], ComponentResult]] = {
 }
 
 
-def check_component(ws: Workspace, name: str, fix: bool = False) -> ComponentResult:
-    """Run the check of component ``name`` alone."""
+# The components that read the walk of the workspace.
+SURVEYED = ("directories", "runtime", "resources")
+
+
+def check_component(
+    ws: Workspace, name: str, fix: bool = False, survey: Survey | None = None
+) -> ComponentResult:
+    """Run the check of component ``name`` alone.
+
+    ``survey``, a walk of ``ws`` already made (see :data:`SURVEYED`), spares
+    the component its own.
+    """
     require_areas(ws)
+    if survey is not None and name in SURVEYED:
+        return _SURVEYED_CHECKS[name](ws, fix, survey)
     return COMPONENT_CHECKS[name](ws, fix)
+
+
+_SURVEYED_CHECKS: dict[str, Callable[[Workspace, bool, Survey], ComponentResult]] = {
+    "directories": check_directories,
+    "runtime": check_runtime,
+    "resources": check_resources,
+}
 
 
 def check_workspace_health(

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workspace_tasks import safefs
 from workspace_tasks.context import Workspace
-from workspace_tasks.extension_files import list_files
-from workspace_tasks.health.checkup import check_component
-from workspace_tasks.health.configuration import config_layers, required_files
-from workspace_tasks.health.extensions import workspace_extensions
 from workspace_tasks.health.model import (
     COMPONENTS,
     ComponentResult,
     HealthReport,
     save_report,
 )
-from workspace_tasks.runtime import ensure_user_dir
+
+if TYPE_CHECKING:
+    from workspace_tasks.health.survey import Survey
 
 # Parts whose result depends only on the files they read.
 FILE_BOUND = ("configuration", "extensions")
@@ -47,6 +46,8 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
     not, so that one appearing or disappearing makes the part run again.
     """
     if name == "configuration":
+        from workspace_tasks.health.configuration import config_layers, required_files
+
         defaults = sorted(ws.config_dir.glob("*-defaults.toml"))
         schema = ws.core_config_dir / "config.schema.json"
         files = [*config_layers(ws), *required_files(ws), *defaults, schema]
@@ -54,6 +55,9 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
         present = [p for p in layers if p.is_file()]
         return present, [f"{p}:{p in present}" for p in layers]
     if name == "extensions":
+        from workspace_tasks.extension_files import list_files
+        from workspace_tasks.health.extensions import workspace_extensions
+
         extensions = workspace_extensions(ws)
         files = [f for e in extensions for f in list_files(e.path)]
         names = [f"{e.kind}/{e.name}:{e.origin}" for e in extensions]
@@ -61,9 +65,24 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
     return [], []
 
 
-def record_part(ws: Workspace, name: str) -> ComponentResult:
-    """Check component ``name`` (no repairs) and keep its result."""
-    result = check_component(ws, name)
+def record_part(
+    ws: Workspace, name: str, surveys: dict[str, Survey] | None = None
+) -> ComponentResult:
+    """Check component ``name`` (no repairs) and keep its result.
+
+    ``surveys``, kept by the caller across the parts of one run, holds the
+    walk of the workspace once a part made it, for the others to share.
+    """
+    from workspace_tasks.health.checkup import SURVEYED, check_component
+    from workspace_tasks.health.survey import survey_workspace
+    from workspace_tasks.runtime import ensure_user_dir
+
+    survey = None
+    if surveys is not None and name in SURVEYED:
+        if "workspace" not in surveys:
+            surveys["workspace"] = survey_workspace(ws)
+        survey = surveys["workspace"]
+    result = check_component(ws, name, survey=survey)
     data = result.to_dict(detailed=True)
     data["recommendations"] = result.recommendations
     ensure_user_dir(ws, parts_dir(ws))

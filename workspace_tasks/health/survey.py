@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workspace_tasks import parallel
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 
 MAX_DEPTH = 64
@@ -50,36 +52,19 @@ class Survey:
 
 
 def survey_workspace(ws: Workspace, now: float | None = None) -> Survey:
-    """Walk ``ws`` once: links, over-deep folders, runtime sizes and suspects."""
+    """Walk ``ws`` once: links, over-deep folders, runtime sizes and suspects.
+
+    The folders two levels into the user's cache (``<type>/<folder>``) are
+    walked last, in two processes when there are many (a large cache is
+    most of the walk).
+    """
     now = time.time() if now is None else now
     found = Survey(areas={area: AreaUsage() for area in RUNTIME_AREAS})
-    area_of = {os.fspath(ws.runtime(area)): area for area in RUNTIME_AREAS}
-    shared_area_dirs = {os.fspath(ws.runtime_root / area) for area in RUNTIME_AREAS}
-    stack: list[tuple[str, int, str | None]] = [(os.fspath(ws.root), 0, None)]
-    while stack:
-        folder, depth, area = stack.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = list(listing)
-        except OSError:
-            found.unlisted.append(Path(folder))
-            continue
-        other_users_here = folder in shared_area_dirs
-        files = []
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if other_users_here and entry.name != ws.user:
-                    continue
-                if depth + 1 > MAX_DEPTH:
-                    found.too_deep.append(Path(entry.path))
-                    continue
-                stack.append((entry.path, depth + 1, area_of.get(entry.path, area)))
-            elif entry.is_symlink():
-                found.symlinks.append(Path(entry.path))
-            elif area is not None:
-                files.append(entry)
-        if files:
-            _note_files(found, area, files, now)
+    walk = _Walk(ws, now)
+    deferred: list[tuple[str, int, str | None]] = []
+    walk.run(found, [(os.fspath(ws.root), 0, None)], deferred)
+    for part in parallel.in_two_processes(walk.survey, deferred):
+        _merge(found, part)
     for noted in (found.symlinks, found.too_deep, found.unlisted, found.sidecars):
         noted.sort()
     found.suspect_cache.sort()
@@ -87,8 +72,86 @@ def survey_workspace(ws: Workspace, now: float | None = None) -> Survey:
     return found
 
 
+class _Walk:
+    """What a walk of one workspace needs to know at every folder."""
+
+    def __init__(self, ws: Workspace, now: float) -> None:
+        self.user = ws.user
+        self.now = now
+        self.area_of = {os.fspath(ws.runtime(area)): area for area in RUNTIME_AREAS}
+        self.shared = {os.fspath(ws.runtime_root / area) for area in RUNTIME_AREAS}
+        self.cache = os.fspath(ws.runtime("cache"))
+
+    def survey(self, folders: Sequence[tuple[str, int, str | None]]) -> Survey:
+        """Return the survey of ``folders`` and everything below them."""
+        found = Survey(areas={area: AreaUsage() for area in RUNTIME_AREAS})
+        self.run(found, list(folders), None)
+        return found
+
+    def run(
+        self,
+        found: Survey,
+        stack: list[tuple[str, int, str | None]],
+        deferred: list[tuple[str, int, str | None]] | None,
+    ) -> None:
+        """Walk ``stack``; with ``deferred``, leave the cache's folders there."""
+        while stack:
+            folder, depth, area = stack.pop()
+            # Listed through a descriptor, the files are stat-ed by name in
+            # their folder rather than by their whole path.
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                found.unlisted.append(Path(folder))
+                continue
+            try:
+                below = self._folder(found, fd, folder, depth, area)
+            except OSError:
+                found.unlisted.append(Path(folder))
+                continue
+            finally:
+                os.close(fd)
+            if deferred is not None and os.path.dirname(folder) == self.cache:
+                deferred += below
+            else:
+                stack += below
+
+    def _folder(
+        self, found: Survey, fd: int, folder: str, depth: int, area: str | None
+    ) -> list[tuple[str, int, str | None]]:
+        """Note what the opened ``folder`` holds; return its folders to walk."""
+        other_users_here = folder in self.shared
+        below = []
+        files = []
+        for entry in os.scandir(fd):
+            if entry.is_dir(follow_symlinks=False):
+                if other_users_here and entry.name != self.user:
+                    continue
+                path = f"{folder}/{entry.name}"
+                if depth + 1 > MAX_DEPTH:
+                    found.too_deep.append(Path(path))
+                    continue
+                below.append((path, depth + 1, self.area_of.get(path, area)))
+            elif entry.is_symlink():
+                found.symlinks.append(Path(folder, entry.name))
+            elif area is not None:
+                files.append(entry)
+        if files:
+            _note_files(found, area, folder, files, self.now)
+        return below
+
+
+def _merge(found: Survey, part: Survey) -> None:
+    for name in ("symlinks", "too_deep", "unlisted", "suspect_cache", "sidecars"):
+        getattr(found, name).extend(getattr(part, name))
+    found.logs.extend(part.logs)
+    for area, usage in part.areas.items():
+        found.areas[area].files += usage.files
+        found.areas[area].bytes += usage.bytes
+
+
 def _note_files(
-    found: Survey, area: str, entries: list[os.DirEntry], now: float
+    found: Survey, area: str, folder: str, entries: list[os.DirEntry], now: float
 ) -> None:
     # The hot loop of a large cache: one stat per file and, for the usual
     # readable, non-empty, plainly named file, nothing else.
@@ -102,27 +165,27 @@ def _note_files(
             continue
         total += info.st_size
         if in_logs and stat.S_ISREG(info.st_mode):
-            found.logs.append((Path(entry.path), info.st_size))
+            found.logs.append((Path(folder, entry.name), info.st_size))
         elif in_cache and (
             info.st_size == 0
             or info.st_mode & TYPE_AND_READ != REGULAR_READABLE
             or entry.name.endswith(SUSPECT_ENDINGS)
         ):
-            _note_cache_entry(found, entry, info, now)
+            _note_cache_entry(found, Path(folder, entry.name), info, now)
     usage.files += len(entries)
     usage.bytes += total
 
 
 def _note_cache_entry(
-    found: Survey, entry: os.DirEntry, info: os.stat_result, now: float
+    found: Survey, path: Path, info: os.stat_result, now: float
 ) -> None:
     if not stat.S_ISREG(info.st_mode):
         return
-    reason = _cache_suspicion(entry.name, info, now)
+    reason = _cache_suspicion(path.name, info, now)
     if reason == "sidecar":
-        found.sidecars.append(Path(entry.path))
+        found.sidecars.append(path)
     elif reason:
-        found.suspect_cache.append((Path(entry.path), reason))
+        found.suspect_cache.append((path, reason))
 
 
 def _cache_suspicion(name: str, info: os.stat_result, now: float) -> str | None:

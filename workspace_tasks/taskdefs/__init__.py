@@ -105,11 +105,21 @@ def _stop(exc: Exception) -> NoReturn:
 
 
 def task_creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
-    """Return ``{"task_<name>": creator}`` for every family, bound to ``ws``."""
+    """Return ``{"task_<name>": creator}`` for every family, bound to ``ws``.
+
+    Each creator is marked for doit's delayed creation: ``doit health``
+    creates the health tasks only, not every family's (scanning the
+    extensions, reading the layers), while ``doit list`` still lists them
+    all and a target given by its path still finds its task.
+    """
+    from doit import create_after
+
     creators: dict[str, Callable[[], dict]] = {}
     for name in FAMILIES:
         family = importlib.import_module(name).creators(ws)
         creators.update({task: guarded(make) for task, make in family.items()})
+    for creator in creators.values():
+        create_after(target_regex=".*")(creator)
     return creators
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from workspace_tasks import output
-from workspace_tasks.cascade import cache_is_fresh, layer_sources
-from workspace_tasks.config_ops import write_cache
 from workspace_tasks.context import Workspace
 from workspace_tasks.taskdefs import reported
 
@@ -14,6 +12,8 @@ from workspace_tasks.taskdefs import reported
 @reported
 def write_merged_config(ws: Workspace) -> dict:
     """Write ``runtime/state/<user>/merged-config.toml``; say where."""
+    from workspace_tasks.config_ops import write_cache
+
     result = write_cache(ws)
     output.print_line(f"merged configuration of {ws.user} written to {result.path}")
     return {"layers": ", ".join(result.layers)}
@@ -24,6 +24,8 @@ def creators(ws: Workspace) -> dict[str, Callable[[], dict]]:
 
     def task_config() -> dict:
         """Merge the layers into runtime/state/<user>/merged-config.toml."""
+        from workspace_tasks.cascade import cache_is_fresh, layer_sources
+
         files = [source.path for source in layer_sources(ws) if source.path]
         return {
             "actions": [(write_merged_config, [ws])],

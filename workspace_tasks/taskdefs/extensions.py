@@ -10,14 +10,14 @@ A cluster's validation also depends on where its task services are found.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from workspace_tasks import output
 from workspace_tasks.context import EXTENSION_KINDS, Workspace
-from workspace_tasks.extension_files import list_files
-from workspace_tasks.manifest import load_manifest
-from workspace_tasks.resolver import Extension, effective_extensions
 from workspace_tasks.taskdefs import reported
-from workspace_tasks.validation import taskserv_finder
+
+if TYPE_CHECKING:
+    from workspace_tasks.resolver import Extension
 
 
 @reported
@@ -60,11 +60,16 @@ def run_suite(ws: Workspace, extension: Extension) -> bool:
 
 
 def _extensions(ws: Workspace) -> list[Extension]:
+    from workspace_tasks.resolver import effective_extensions
+
     return [e for kind in EXTENSION_KINDS for e in effective_extensions(ws, kind)]
 
 
 def _fingerprint(ws: Workspace, extension: Extension, files: list) -> dict:
     """Return what, beside file contents, decides whether a sub-task is current."""
+    from workspace_tasks.manifest import load_manifest
+    from workspace_tasks.validation import taskserv_finder
+
     found: dict = {
         "path": str(extension.path),
         "files": [str(path.relative_to(extension.path)) for path in files],
@@ -81,6 +86,8 @@ def _fingerprint(ws: Workspace, extension: Extension, files: list) -> dict:
 
 def _scan(ws: Workspace) -> list[tuple[Extension, list, dict]]:
     """Return each extension with its files and fingerprint, read once."""
+    from workspace_tasks.extension_files import list_files
+
     found = []
     for extension in _extensions(ws):
         files = list_files(extension.path)

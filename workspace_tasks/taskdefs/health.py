@@ -27,9 +27,9 @@ from workspace_tasks.units import format_elapsed
 
 
 @reported
-def run_part(ws: Workspace, name: str) -> dict:
+def run_part(ws: Workspace, name: str, surveys: dict) -> dict:
     """Check one component and keep its result (the report shows it)."""
-    return {"status": record_part(ws, name).status}
+    return {"status": record_part(ws, name, surveys).status}
 
 
 @reported
@@ -64,12 +64,15 @@ def creators(ws: Workspace) -> dict[str, Callable[[], Iterator[dict]]]:
     """Return the health task bound to ``ws``."""
     from doit.tools import config_changed
 
+    # The parts of one run share one walk of the workspace.
+    surveys: dict = {}
+
     def task_health() -> Iterator[dict]:
         """Check the workspace's health in parts; write the user's health.json."""
         for name in COMPONENTS:
             task = {
                 "name": name,
-                "actions": [(run_part, [ws, name])],
+                "actions": [(run_part, [ws, name, surveys])],
                 "targets": [part_path(ws, name)],
                 "verbosity": 2,
             }

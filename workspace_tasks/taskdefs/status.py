@@ -7,14 +7,15 @@ from collections.abc import Callable
 
 from workspace_tasks import output, safefs
 from workspace_tasks.context import Workspace
-from workspace_tasks.inventory import workspace_status
-from workspace_tasks.runtime import ensure_user_dir
 from workspace_tasks.taskdefs import reported
 
 
 @reported
 def write_status(ws: Workspace) -> dict:
     """Write ``runtime/state/<user>/status.json``; return the report."""
+    from workspace_tasks.inventory import workspace_status
+    from workspace_tasks.runtime import ensure_user_dir
+
     report = workspace_status(ws, detailed=True).to_dict()
     target = ws.state_dir / "status.json"
     ensure_user_dir(ws, target.parent)
