@@ -131,6 +131,42 @@ def test_set_mode_changes_mode_and_time_inside(root):
     assert (root / "a" / "b").stat().st_mtime_ns == 3_000_000_000
 
 
+def test_set_folder_modes_sets_every_folder_even_ones_it_closes(root):
+    for path in ("a/b/c", "a/bc", "d"):
+        (root / path).mkdir(parents=True)
+    wanted = {
+        "a": (0o500, 1_000_000_000),
+        "a/b": (0o000, 2_000_000_000),
+        "a/b/c": (0o750, 3_000_000_000),
+        "a/bc": (0o700, 4_000_000_000),
+        "d": (0o755, 5_000_000_000),
+    }
+
+    safefs.set_folder_modes(root, [(p, m, t) for p, (m, t) in wanted.items()])
+
+    got = {p: (mode_of(root / p), (root / p).lstat().st_mtime_ns) for p in wanted}
+    os.chmod(root / "a", 0o700)
+    os.chmod(root / "a" / "b", 0o700)
+    assert got == wanted
+
+
+@pytest.mark.parametrize(
+    "relative", ["way/inside", "link", "../root", ""], ids=["via", "at", "up", "empty"]
+)
+def test_set_folder_modes_refuses_links_and_paths_leaving_root(root, relative):
+    outside = root.parent / "elsewhere"
+    (outside / "inside").mkdir(parents=True)
+    os.chmod(outside / "inside", 0o755)
+    (root / "way").symlink_to(outside)
+    (root / "link").symlink_to(outside)
+    before = mode_of(outside)
+
+    with pytest.raises(UnsafeOperation):
+        safefs.set_folder_modes(root, [(relative, 0o700, 1_000_000_000)])
+
+    assert (mode_of(outside), mode_of(outside / "inside")) == (before, 0o755)
+
+
 def test_new_tree_checks_what_it_did_not_make(root):
     tree = safefs.NewTree(root)
     tree.make_dir(f"{root}/stage", safefs.PRIVATE_DIR)

@@ -911,25 +911,15 @@ def _make_parents(folder: str, journal: _Journal, known: set[str], root: Path) -
 def _apply_folder_metadata(
     root: Path, plan: RestorePlan, folders: dict[str, tuple[int, int]]
 ) -> None:
-    """Give restored folders their modes and mtimes, deepest level first."""
+    """Give restored folders their modes and mtimes, the deepest first."""
     # Unchanged folders too: renames into them during the swap moved their
     # mtimes, which the backup recorded.
-    levels: dict[int, list[tuple[str, int, int]]] = {}
-    for step in plan.steps:
-        if step.type == "dir" and step.action != "keep":
-            mode, mtime_ns = folders[step.path]
-            where = f"{root}/{step.path}"
-            levels.setdefault(step.path.count("/"), []).append((where, mode, mtime_ns))
-    for depth in sorted(levels, reverse=True):
-        parallel.run_all(functools.partial(_set_folder_metadata, root), levels[depth])
-
-
-def _set_folder_metadata(
-    root: Path, folders: Sequence[tuple[str, int, int]]
-) -> list[None]:
-    for path, mode, mtime_ns in folders:
-        safefs.set_mode(Path(path), mode, root, mtime_ns=mtime_ns)
-    return []
+    touched = [
+        (step.path, *folders[step.path])
+        for step in plan.steps
+        if step.type == "dir" and step.action != "keep"
+    ]
+    safefs.set_folder_modes(root, touched)
 
 
 def undo_journal(ws: Workspace, staging: Path) -> list[str]:

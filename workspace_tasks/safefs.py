@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workspace_tasks.errors import LockedError, UnsafeOperation
@@ -699,6 +699,55 @@ def set_mode(path: Path, mode: int, root: Path, *, mtime_ns: int | None = None) 
             os.utime(parts[-1], ns=ns, dir_fd=fd, follow_symlinks=False)
     finally:
         os.close(fd)
+
+
+def set_folder_modes(root: Path, folders: Iterable[tuple[str, int, int]]) -> None:
+    """Give many folders inside ``root`` their modes and mtimes, never via a link.
+
+    ``folders`` holds (path relative to ``root``, mode, mtime in ns). As
+    :func:`set_mode` does for one path, each is reached from ``root`` one
+    name at a time; here the folders open on the way are kept while their
+    descendants are handled, so each folder is opened once, not once per
+    folder beneath it. Descendants come before their ancestors, so a mode
+    that closes a folder never blocks what lies in it.
+
+    Raises:
+        UnsafeOperation: a path leaves ``root`` or a link stands on the way
+            or at the end.
+    """
+    root = Path(root)
+    ordered = sorted(folders, key=lambda entry: entry[0].split("/"), reverse=True)
+    stack: list[tuple[str, int]] = [("", os.open(root, _WALK_FLAGS & ~os.O_NOFOLLOW))]
+    try:
+        for relative, mode, mtime_ns in ordered:
+            parts = relative.split("/")
+            if not relative or ".." in parts or "" in parts:
+                raise UnsafeOperation(f"refusing to change the mode of {relative!r}")
+            parent = "/".join(parts[:-1])
+            while stack[-1][0] and not _leads_to(stack[-1][0], parent):
+                os.close(stack.pop()[1])
+            for name in parent[len(stack[-1][0]) :].strip("/").split("/"):
+                if name:
+                    below = _open_below(stack[-1][1], name, root / relative)
+                    here = f"{stack[-1][0]}/{name}" if stack[-1][0] else name
+                    stack.append((here, below))
+            fd = stack[-1][1]
+            if stat.S_ISLNK(os.lstat(parts[-1], dir_fd=fd).st_mode):
+                raise UnsafeOperation(
+                    f"refusing to change the mode of {root / relative}: it is a "
+                    "symbolic link"
+                )
+            os.chmod(parts[-1], mode, dir_fd=fd)
+            ns = (mtime_ns, mtime_ns)
+            os.utime(parts[-1], ns=ns, dir_fd=fd, follow_symlinks=False)
+    finally:
+        for _, fd in stack:
+            os.close(fd)
+
+
+def _leads_to(folder: str, path: str) -> bool:
+    """Tell whether ``folder`` is ``path`` or one of its parents (relative)."""
+    return path == folder or path.startswith(f"{folder}/")
 
 
 def _open_below(fd: int, name: str, path: Path) -> int:
