@@ -155,7 +155,7 @@ def test_restore_reset_and_cleanup_while_locked_stop_and_change_nothing(
     create_backup(workspace, BackupOptions(name="base"))
     (workspace.infra_dir / "dev" / "dev-dev" / "settings.toml").unlink()
     build_tree(workspace.cache_dir, {"providers/aws.json": "{}\n"})
-    before = snapshot(workspace.root, ("runtime/logs",))
+    before = snapshot(workspace.root, ("runtime/logs", "runtime/state"))
 
     with safefs.user_lock(lock_file(workspace), "test"):
         result = cli(*command, "--root", workspace.root)
@@ -166,7 +166,7 @@ def test_restore_reset_and_cleanup_while_locked_stop_and_change_nothing(
         f"another backup, restore, reset or cleanup holds {lock_file(workspace)}; "
         f"wait for it to finish before running {what}"
     ) in result.err
-    assert snapshot(workspace.root, ("runtime/logs",)) == before
+    assert snapshot(workspace.root, ("runtime/logs", "runtime/state")) == before
 
 
 def _set_retention(ws, keep_last: int, keep_within: str) -> None:
@@ -443,3 +443,36 @@ def test_backup_is_quiet_when_stderr_is_not_a_terminal(workspace):
     assert lines[0].startswith("Backup quiet: ")
     assert lines[1].strip() == str(workspace.backups_dir / "quiet.tar")
     assert len(lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "command", "key"),
+    [
+        ('compress = "rar"', ["backup", "--compress"], "[backup] compress: 'rar'"),
+        ("dir = 7", ["backup"], "[backup] dir: 7"),
+        (
+            'recipients = "age1x"',
+            ["backup", "--encrypt"],
+            "[backup] recipients: 'age1x'",
+        ),
+        (
+            'encrypt = "yes"',
+            ["reset", "--backup-first", "--force"],
+            "[backup] encrypt: 'yes'",
+        ),
+    ],
+    ids=["compress", "dir", "recipients", "encrypt"],
+)
+def test_bad_backup_settings_name_the_key_and_file(workspace, cli, line, command, key):
+    with workspace.user_config.open("a") as handle:
+        handle.write(f"\n[backup]\n{line}\n")
+    number = len(workspace.user_config.read_text().splitlines())
+    before = snapshot(workspace.root, ("runtime/logs", "runtime/state"))
+
+    result = cli(*command, "--root", workspace.root)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"config/dev.toml:{number}:" in result.err
+    assert key in result.err
+    assert snapshot(workspace.root, ("runtime/logs", "runtime/state")) == before

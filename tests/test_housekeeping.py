@@ -143,3 +143,27 @@ def test_bad_values_name_the_flag(make_workspace, cli, flag, value):
     assert result.code == 2
     assert result.err.count("\n") == 1
     assert flag in result.err
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('keep_last = "abc"', "[backup] keep_last: 'abc'"),
+        ("keep_last = -1", "[backup] keep_last: -1"),
+        ('keep_within = "soon"', "[backup] keep_within: 'soon'"),
+        ("keep_within = 7", "[backup] keep_within: 7"),
+    ],
+    ids=["keep-last-text", "keep-last-negative", "keep-within-text", "keep-within-int"],
+)
+def test_bad_retention_values_name_the_key_and_file(make_workspace, cli, line, key):
+    ws = make_workspace("dev")
+    text = ws.user_config.read_text()
+    ws.user_config.write_text(f"{text}\n[backup]\n{line}\n")
+    number = len(ws.user_config.read_text().splitlines())
+
+    result = cli("cleanup", "--root", ws.root, "--type", "old", "--dry-run")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"config/dev.toml:{number}:" in result.err
+    assert key in result.err

@@ -215,3 +215,59 @@ def test_upload_keeps_the_earlier_remote_copy_when_a_new_one_fails(
     remote = list_backups(workspace, url)
     assert [b.name for b in remote] == ["b"]
     assert damaging_s3().cat_file(remote[0].location) == sent
+
+
+def test_upload_to_a_folder_that_cannot_be_made_exits_2_naming_the_flag(workspace, cli):
+    url = "file:///proc/nope"
+
+    result = cli("backup", "--root", workspace.root, "--name", "b", "--remote", url)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"--remote: upload of b.tar to {url} failed" in result.err
+    assert [b.name for b in list_backups(workspace)] == ["b"]
+
+
+class UnreachableFileSystem(MemoryFileSystem):
+    """A bucket whose endpoint never answers, as botocore says it."""
+
+    def __init__(self, *args, **storage_options) -> None:
+        super().__init__()
+
+    def _refuse(self, *args, **kwargs):
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/backups")
+
+    exists = ls = put_file = open = _refuse
+
+
+@pytest.fixture
+def unreachable_s3():
+    """Make s3:// URLs reach an UnreachableFileSystem for one test."""
+    original = fsspec.get_filesystem_class("s3")
+    fsspec.register_implementation("s3", UnreachableFileSystem, clobber=True)
+    yield
+    fsspec.register_implementation("s3", original, clobber=True)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["backup", "--name", "b"], id="backup"),
+        pytest.param(["restore", "--list-backups"], id="list"),
+        pytest.param(["restore", "--latest"], id="latest"),
+    ],
+)
+def test_unreachable_s3_exits_2_naming_the_flag(
+    workspace, cli, unreachable_s3, command
+):
+    url = "s3://backups/team"
+
+    result = cli(*command, "--root", workspace.root, "--remote", url)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "--remote: " in result.err and url in result.err
+    assert "Could not connect to the endpoint URL" in result.err
+    assert "unexpected" not in result.err

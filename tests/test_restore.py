@@ -842,3 +842,42 @@ def test_restore_to_a_shared_extensions_name_is_refused(workspace, cli):
         result.err
     )
     assert snapshot(project, ("workspace/runtime/logs",)) == before
+
+
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("compression", ["zstd", "gzip"])
+def test_corrupt_compressed_backup_is_skipped_and_named(workspace, cli, compression):
+    older = create_backup(workspace, BackupOptions(name="good"))
+    os.utime(older.path, (1_000_000_000, 1_000_000_000))
+    bad = create_backup(workspace, BackupOptions(name="bad", compression=compression))
+    _flip_middle_byte(Path(bad.path))
+    source = ("restore", "--root", workspace.root)
+
+    good = cli(*source, "--latest-known-good", "--dry-run")
+    direct = cli(*source, "--backup-name", "bad", "--dry-run")
+
+    assert good.code == 0, good.err
+    assert "Would restore good" in good.out
+    assert "bad does not verify" in good.err
+    assert direct.code == 2
+    assert direct.err.count("\n") == 1
+    assert direct.err.startswith(f"workspace: error: {bad.path}: ")
+    assert "unexpected" not in direct.err
+
+
+@pytest.mark.parametrize("compression", ["zstd", "gzip"])
+def test_truncated_compressed_backup_is_said_truncated(workspace, cli, compression):
+    made = create_backup(workspace, BackupOptions(name="cut", compression=compression))
+    os.truncate(made.path, 500)
+
+    result = cli("restore", "--root", workspace.root, "--backup-name", "cut")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"{made.path}: " in result.err
+    assert "truncated or corrupt" in result.err

@@ -34,7 +34,6 @@ from workspace_tasks.context import (
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import area_of, check_inside, ensure_user_dir
-from workspace_tasks.units import parse_age
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +133,16 @@ class VerifyResult:
 
 def backups_dir(ws: Workspace) -> Path:
     """Return the user's backups folder: ``[backup] dir`` or the default."""
-    configured = settings.setting(ws, "backup.dir")
+    configured = settings.text_setting(ws, "backup.dir")
     if not configured:
         return ws.backups_dir
-    path = ws.expand_home(str(configured).replace("${workspace.user}", ws.user))
+    path = ws.expand_home(configured.replace("${workspace.user}", ws.user))
     return path if path.is_absolute() else ws.root / path
+
+
+def configured_compression(ws: Workspace, default: str) -> str:
+    """Return ``[backup] compress`` (``default`` when unset), checked."""
+    return settings.choice_setting(ws, "backup.compress", archive.COMPRESSIONS, default)
 
 
 def lock_file(ws: Workspace) -> Path:
@@ -400,10 +404,9 @@ def expired_backups(
     younger than ``[backup] keep_within`` (or ``keep_within`` seconds, when
     given); every other one has expired.
     """
-    keep_last = int(settings.setting(ws, "backup.keep_last", 0) or 0)
+    keep_last = settings.int_setting(ws, "backup.keep_last")
     if keep_within is None:
-        within = settings.setting(ws, "backup.keep_within")
-        keep_within = parse_age(within, "[backup] keep_within") if within else None
+        keep_within = settings.age_setting(ws, "backup.keep_within")
     window = timedelta(seconds=keep_within) if keep_within is not None else None
     if keep_last <= 0 and window is None:
         return []  # no retention configured: every backup is kept
@@ -681,7 +684,8 @@ def _check_target(ws: Workspace, target: Path, options: BackupOptions) -> None:
     """Refuse a backup whose file would replace a link, folder, fifo or device.
 
     Only a regular file (an earlier backup, with ``--force``) is replaced;
-    the remote copy's place is checked too, before anything is written.
+    the remote copy's place is checked too, before anything is written: a
+    copy of the same name there is replaced only with ``--force`` as well.
 
     Raises:
         UsageError: naming ``--name`` (or ``--remote``) and what stands there.
@@ -695,7 +699,7 @@ def _check_target(ws: Workspace, target: Path, options: BackupOptions) -> None:
     if options.remote:
         from workspace_tasks import remote
 
-        remote.check_upload_target(ws, options.remote, target.name)
+        remote.check_upload_target(ws, options.remote, target.name, options.force)
 
 
 def make_backup(
@@ -755,11 +759,12 @@ def make_backup(
         from workspace_tasks import remote as remote_store
 
         try:
-            remote_url = remote_store.upload(ws, target, options.remote).url
+            copy = remote_store.upload(ws, target, options.remote, options.force)
         except remote_store.RemoteError as exc:
             raise remote_store.RemoteError(
-                f"{exc}; the local backup {target} is kept"
+                f"{exc}; the local backup {target} is kept", exit_code=exc.exit_code
             ) from exc
+        remote_url = copy.url
     files = [e for e in entries if e.type == "file"]
     return BackupResult(
         name=name,
@@ -883,21 +888,22 @@ def auto_backup(ws: Workspace, now: datetime | None = None) -> AutoBackupResult:
     ``[backup] compress``, encryption ``[backup] encrypt``.
     """
     now = now or datetime.now(UTC)
-    interval = settings.setting(ws, "development.backup_interval")
-    if not interval or settings.setting(ws, "development.auto_backup") is False:
+    seconds = settings.age_setting(ws, "development.backup_interval")
+    if seconds is None or not settings.bool_setting(
+        ws, "development.auto_backup", True
+    ):
         return AutoBackupResult(
             False,
             "automatic backups are off ([development] backup_interval is not set)",
         )
-    seconds = parse_age(str(interval), "[development] backup_interval")
     with locked(ws, "backup"):
         last = _last_backup(ws)
         reason = _why_not(ws, last, now, seconds)
         if reason:
             return AutoBackupResult(False, reason)
         options = BackupOptions(
-            compression=str(settings.setting(ws, "backup.compress") or "none"),
-            encrypt=bool(settings.setting(ws, "backup.encrypt", False)),
+            compression=configured_compression(ws, "none"),
+            encrypt=settings.bool_setting(ws, "backup.encrypt"),
         )
         result = make_backup(ws, options, now)
     return AutoBackupResult(True, "made a new backup", result)

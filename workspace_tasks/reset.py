@@ -22,6 +22,7 @@ from workspace_tasks.backup import (
     BackupResult,
     backup_from_file,
     backups_dir,
+    configured_compression,
     lock_file,
     locked,
     make_backup,
@@ -197,8 +198,8 @@ def reset_workspace(
 def _backup_and_verify(ws: Workspace, now: datetime) -> BackupResult:
     options = BackupOptions(
         include_logs=True,
-        compression=str(settings.setting(ws, "backup.compress") or "none"),
-        encrypt=bool(settings.setting(ws, "backup.encrypt", False)),
+        compression=configured_compression(ws, "none"),
+        encrypt=settings.bool_setting(ws, "backup.encrypt"),
     )
     made = make_backup(ws, options, now)
     check = verify_backup(ws, backup_from_file(Path(made.path)))

@@ -388,11 +388,9 @@ def default_age(ws: Workspace, kind: str) -> float:
         raise ValueError(f"no default age for cleanup type {kind!r}")
     if kind != "temp":
         return DEFAULT_AGE
-    from workspace_tasks.settings import setting
-    from workspace_tasks.units import parse_age
+    from workspace_tasks.settings import age_setting
 
-    value = setting(ws, "runtime.temp_max_age", "7d")
-    return parse_age(value, "[runtime] temp_max_age")
+    return age_setting(ws, "runtime.temp_max_age", "7d") or 0.0
 
 
 def plan_runtime_cleanup(

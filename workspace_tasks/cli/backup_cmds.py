@@ -172,15 +172,17 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def run_backup(args: argparse.Namespace) -> int:
-    from workspace_tasks import settings
-    from workspace_tasks.backup import BackupOptions, create_backup, parse_components
+    from workspace_tasks.backup import (
+        BackupOptions,
+        configured_compression,
+        create_backup,
+        parse_components,
+    )
 
     ws = open_workspace(args)
     compression = "none"
     if args.compress is not None:
-        compression = args.compress or str(
-            settings.setting(ws, "backup.compress") or "zstd"
-        )
+        compression = args.compress or configured_compression(ws, "zstd")
     options = BackupOptions(
         name=args.name,
         components=parse_components(args.components),
