@@ -881,3 +881,22 @@ def test_truncated_compressed_backup_is_said_truncated(workspace, cli, compressi
     assert result.err.count("\n") == 1
     assert f"{made.path}: " in result.err
     assert "truncated or corrupt" in result.err
+
+
+def test_dry_run_of_a_damaged_backup_fails_as_the_real_run_does(workspace, cli):
+    data = workspace.infra_dir / "dev" / "data.txt"
+    data.write_text("UNIQUE-CONTENT-4713\n")
+    made = create_backup(workspace, BackupOptions(name="bad"))
+    _flip_byte_in(Path(made.path), b"UNIQUE-CONTENT-4713")
+    data.write_text("changed\n")
+    os.utime(data, (1_000_000_000, 1_000_000_000))
+    source = ("restore", "--root", workspace.root, "--backup-name", "bad")
+
+    planned = cli(*source, "--dry-run")
+    done = cli(*source)
+
+    assert planned.code == done.code == 2
+    assert "infra/dev/data.txt: checksum does not match" in planned.err
+    assert "infra/dev/data.txt: checksum does not match" in done.err
+    assert "replace" not in planned.out
+    assert data.read_text() == "changed\n"

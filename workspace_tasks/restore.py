@@ -6,8 +6,9 @@ A restore runs in steps:
    absolute path, no ``..``, no backslash, no device or special file, no
    symbolic or hard link leading out of the target, no member written
    through a link or file placed by an earlier one. One bad member refuses
-   the whole archive, naming it. With ``verify`` every checksum is checked
-   too, so a corrupt archive restores nothing.
+   the whole archive, naming it. With ``verify`` (and always on a dry run)
+   every checksum is checked too, so a corrupt archive restores nothing and
+   a dry run fails exactly where the real run would.
 2. **Plan** what happens to each path (create, replace, keep, unchanged);
    local files newer than the backup are kept with ``merge``, replaced with
    ``overwrite``, and otherwise stop the restore; a newer file still exactly
@@ -88,6 +89,15 @@ class RestoreOptions:
     overwrite: bool = False
     dry_run: bool = False
     verify: bool = False
+
+    @property
+    def checks_data(self) -> bool:
+        """Tell whether every checksum is checked before the plan is made.
+
+        A dry run checks them too: its plan must fail where the real run
+        would, a damaged file included.
+        """
+        return self.verify or self.dry_run
 
 
 @dataclass
@@ -550,7 +560,7 @@ def plan_restore(
     """
     source_user = manifest.user if manifest else None
     plan = RestorePlan(
-        info.name, str(ws.root), ws.user, source_user, verified=options.verify
+        info.name, str(ws.root), ws.user, source_user, verified=options.checks_data
     )
     folders = _Folders(ws.root, _generated(ws))
     folders.log_file = Path(os.path.relpath(ws.log_file, ws.root)).as_posix()
@@ -1215,7 +1225,7 @@ def _restore(
 ) -> RestoreResult:
     raw = open_backup(ws, info)
     try:
-        manifest, members = check_archive(ws, info, raw, options.verify, target)
+        manifest, members = check_archive(ws, info, raw, options.checks_data, target)
         if options.restore_to and manifest is None:
             raise UsageError(
                 "--restore-to needs a backup made by this tool "

@@ -404,7 +404,8 @@ def _print_restore(result) -> None:
     plan = result.plan
     if result.dry_run:
         output.print_line(
-            f"Would restore {plan.backup} into {plan.root} for {plan.user}:"
+            f"Would restore {plan.backup} into {plan.root} for {plan.user} "
+            "(every checksum verified):"
         )
         for step in plan.steps:
             output.print_line(f"  {step.action:9} {step.path}")
