@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -900,3 +901,24 @@ def test_dry_run_of_a_damaged_backup_fails_as_the_real_run_does(workspace, cli):
     assert "infra/dev/data.txt: checksum does not match" in done.err
     assert "replace" not in planned.out
     assert data.read_text() == "changed\n"
+
+
+def test_restore_to_a_new_user_leaves_a_whole_runtime_tree(workspace, cli):
+    from workspace_tasks.runtime import runtime_folders
+
+    create_backup(workspace, BackupOptions(name="base"))
+    args = ("restore", "--root", workspace.root, "--backup-name", "base")
+
+    planned = cli(*args, "--restore-to", "newuser", "--dry-run")
+    done = cli(*args, "--restore-to", "newuser")
+    health = cli("health", "--root", workspace.root, "--workspace-user", "newuser")
+
+    assert planned.code == 0, planned.err
+    assert "create    runtime/cache/newuser (runtime tree of newuser)" in planned.out
+    assert done.code == 0, done.err
+    assert "completed the runtime tree of newuser" in done.out
+    for folder in runtime_folders(workspace.for_user("newuser")):
+        assert folder.is_dir(), folder
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert "Missing runtime folder" not in health.out
+    assert "runtime        healthy" in health.out

@@ -138,6 +138,9 @@ class RestorePlan:
     source_user: str | None
     steps: list[Step] = field(default_factory=list)
     verified: bool = False
+    # With --restore-to: the folders of the user's runtime tree that neither
+    # exist nor come from the backup, made after the swap as init makes them.
+    runtime_tree: list[str] = field(default_factory=list)
 
     @property
     def kept_newer(self) -> list[str]:
@@ -161,6 +164,7 @@ class RestoreResult:
     written: int = 0
     cleaned: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    runtime_created: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -168,6 +172,7 @@ class RestoreResult:
             "written": self.written,
             "cleaned": self.cleaned,
             "warnings": self.warnings,
+            "runtime_created": self.runtime_created,
             **self.plan.to_dict(),
         }
 
@@ -593,7 +598,22 @@ def plan_restore(
             f"(first: {conflicts[0]}); pass --merge to keep them or --overwrite "
             "to replace them"
         )
+    if options.restore_to:
+        plan.runtime_tree = _missing_runtime_folders(ws, plan)
     return plan
+
+
+def _missing_runtime_folders(ws: Workspace, plan: RestorePlan) -> list[str]:
+    """Return the runtime folders of ``ws``'s user the restore leaves missing."""
+    from workspace_tasks.runtime import runtime_folders
+
+    written = {s.path for s in plan.steps if s.action in WRITES}
+    missing = []
+    for folder in runtime_folders(ws):
+        path = folder.relative_to(ws.root).as_posix()
+        if path not in written and not os.path.lexists(folder):
+            missing.append(path)
+    return missing
 
 
 def _generated(ws: Workspace) -> dict[str, str]:
@@ -1240,10 +1260,24 @@ def _restore(
             plan = plan_restore(target, info, manifest, members, options)
             raw = _rewind(ws, info, raw)
             written = _apply(target, info, raw, plan, members, progress)
+            created = _complete_runtime_tree(target) if options.restore_to else []
     finally:
         raw.close()
     log.info("restored %s into %s (%d written)", info.name, target.root, written)
-    return RestoreResult(plan, False, written, cleaned, warnings)
+    return RestoreResult(plan, False, written, cleaned, warnings, created)
+
+
+def _complete_runtime_tree(ws: Workspace) -> list[str]:
+    """Create what the user's runtime tree lacks, as ``runtime init`` does.
+
+    A restore into another user brings only what the backup holds (no
+    logs or cache, say); the user must end with a whole tree, as one made
+    by ``init``. Nothing there is overwritten. Returns what was created.
+    """
+    from workspace_tasks.runtime import init_runtime
+
+    made = init_runtime(ws)
+    return made.created + made.files_created
 
 
 def _apply(

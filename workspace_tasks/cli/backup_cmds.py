@@ -409,6 +409,8 @@ def _print_restore(result) -> None:
         )
         for step in plan.steps:
             output.print_line(f"  {step.action:9} {step.path}")
+        for path in plan.runtime_tree:
+            output.print_line(f"  {'create':9} {path} (runtime tree of {plan.user})")
         return
     output.print_line(
         f"Restored {plan.backup} into {plan.root} for {plan.user}: "
@@ -418,6 +420,11 @@ def _print_restore(result) -> None:
     )
     for path in plan.kept_newer:
         output.print_line(f"  kept your newer {path}")
+    if result.runtime_created:
+        output.print_line(
+            f"  completed the runtime tree of {plan.user}: "
+            f"{len(result.runtime_created)} folders and files created"
+        )
     for warning in result.warnings:
         output.warn(warning)
     _print_cleaned(result.cleaned)
