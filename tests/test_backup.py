@@ -476,3 +476,33 @@ def test_bad_backup_settings_name_the_key_and_file(workspace, cli, line, command
     assert f"config/dev.toml:{number}:" in result.err
     assert key in result.err
     assert snapshot(workspace.root, ("runtime/logs", "runtime/state")) == before
+
+
+def test_fifo_and_socket_are_each_named_once(workspace, cli, monkeypatch):
+    import socket
+
+    area = workspace.infra_dir / "dev"
+    os.mkfifo(area / "fifo")
+    monkeypatch.chdir(area)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind("sock")
+        result = cli("backup", "--root", workspace.root, "--name", "b")
+
+    assert result.code == 0, result.err
+    assert result.err.count("infra/dev/fifo") == 1
+    assert result.err.count("infra/dev/sock") == 1
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "], ids=["empty", "comma", "blank"])
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_an_empty_component_list_is_refused_alike(workspace, cli, command, value):
+    create_backup(workspace, BackupOptions(name="base"))
+    extra = ["--backup-name", "base", "--dry-run"] if command == "restore" else []
+
+    result = cli(command, "--root", workspace.root, *extra, f"--components={value}")
+
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: --components: the list is empty; choose from "
+        "config,extensions,infra,runtime,logs,cache\n"
+    )

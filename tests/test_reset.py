@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from backup_helpers import snapshot
+from terminal import run_on_terminal
+
 from workspace_tasks import safefs
 from workspace_tasks.backup import list_backups, verify_backup
 
@@ -67,7 +71,7 @@ def test_reset_then_restore_latest_known_good_needs_no_flags(workspace, cli):
     os.utime(workspace.user_config, ns=(1_000_000_000_000_000_000,) * 2)
     root = ["--root", workspace.root]
 
-    reset = cli("reset", *root, "--backup-first")
+    reset = cli("reset", *root, "--backup-first", "--force")
     restored = cli("restore", *root, "--latest-known-good")
 
     assert reset.code == 0, reset.err
@@ -80,7 +84,7 @@ def test_edited_regenerated_file_still_stops_the_restore(workspace, cli):
     workspace.user_config.write_text(workspace.user_config.read_text() + "# old\n")
     os.utime(workspace.user_config, ns=(1_000_000_000_000_000_000,) * 2)
     root = ["--root", workspace.root]
-    assert cli("reset", *root, "--backup-first").code == 0
+    assert cli("reset", *root, "--backup-first", "--force").code == 0
     workspace.user_config.write_text(workspace.user_config.read_text() + "# new\n")
 
     restored = cli("restore", *root, "--latest")
@@ -119,3 +123,36 @@ def test_reset_never_follows_a_runtime_area_linked_elsewhere(workspace, cli, tmp
     assert "runtime init" in result.err
     assert (outside / "precious.db").read_text() == "rows\n"
     assert workspace.user_config.is_file()
+
+
+@pytest.mark.parametrize(
+    "flags", [["--backup-first"], ["--backup-first", "--keep-config"]]
+)
+def test_reset_off_a_terminal_refuses_without_force(workspace, cli, flags):
+    before = snapshot(workspace.root, ("runtime/logs", "runtime/state"))
+
+    result = cli("reset", "--root", workspace.root, *flags)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "reset asks before removing" in result.err
+    assert "--force" in result.err
+    assert snapshot(workspace.root, ("runtime/logs", "runtime/state")) == before
+    assert list_backups(workspace) == []
+
+
+@pytest.mark.parametrize(("answer", "done"), [("n", False), ("y", True)])
+def test_reset_on_a_terminal_shows_the_plan_and_asks(workspace, answer, done):
+    mine = workspace.infra_dir / "dev" / "mine.k"
+    mine.write_text("mine\n")
+
+    result = run_on_terminal(
+        ["reset", "--root", workspace.root, "--backup-first"],
+        answers=[("create them again?", answer)],
+    )
+
+    assert result.code == 0, result.text
+    assert "Would remove" in result.text and "infra/dev" in result.text
+    assert mine.exists() is not done
+    assert ("Nothing removed." in result.text) is not done
+    assert len(list_backups(workspace)) == (1 if done else 0)

@@ -922,3 +922,19 @@ def test_restore_to_a_new_user_leaves_a_whole_runtime_tree(workspace, cli):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     assert "Missing runtime folder" not in health.out
     assert "runtime        healthy" in health.out
+
+
+def test_components_the_backup_lacks_are_named(workspace, cli):
+    create_backup(workspace, BackupOptions(name="base"))
+    args = ("restore", "--root", workspace.root, "--backup-name", "base")
+
+    none = cli(*args, "--components", "logs,cache", "--dry-run")
+    some = cli(*args, "--components", "logs,config", "--dry-run")
+
+    assert none.code == 2
+    assert none.err.count("\n") == 1
+    assert "--components: backup base holds none of logs,cache" in none.err
+    assert "(it holds config,extensions,infra,runtime)" in none.err
+    assert some.code == 0, some.err
+    assert "--components: backup base holds no logs; restoring the rest" in some.err
+    assert "config/dev.toml" in some.out

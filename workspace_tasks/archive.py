@@ -273,7 +273,8 @@ class _Scan:
                 Entry(relpath, "file", mode, info.st_mtime_ns, info.st_size)
             )
         else:
-            log.warning("skipping %s: not a file, folder or link", relpath)
+            # Returned to the caller, which tells the user (once).
+            log.info("skipping %s: not a file, folder or link", relpath)
             self.skipped.append(relpath)
 
 
@@ -316,7 +317,7 @@ def drop_vanished(entries: list[Entry], vanished: list[str]) -> None:
         return
     gone = set(vanished)
     for path in vanished:
-        log.warning("skipping %s: it vanished while being backed up", path)
+        log.info("skipping %s: it vanished while being backed up", path)
     entries[:] = [
         e
         for e in entries

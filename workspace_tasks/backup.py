@@ -314,11 +314,19 @@ def component_of(path: str) -> str:
 
 
 def check_components(names: tuple[str, ...], flag: str = "--components") -> None:
-    """Refuse component names that are not known, naming the flag."""
-    unknown = [n for n in names if n not in COMPONENTS]
-    if unknown or not names:
+    """Refuse an empty list and component names that are not known.
+
+    Raises:
+        UsageError: naming the flag and the components to choose from.
+    """
+    if not names:
         raise UsageError(
-            f"{flag}: {', '.join(unknown) or 'nothing'} is not a component; "
+            f"{flag}: the list is empty; choose from {','.join(COMPONENTS)}"
+        )
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown:
+        raise UsageError(
+            f"{flag}: {', '.join(unknown)} is not a component; "
             f"choose from {','.join(COMPONENTS)}"
         )
 

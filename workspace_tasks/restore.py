@@ -41,6 +41,7 @@ from typing import BinaryIO
 from workspace_tasks import archive, parallel, safefs
 from workspace_tasks.archive import ArchiveError, Manifest
 from workspace_tasks.backup import (
+    COMPONENTS,
     BackupInfo,
     check_components,
     component_of,
@@ -141,6 +142,8 @@ class RestorePlan:
     # With --restore-to: the folders of the user's runtime tree that neither
     # exist nor come from the backup, made after the swap as init makes them.
     runtime_tree: list[str] = field(default_factory=list)
+    # The components asked for (--components) of which the backup holds nothing.
+    missing_components: list[str] = field(default_factory=list)
 
     @property
     def kept_newer(self) -> list[str]:
@@ -567,6 +570,8 @@ def plan_restore(
     plan = RestorePlan(
         info.name, str(ws.root), ws.user, source_user, verified=options.checks_data
     )
+    if options.components:
+        plan.missing_components = _missing_components(info, members, options)
     folders = _Folders(ws.root, _generated(ws))
     folders.log_file = Path(os.path.relpath(ws.log_file, ws.root)).as_posix()
     planned: dict[str, str] = {}
@@ -601,6 +606,26 @@ def plan_restore(
     if options.restore_to:
         plan.runtime_tree = _missing_runtime_folders(ws, plan)
     return plan
+
+
+def _missing_components(
+    info: BackupInfo, members: list[Member], options: RestoreOptions
+) -> list[str]:
+    """Return the components asked for that the backup holds nothing of.
+
+    Raises:
+        UsageError: it holds none of them: nothing would be restored.
+    """
+    assert options.components is not None
+    held = {component_of(m.path) for m in members}
+    missing = [c for c in options.components if c not in held]
+    if len(missing) == len(options.components):
+        holds = ",".join(c for c in COMPONENTS if c in held) or "no component"
+        raise UsageError(
+            f"--components: backup {info.name} holds none of "
+            f"{','.join(missing)} (it holds {holds}); nothing to restore"
+        )
+    return missing
 
 
 def _missing_runtime_folders(ws: Workspace, plan: RestorePlan) -> list[str]:

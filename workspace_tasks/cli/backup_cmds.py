@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from workspace_tasks import output
+from workspace_tasks.cli.cleanup_view import require_terminal
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.errors import UsageError
 
@@ -358,7 +359,9 @@ def _restore(args: argparse.Namespace, ws, info) -> int:
     from workspace_tasks.backup import parse_components
     from workspace_tasks.restore import RestoreOptions, restore_backup
 
-    components = parse_components(args.components) if args.components else None
+    components = None
+    if args.components is not None:
+        components = parse_components(args.components)
     if args.selective:
         if components is not None:
             raise UsageError(
@@ -402,6 +405,11 @@ def _ask_components(ws, info) -> tuple[str, ...]:
 
 def _print_restore(result) -> None:
     plan = result.plan
+    if plan.missing_components:
+        output.warn(
+            f"--components: backup {plan.backup} holds no "
+            f"{', '.join(plan.missing_components)}; restoring the rest"
+        )
     if result.dry_run:
         output.print_line(
             f"Would restore {plan.backup} into {plan.root} for {plan.user} "
@@ -445,13 +453,29 @@ def run_reset(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     check_options(options)
-    if not args.force and not args.dry_run and sys.stdin.isatty():
-        output.note(f"Reset the areas of {ws.user} in {ws.root}? [y/N] ")
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            raise UsageError("reset cancelled; nothing was changed")
-    result = reset_workspace(ws, options)
+    asking = not args.force and not args.dry_run
+    if asking:
+        require_terminal("reset")
+    result = reset_workspace(ws, options, confirm=_confirm_reset if asking else None)
+    if result.cancelled:
+        output.note("Nothing removed.")
+        return 0
     show(args, result, _print_reset)
     return 0
+
+
+def _confirm_reset(plan) -> bool:
+    """Show the reset's plan and ask; True only for an explicit yes."""
+    _print_reset(plan)
+    output.note(
+        f"Remove {len(plan.removals)} paths ({output.human_size(plan.bytes)}) "
+        "and create them again?"
+    )
+    try:
+        answer = input("[y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _print_reset(result) -> None:
