@@ -506,3 +506,113 @@ def test_an_empty_component_list_is_refused_alike(workspace, cli, command, value
         "workspace: error: --components: the list is empty; choose from "
         "config,extensions,infra,runtime,logs,cache\n"
     )
+
+
+# Whose backups: a folder several users share, another user's file in ours.
+
+DAY = 86400
+
+
+def _age(path: Path, days: float) -> None:
+    stamp = time.time() - days * DAY
+    os.utime(path, (stamp, stamp))
+
+
+def _configure_backups(ws, lines: str) -> None:
+    with ws.user_config.open("a") as handle:
+        handle.write(f"\n[backup]\n{lines}\n")
+
+
+def test_a_shared_backup_dir_keeps_each_users_backups_apart(
+    make_workspace, cli, tmp_path
+):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with tarfile.open(shared / "important-project.tar", "w") as tar:
+        tar.add(__file__, "project.py")
+    (shared / "photos.tar.gz").write_text("x\n")
+    for path in shared.iterdir():
+        _age(path, 100)
+    dev, other = make_workspace("dev"), make_workspace("other")
+    for ws in (dev, other):
+        _configure_backups(ws, f'dir = "{shared}"\nkeep_last = 1')
+    (other.infra_dir / "other" / "secret.txt").write_text("secret\n")
+    root = ("--root", dev.root)
+    as_other = (*root, "--workspace-user", "other")
+    assert cli("backup", *root, "--name", "mine").code == 0
+    assert cli("backup", *as_other, "--name", "other-1").code == 0
+    _age(backups_dir(other) / "other-1.tar", 60)
+    assert cli("backup", *as_other, "--name", "other-2").code == 0
+
+    cleaned = cli("cleanup", *root, "--type", "old", "--force")
+    listed = cli("restore", *root, "--list-backups", "--format", "json")
+    restored = cli("restore", *root, "--latest", "--overwrite")
+
+    assert (backups_dir(dev), backups_dir(other)) == (shared / "dev", shared / "other")
+    assert cleaned.code == 0, cleaned.err
+    assert sorted(os.listdir(shared)) == [
+        "dev", "important-project.tar", "other", "photos.tar.gz",
+    ]  # fmt: skip
+    assert sorted(os.listdir(shared / "other")) == ["other-1.tar", "other-2.tar"]
+    assert [row["name"] for row in json.loads(listed.out)] == ["mine"]
+    assert restored.code == 0, restored.err
+    assert "Restored mine" in restored.out
+    assert not (dev.infra_dir / "dev" / "secret.txt").exists()
+
+
+def test_another_users_backup_in_our_folder_is_never_ours_unless_named(
+    make_workspace, cli
+):
+    dev, other = make_workspace("dev"), make_workspace("other")
+    _configure_backups(dev, "keep_last = 1")
+    (other.infra_dir / "other" / "secret.txt").write_text("secret\n")
+    mine = create_backup(dev, BackupOptions(name="mine"))
+    _age(Path(mine.path), 30)
+    theirs = create_backup(other, BackupOptions(name="theirs"))
+    copy = dev.backups_dir / "theirs.tar"
+    copy.write_bytes(Path(theirs.path).read_bytes())
+    _age(copy, 60)
+    root = ("--root", dev.root)
+
+    listed = [b.name for b in list_backups(dev)]
+    cleaned = cli("cleanup", *root, "--type", "old", "--force")
+    replaced = cli("backup", *root, "--name", "theirs", "--force")
+    named = cli("restore", *root, "--backup-name", "theirs", "--overwrite")
+
+    assert listed == ["mine"]
+    assert cleaned.code == 0, cleaned.err
+    assert copy.read_bytes() == Path(theirs.path).read_bytes()
+    assert replaced.code == 2
+    assert f"--name: {copy} is a backup of user 'other'" in replaced.err
+    assert named.code == 0, named.err
+    assert "backup theirs belongs to user 'other', not to 'dev'" in named.err
+    assert (dev.infra_dir / "dev" / "secret.txt").read_text() == "secret\n"
+
+
+def test_a_file_of_another_account_is_never_listed(workspace, monkeypatch):
+    create_backup(workspace, BackupOptions(name="mine"))
+    owner = os.getuid()
+
+    monkeypatch.setattr(os, "getuid", lambda: owner + 1)
+    listed = list_backups(workspace)
+    monkeypatch.undo()
+
+    assert listed == []
+    assert [b.name for b in list_backups(workspace)] == ["mine"]
+
+
+def test_without_a_manifest_the_path_must_name_the_user(workspace, cli, tmp_path):
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "photos.tar.gz").write_text("x\n")
+    (team / "notes.tar.age").write_text("age-encryption.org/v1\n")
+    (team / "workspace-dev-20250925_120000.tar.age").write_text("sealed\n")
+    (team / "workspace-dev-ops-20250925_120000.tar.age").write_text("sealed\n")
+    (team / "dev").mkdir()
+    (team / "dev" / "notes.tar.age").write_text("sealed\n")
+
+    shared = list_backups(workspace, f"file://{team}")
+    own = list_backups(workspace, f"file://{team}/dev")
+
+    assert [b.name for b in shared] == ["workspace-dev-20250925_120000"]
+    assert [b.name for b in own] == ["notes"]

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -95,6 +96,9 @@ class BackupInfo:
     compression: str
     remote: bool = False
     manifest: Manifest | None = None
+    # Whose backup it is (see backup_user), once known; the local file's owner.
+    user: str | None = None
+    uid: int | None = None
 
     def to_dict(self) -> dict:
         data = {
@@ -106,6 +110,8 @@ class BackupInfo:
             "compression": self.compression,
             "remote": self.remote,
         }
+        if self.user is not None:
+            data["user"] = self.user
         if self.manifest is not None:
             data["user"] = self.manifest.user
             data["components"] = self.manifest.components
@@ -132,12 +138,19 @@ class VerifyResult:
 
 
 def backups_dir(ws: Workspace) -> Path:
-    """Return the user's backups folder: ``[backup] dir`` or the default."""
+    """Return the user's backups folder: ``runtime/data/<user>/backups``.
+
+    With ``[backup] dir`` (which any layer may set, the team's defaults
+    too, so several users may share it) it is the user's own folder there,
+    ``<dir>/<user>``; a ``dir`` whose last part is already the user's name
+    (``/backups/${workspace.user}``) is used as it is.
+    """
     configured = settings.text_setting(ws, "backup.dir")
     if not configured:
         return ws.backups_dir
     path = ws.expand_home(configured.replace("${workspace.user}", ws.user))
-    return path if path.is_absolute() else ws.root / path
+    path = path if path.is_absolute() else ws.root / path
+    return path if path.name == ws.user else path / ws.user
 
 
 def configured_compression(ws: Workspace, default: str) -> str:
@@ -354,11 +367,31 @@ def _split_name(filename: str) -> tuple[str, str, bool] | None:
 def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
     """Return the backups of the user, newest first (local, or at ``remote``).
 
-    Hidden files (backups still being written) are never listed.
+    Only the user's own (see :func:`backup_user`): another user's backup,
+    or a file that merely looks like one, in the same folder is never
+    listed, so it is never the latest, never restored without being named
+    and never removed by a cleanup. Hidden files (backups still being
+    written) are never listed.
 
     Raises:
         UnsafeOperation: the backups folder is in the user's runtime area
             and leads out of the workspace through a link.
+    """
+    found = []
+    for info in backup_files(ws, remote):
+        info.user = backup_user(ws, info)
+        if info.user == ws.user:
+            found.append(info)
+    found.sort(key=lambda b: (b.created, b.name), reverse=True)
+    return found
+
+
+def backup_files(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
+    """Return every file named as a backup is, whoever it belongs to.
+
+    Regular files named ``NAME.tar``, ``.tar.zst`` or ``.tar.gz`` (with
+    ``.age`` when encrypted) in the user's backups folder (or at
+    ``remote``), hidden ones left out; nothing is read from them.
     """
     found: list[BackupInfo] = []
     if remote:
@@ -379,28 +412,74 @@ def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
                         remote=True,
                     )
                 )
-    else:
-        folder = backups_dir(ws)
-        if area_of(ws, folder):
-            check_inside(ws, folder)
-        entries = list(os.scandir(folder)) if folder.is_dir() else []
-        for entry in entries:
-            parts = _split_name(entry.name)
-            if (
-                parts is None
-                or entry.name.startswith(".")
-                or not entry.is_file(follow_symlinks=False)
-            ):
-                continue
-            info = entry.stat(follow_symlinks=False)
-            created = datetime.fromtimestamp(info.st_mtime, UTC)
-            found.append(
-                BackupInfo(
-                    parts[0], entry.path, info.st_size, created, parts[2], parts[1]
-                )
+        return found
+    folder = backups_dir(ws)
+    if area_of(ws, folder):
+        check_inside(ws, folder)
+    entries = list(os.scandir(folder)) if folder.is_dir() else []
+    for entry in entries:
+        parts = _split_name(entry.name)
+        if (
+            parts is None
+            or entry.name.startswith(".")
+            or not entry.is_file(follow_symlinks=False)
+        ):
+            continue
+        info = entry.stat(follow_symlinks=False)
+        created = datetime.fromtimestamp(info.st_mtime, UTC)
+        found.append(
+            BackupInfo(
+                parts[0],
+                entry.path,
+                info.st_size,
+                created,
+                parts[2],
+                parts[1],
+                uid=info.st_uid,
             )
-    found.sort(key=lambda b: (b.created, b.name), reverse=True)
+        )
     return found
+
+
+def backup_user(ws: Workspace, info: BackupInfo) -> str | None:
+    """Return the user whose backup ``info`` is; None when it is nobody's known.
+
+    A local file must belong to this account. Then a readable manifest
+    names the user. A file without one (encrypted, damaged, or a tar not
+    made here) is ``ws.user``'s only when its path has the user in it: the
+    ``workspace-<user>-<YYYYmmdd_HHMMSS>`` of auto names, or a backups
+    folder of the user's own (``runtime/data/<user>/backups``, or one whose
+    name is the user's, as each user's folder under ``[backup] dir`` is).
+    Encrypted files are never decrypted for this.
+    """
+    if info.uid is not None and info.uid != os.getuid():
+        return None
+    user = None if info.encrypted else _manifest_user(ws, info)
+    if user is not None:
+        return user
+    return ws.user if _named_for(ws, info) else None
+
+
+def _manifest_user(ws: Workspace, info: BackupInfo) -> str | None:
+    """Return the user the manifest names; None if there is none to read."""
+    try:
+        with open_backup(ws, info) as raw, archive.open_tar(raw, None) as tar:
+            manifest, _ = archive.read_manifest_member(tar)
+    except (archive.ArchiveError, OSError) as exc:
+        log.debug("no manifest read from %s: %s", info.location, exc)
+        return None
+    return manifest.user if manifest is not None else None
+
+
+def _named_for(ws: Workspace, info: BackupInfo) -> bool:
+    """Tell whether the path of ``info`` has ``ws.user`` in it (see above)."""
+    stamp = rf"workspace-{re.escape(ws.user)}-\d{{8}}_\d{{6}}(-\d+)?"
+    if re.fullmatch(stamp, info.name):
+        return True
+    if info.remote:
+        return info.location.rstrip("/").split("/")[-2] == ws.user
+    folder = Path(info.location).parent
+    return folder == ws.backups_dir or folder.name == ws.user
 
 
 def expired_backups(
@@ -429,14 +508,20 @@ def expired_backups(
 
 
 def find_backup(ws: Workspace, name: str, remote: str | None = None) -> BackupInfo:
-    """Return the backup called ``name``.
+    """Return the backup called ``name``: the user's own first, else any.
+
+    Named, even a backup of another user is found (its ``user`` says
+    whose); only listings and ``--latest`` stick to the user's own.
 
     Raises:
         NotFoundError: there is none, naming where it was looked for.
     """
-    for info in list_backups(ws, remote):
-        if info.name == name:
-            return info
+    named = [info for info in backup_files(ws, remote) if info.name == name]
+    for info in named:
+        info.user = backup_user(ws, info)
+    named.sort(key=lambda b: (b.user == ws.user, b.created), reverse=True)
+    if named:
+        return named[0]
     where = remote or backups_dir(ws)
     raise NotFoundError(
         f"--backup-name: no backup {name!r} in {where}; "
@@ -648,7 +733,7 @@ def _has_staging_folder(ws: Workspace) -> bool:
 def auto_name(ws: Workspace, now: datetime) -> str:
     """Return ``workspace-<user>-<YYYYmmdd_HHMMSS>``, unique in the folder."""
     stem = f"workspace-{ws.user}-{now.astimezone().strftime('%Y%m%d_%H%M%S')}"
-    taken = {b.name for b in list_backups(ws)}
+    taken = {b.name for b in backup_files(ws)}
     name, counter = stem, 2
     while name in taken:
         name, counter = f"{stem}-{counter}", counter + 1
@@ -688,6 +773,31 @@ def create_backup(
         return make_backup(ws, options, now or datetime.now(UTC), progress)
 
 
+def _check_replaced(ws: Workspace, existing: list[BackupInfo], force: bool) -> None:
+    """Refuse to replace files of the new backup's name, unless all may go.
+
+    With ``force`` an earlier backup of the user's own is replaced; a file
+    that is not positively one (another user's backup, a file that only
+    looks like one) never is.
+
+    Raises:
+        UsageError: naming ``--name``, and ``--force`` when it would do.
+    """
+    for info in existing:
+        user = backup_user(ws, info)
+        if user != ws.user:
+            whose = f"a backup of user {user!r}" if user else "not a backup of yours"
+            raise UsageError(
+                f"--name: {info.location} is {whose} and is never replaced; "
+                "choose another name"
+            )
+    if existing and not force:
+        raise UsageError(
+            f"--name: a backup {existing[0].name!r} already exists; pass --force "
+            "to replace it"
+        )
+
+
 def _check_target(ws: Workspace, target: Path, options: BackupOptions) -> None:
     """Refuse a backup whose file would replace a link, folder, fifo or device.
 
@@ -725,11 +835,8 @@ def make_backup(
     folder = backups_dir(ws)
     suffix = archive.SUFFIXES[options.compression]
     target = folder / f"{name}{suffix}{archive.ENCRYPTED_SUFFIX if keys else ''}"
-    existing = [b for b in list_backups(ws) if b.name == name]
-    if existing and not options.force:
-        raise UsageError(
-            f"--name: a backup {name!r} already exists; pass --force to replace it"
-        )
+    existing = [b for b in backup_files(ws) if b.name == name]
+    _check_replaced(ws, existing, options.force)
     _check_target(ws, target, options)
 
     components = list(options.components)

@@ -378,6 +378,13 @@ def _restore(args: argparse.Namespace, ws, info) -> int:
     )
     with _progress("restoring") as progress:
         result = restore_backup(ws, info, options, progress)
+    source = result.plan.source_user
+    if args.restore_to is None and source not in (None, ws.user):
+        output.warn(
+            f"backup {info.name} belongs to user {source!r}, not to {ws.user!r}: "
+            f"its files go to the areas of {ws.user}, the user name in its "
+            "configs rewritten"
+        )
     show(args, result, _print_restore)
     return 0
 
