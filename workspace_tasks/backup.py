@@ -597,8 +597,14 @@ def describe(ws: Workspace, infos: list[BackupInfo]) -> list[BackupInfo]:
 # Verifying.
 
 
-def verify_backup(ws: Workspace, info: BackupInfo) -> VerifyResult:
-    """Read a whole backup and check every entry against its manifest."""
+def verify_backup(
+    ws: Workspace, info: BackupInfo, config_parses: bool = False
+) -> VerifyResult:
+    """Read a whole backup and check every entry against its manifest.
+
+    With ``config_parses`` the user's config file in it must be valid TOML
+    too: a backup of a broken configuration is not a good one to go back to.
+    """
     problems: list[str] = []
     checked = 0
     try:
@@ -612,8 +618,9 @@ def verify_backup(ws: Workspace, info: BackupInfo) -> VerifyResult:
                     info.name, False, 0, ["the archive has no manifest"]
                 )
             expected = {e.path: e for e in manifest.entries}
+            config = f"config/{manifest.user}.toml" if config_parses else ""
             for member in archive.members(tar):
-                checked += _verify_member(tar, member, expected, problems)
+                checked += _verify_member(tar, member, expected, problems, config)
             problems += [f"{path}: missing from the archive" for path in expected]
     except Exception as exc:  # any failure to read is a failed verification
         from workspace_tasks.errors import WorkspaceError
@@ -625,13 +632,13 @@ def verify_backup(ws: Workspace, info: BackupInfo) -> VerifyResult:
 
 
 def latest_known_good(ws: Workspace, remote: str | None = None) -> BackupInfo:
-    """Return the newest backup that verifies.
+    """Return the newest backup that verifies and whose user config parses.
 
     Raises:
         NotFoundError: no backup verifies.
     """
     for info in list_backups(ws, remote):
-        result = verify_backup(ws, info)
+        result = verify_backup(ws, info, config_parses=True)
         if result.ok:
             return info
         log.warning("backup %s does not verify: %s", info.name, result.problems[0])
@@ -640,7 +647,10 @@ def latest_known_good(ws: Workspace, remote: str | None = None) -> BackupInfo:
     )
 
 
-def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
+def _verify_member(
+    tar, member, expected: dict, problems: list[str], config: str = ""
+) -> int:
+    """Check one member against the manifest (and parse it if it is ``config``)."""
     name = member.name.rstrip("/")
     entry = expected.pop(name, None)
     if entry is None:
@@ -651,9 +661,28 @@ def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
     if member.kind != "file" or member.size != entry.size:
         problems.append(f"{name}: size or type differs from the manifest")
         return 0
-    if archive.copy_member(tar, name, member.size, None) != entry.sha256:
+    if name != config:
+        digest = archive.copy_member(tar, name, member.size, None)
+    else:
+        data = archive.read_member(tar, name, member.size, member.offset)
+        digest = hashlib.sha256(data).hexdigest()
+        problems += _toml_problems(name, data)
+    if digest != entry.sha256:
         problems.append(f"{name}: checksum does not match")
     return 1
+
+
+def _toml_problems(name: str, data: bytes) -> list[str]:
+    """Return why ``data`` (the file ``name``) is not valid TOML, if it is not."""
+    from workspace_tasks import tomlfile
+
+    try:
+        tomlfile.loads(data.decode("utf-8"), name)
+    except UnicodeDecodeError:
+        return [f"{name}: not valid UTF-8 text"]
+    except UsageError as exc:
+        return [str(exc)]
+    return []
 
 
 # Leftovers of interrupted runs.

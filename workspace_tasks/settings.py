@@ -19,7 +19,7 @@ from workspace_tasks.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-_MEMO: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
+_MEMO: dict[tuple[str, str, str, str, int, bool], dict[str, Any]] = {}
 _MEMO_SIZE = 16
 
 
@@ -34,6 +34,29 @@ def effective_config(ws: Workspace) -> dict[str, Any]:
         FileSyntaxError: a layer is not valid TOML.
     """
     return copy.deepcopy(_remembered(ws))
+
+
+def without_broken_layers(ws: Workspace) -> tuple[Workspace, list[str]]:
+    """Return ``ws`` reading its settings without the layers that do not parse.
+
+    For the commands that must work to repair a broken configuration
+    (backup, restore, reset): the broken layers are left out, as if they
+    did not exist, and the rest (the defaults) is used. Returns the
+    workspace and one warning per broken layer, naming its file, line and
+    column; ``ws`` itself when every layer parses.
+    """
+    from dataclasses import replace
+
+    from workspace_tasks.cascade import broken_layers
+
+    broken = broken_layers(ws)
+    if not broken:
+        return ws, []
+    warnings = [
+        f"{exc}; going on with the settings of the other layers, without this file's"
+        for exc in broken
+    ]
+    return replace(ws, lenient_config=True), warnings
 
 
 def setting(ws: Workspace, dotted: str, default: Any = None) -> Any:
@@ -51,12 +74,13 @@ def _remembered(ws: Workspace) -> dict[str, Any]:
     from workspace_tasks.cascade import cascade_signature, load_cascade, read_cached
 
     environ = hash(frozenset(ws.environ.items()))
-    key = (str(ws.root), ws.user, ws.type, cascade_signature(ws), environ)
+    signature = cascade_signature(ws)
+    key = (str(ws.root), ws.user, ws.type, signature, environ, ws.lenient_config)
     values = _MEMO.get(key)
     if values is None:
         values = read_cached(ws)
         if values is None:
-            values = load_cascade(ws).values
+            values = load_cascade(ws, skip_broken=ws.lenient_config).values
         if len(_MEMO) >= _MEMO_SIZE:
             _MEMO.clear()
         _MEMO[key] = values
@@ -165,7 +189,7 @@ def bad_setting(ws: Workspace, dotted: str, value: Any, problem: str) -> UsageEr
     message = f"{label(dotted)}: {value!r} {problem}"
     key = tuple(dotted.split("."))
     try:
-        found = load_cascade(ws).settings.get(key)
+        found = load_cascade(ws, skip_broken=ws.lenient_config).settings.get(key)
     except UsageError:
         found = None
     if found is None:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from workspace_tasks import output
 from workspace_tasks.cli.cleanup_view import require_terminal
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
 
 
@@ -151,6 +152,22 @@ def _register_reset(commands: argparse._SubParsersAction, common) -> None:
     reset.set_defaults(handler=run_reset)
 
 
+def _open_leniently(args: argparse.Namespace, **how: bool) -> Workspace:
+    """Open the workspace reading settings without its broken config layers.
+
+    Backup, restore and reset are how a broken workspace is repaired (the
+    spec's recovery starts with a backup of it): a layer that does not
+    parse is left out with a one-line warning naming it, instead of
+    stopping them.
+    """
+    from workspace_tasks.settings import without_broken_layers
+
+    ws, warnings = without_broken_layers(open_workspace(args, **how))
+    for warning in warnings:
+        output.warn(warning)
+    return ws
+
+
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """Yield a progress callback on a terminal, None elsewhere."""
@@ -180,7 +197,7 @@ def run_backup(args: argparse.Namespace) -> int:
         parse_components,
     )
 
-    ws = open_workspace(args)
+    ws = _open_leniently(args)
     compression = "none"
     if args.compress is not None:
         compression = args.compress or configured_compression(ws, "zstd")
@@ -229,7 +246,7 @@ def _print_cleaned(names: list[str]) -> None:
 def run_restore(args: argparse.Namespace) -> int:
     # A restore may bring back areas the user lost, or move them to a new
     # workspace: the user need not have any yet.
-    ws = open_workspace(args, existing_user=False)
+    ws = _open_leniently(args, existing_user=False)
     if args.detailed and not args.list_backups:
         raise UsageError("--detailed goes with --list-backups")
     if args.remote is not None:
@@ -451,7 +468,7 @@ def _print_restore(result) -> None:
 def run_reset(args: argparse.Namespace) -> int:
     from workspace_tasks.reset import ResetOptions, check_options, reset_workspace
 
-    ws = open_workspace(args)
+    ws = _open_leniently(args)
     options = ResetOptions(
         backup_first=args.backup_first,
         keep_config=args.keep_config,
