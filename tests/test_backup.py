@@ -504,7 +504,7 @@ def test_an_empty_component_list_is_refused_alike(workspace, cli, command, value
     assert result.code == 2
     assert result.err == (
         "workspace: error: --components: the list is empty; choose from "
-        "config,extensions,infra,runtime,logs,cache\n"
+        "config,extensions,infra,runtime,logs,cache,shared\n"
     )
 
 

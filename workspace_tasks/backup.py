@@ -25,6 +25,7 @@ from typing import BinaryIO
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
 from workspace_tasks.context import (
+    ENV_OF_TYPE,
     MANIFEST,
     MARKER,
     RESTORE_STAGING_PREFIX,
@@ -38,8 +39,14 @@ from workspace_tasks.runtime import area_of, check_inside, ensure_user_dir
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("config", "extensions", "infra", "runtime", "logs", "cache")
+COMPONENTS = ("config", "extensions", "infra", "runtime", "logs", "cache", "shared")
 DEFAULT_COMPONENTS = ("config", "extensions", "infra", "runtime")
+# The shared config files of component ``shared``: every user's defaults.
+SHARED_CONFIG_FILES = (
+    *(f"{env}-defaults.toml" for env in ENV_OF_TYPE.values()),
+    "local-overrides.toml",
+    "local-overrides.toml.example",
+)
 RUNTIME_OF_COMPONENT = {"runtime": ("workspaces", "state", "data")}
 DOIT_SUFFIXES = (".db", ".dat", ".dir", ".bak")
 LAST_BACKUP = "last-backup.json"
@@ -172,15 +179,18 @@ def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
 def component_paths(ws: Workspace, components: tuple[str, ...]) -> list[str]:
     """Return the paths (relative to the root) that ``components`` cover.
 
-    Only the user's own areas: ``config/<user>.toml``,
+    The user's own areas: ``config/<user>.toml``,
     ``extensions/<kind>/<user>``, ``infra/<user>`` and
-    ``runtime/<area>/<user>``. Shared files (the team defaults, shared
-    extensions) and other users' areas are never backed up, so restoring a
-    backup can never overwrite anybody else's work.
+    ``runtime/<area>/<user>``; with ``shared`` (asked for only), the
+    shared files too (see :func:`shared_paths`). Other users' areas are
+    never backed up, so restoring a backup can never overwrite anybody
+    else's work.
     """
     tops: list[str] = []
     for component in components:
-        if component == "config":
+        if component == "shared":
+            tops += shared_paths(ws)
+        elif component == "config":
             tops.append(f"config/{ws.user}.toml")
         elif component == "extensions":
             tops += [f"extensions/{kind}/{ws.user}" for kind in _extension_kinds(ws)]
@@ -198,6 +208,79 @@ def _extension_kinds(ws: Workspace) -> list[str]:
     if not folder.is_dir() or folder.is_symlink():
         return []
     return sorted(e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False))
+
+
+def shared_paths(ws: Workspace) -> list[str]:
+    """Return what component ``shared`` holds: what no user has for their own.
+
+    The shared config files (:data:`SHARED_CONFIG_FILES`), and in each
+    ``extensions/<kind>/`` and in ``infra/`` every entry not named after a
+    user (see :func:`user_names`): the shared extensions, the template
+    folders, ``infra/local``, ``infra/examples`` and other shared
+    infrastructures.
+    """
+    users = user_names(ws)
+    tops = [f"config/{name}" for name in SHARED_CONFIG_FILES]
+    for kind in _extension_kinds(ws):
+        names = _names_in(ws.extension_kind_dir(kind))
+        tops += [f"extensions/{kind}/{name}" for name in names if name not in users]
+    tops += [f"infra/{name}" for name in _names_in(ws.infra_dir) if name not in users]
+    return tops
+
+
+def _names_in(folder: Path) -> list[str]:
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return sorted(os.listdir(folder))
+
+
+def user_names(ws: Workspace) -> set[str]:
+    """Return the names whose extension and infra folders are a user's own.
+
+    The users with a runtime area, ``ws.user``, and every name with a
+    ``config/<name>.toml`` that is not a shared config file: a user whose
+    runtime area is gone still owns the rest.
+    """
+    names = {*ws.known_users(), ws.user}
+    for name in _names_in(ws.config_dir):
+        if name.endswith(".toml") and name not in SHARED_CONFIG_FILES:
+            names.add(name[: -len(".toml")])
+    return names
+
+
+def is_shared(path: str, user: str) -> bool:
+    """Tell whether ``path`` of ``user``'s backup is a shared file, not theirs.
+
+    Under ``config``, ``extensions/<kind>`` or ``infra`` and not the
+    user's own; the folders above (``config``, ``extensions/<kind>``) are
+    structure, not shared files.
+    """
+    parts = path.split("/")
+    if parts[0] == "config":
+        return len(parts) > 1 and path != f"config/{user}.toml"
+    if parts[0] == "infra":
+        return len(parts) > 1 and parts[1] != user
+    if parts[0] == "extensions":
+        return len(parts) > 2 and parts[2] != user
+    return False
+
+
+def shared_problem(path: str, users: set[str]) -> str:
+    """Return why a restore may not write the shared ``path`` ("" if it may).
+
+    Only the shared config files, and under ``extensions/<kind>/`` and
+    ``infra/`` only what is not named after one of ``users``
+    (:func:`user_names` of the workspace written to).
+    """
+    parts = path.split("/")
+    if parts[0] == "config":
+        if len(parts) == 2 and parts[1] in SHARED_CONFIG_FILES:
+            return ""
+        return "is not one of the shared config files"
+    owner = parts[1] if parts[0] == "infra" else parts[2]
+    if owner in users:
+        return f"is in the areas of user {owner!r}"
+    return ""
 
 
 def excluded_paths(ws: Workspace, backups: Path | None = None) -> set[str]:
@@ -318,11 +401,17 @@ def _area_owner(parts: list[str]) -> str:
     return ""
 
 
-def component_of(path: str) -> str:
-    """Return the component an archive path belongs to (its top folder)."""
+def component_of(path: str, user: str) -> str:
+    """Return the component a path of ``user``'s backup belongs to.
+
+    ``shared`` for the shared files (see :func:`is_shared`); else its top
+    folder, ``logs`` and ``cache`` for those runtime areas.
+    """
     parts = path.split("/")
     if parts[0] == "runtime" and len(parts) > 1:
         return parts[1] if parts[1] in ("logs", "cache") else "runtime"
+    if is_shared(path, user):
+        return "shared"
     return parts[0]
 
 

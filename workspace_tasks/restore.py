@@ -47,11 +47,14 @@ from workspace_tasks.backup import (
     component_of,
     decryption_keys,
     excluded_paths,
+    is_shared,
     locked,
     open_backup,
     outside_user_areas,
     protected_from_plain_archives,
     remove_stale_temporaries,
+    shared_problem,
+    user_names,
 )
 from workspace_tasks.context import (
     RESTORE_STAGING_PREFIX,
@@ -73,6 +76,7 @@ log = logging.getLogger(__name__)
 STAGING_PREFIX = RESTORE_STAGING_PREFIX
 JOURNAL = "journal"
 DONE = "done"
+SHARED_MARK = "shared"
 WRITES = ("create", "replace")
 
 
@@ -144,6 +148,9 @@ class RestorePlan:
     runtime_tree: list[str] = field(default_factory=list)
     # The components asked for (--components) of which the backup holds nothing.
     missing_components: list[str] = field(default_factory=list)
+    # The shared files of another user's backup: never written into a user's
+    # areas, with --restore-to or without.
+    shared_left_out: list[str] = field(default_factory=list)
 
     @property
     def kept_newer(self) -> list[str]:
@@ -329,8 +336,10 @@ def check_archive(
     Every member must also land, after the ``--restore-to`` rewrite, in the
     areas of ``target``'s user (see :func:`backup.outside_user_areas`), and
     come from the areas of the user who made the backup: a backup never
-    writes the marker, ``lib/``, ``tools/``, shared files, other users'
-    areas, the backups folder or the tool's state.
+    writes the marker, ``lib/``, ``tools/``, other users' areas, the
+    backups folder or the tool's state. Shared files come only from a
+    backup made with component ``shared``, and only those no user owns
+    (:func:`backup.shared_problem`).
 
     Raises:
         UnsafeArchive: a member could write outside the target.
@@ -391,11 +400,18 @@ def _check_areas(
     source_excluded = excluded_paths(source)
     target_excluded = excluded_paths(target)
     same = source.user == target.user and source_excluded == target_excluded
+    # Shared files only from a backup made with them, only where no user's
+    # areas are (they are restored to the same place, never rewritten).
+    with_shared = "shared" in manifest.components
+    users = user_names(target) | {source.user} if with_shared else set()
     for member in members:
-        why = outside_user_areas(source, member.path, member.type, source_excluded)
-        if not why and not same:
-            path = map_path(member.path, source.user, target.user)
-            why = outside_user_areas(target, path, member.type, target_excluded)
+        if with_shared and is_shared(member.path, source.user):
+            why = shared_problem(member.path, users)
+        else:
+            why = outside_user_areas(source, member.path, member.type, source_excluded)
+            if not why and not same:
+                path = map_path(member.path, source.user, target.user)
+                why = outside_user_areas(target, path, member.type, target_excluded)
         if why:
             raise _refuse(label, member.path, why)
 
@@ -570,14 +586,19 @@ def plan_restore(
     plan = RestorePlan(
         info.name, str(ws.root), ws.user, source_user, verified=options.checks_data
     )
+    owner = source_user or ws.user
     if options.components:
-        plan.missing_components = _missing_components(info, members, options)
+        plan.missing_components = _missing_components(info, owner, members, options)
     folders = _Folders(ws.root, _generated(ws))
     folders.log_file = Path(os.path.relpath(ws.log_file, ws.root)).as_posix()
     planned: dict[str, str] = {}
     actions: dict[str, str] = {}
     for member in members:
-        if options.components and component_of(member.path) not in options.components:
+        component = component_of(member.path, owner)
+        if options.components and component not in options.components:
+            continue
+        if component == "shared" and owner != ws.user:
+            plan.shared_left_out.append(member.path)
             continue
         path = map_path(member.path, source_user, ws.user)
         if planned.setdefault(path, member.path) != member.path:
@@ -609,15 +630,15 @@ def plan_restore(
 
 
 def _missing_components(
-    info: BackupInfo, members: list[Member], options: RestoreOptions
+    info: BackupInfo, owner: str, members: list[Member], options: RestoreOptions
 ) -> list[str]:
-    """Return the components asked for that the backup holds nothing of.
+    """Return the components asked for that ``owner``'s backup holds nothing of.
 
     Raises:
         UsageError: it holds none of them: nothing would be restored.
     """
     assert options.components is not None
-    held = {component_of(m.path) for m in members}
+    held = {component_of(m.path, owner) for m in members}
     missing = [c for c in options.components if c not in held]
     if len(missing) == len(options.components):
         holds = ",".join(c for c in COMPONENTS if c in held) or "no component"
@@ -884,15 +905,22 @@ def _write_staged(tree: safefs.NewTree, batch: list[_Staged]) -> None:
 
 
 class _Journal:
-    """The renames of a swap, written before they happen so they can be undone."""
+    """The renames of a swap, written before they happen so they can be undone.
 
-    def __init__(self, staging: Path) -> None:
+    A swap that writes shared files says so on the journal's first line
+    (action ``shared``): only then may its entries name them.
+    """
+
+    def __init__(self, staging: Path, shared: bool = False) -> None:
         self.staging = staging
         self.path = staging / JOURNAL
         fd = safefs.create_file(self.path, staging)
         self.handle = os.fdopen(fd, "a", encoding="utf-8")
         self.entries: list[_Undo] = []
         self.saved: dict[str, str] = {}
+        if shared:
+            self.handle.write(json.dumps({"action": SHARED_MARK}) + "\n")
+            self.handle.flush()
 
     def record(self, action: str, path: str, saved: str = "") -> None:
         """Append one operation, flushed to the file before it is done."""
@@ -916,7 +944,9 @@ def _swap(
     layout: _Layout,
     folders: dict[str, tuple[int, int]],
 ) -> None:
-    journal = _Journal(staging)
+    owner = plan.source_user or plan.user
+    shared = any(is_shared(s.source, owner) for s in plan.steps if s.action in WRITES)
+    journal = _Journal(staging, shared)
     known: set[str] = {str(root)}
     old = staging / "old"
     safefs.make_dir(old, root)
@@ -1045,7 +1075,8 @@ def _read_journal(ws: Workspace, staging: Path) -> tuple[list[_Undo], list[str]]
 
     A journal is believed only when this user alone could have written it,
     and each path it names must be inside the workspace, in the user's own
-    areas (see :func:`backup.outside_user_areas`), with the copies of
+    areas (see :func:`backup.outside_user_areas`) or among the shared files
+    a restore may write (:func:`backup.shared_problem`), with the copies of
     replaced paths inside ``staging``. A line cut short by a kill is no
     problem: its operation never happened.
     """
@@ -1069,6 +1100,9 @@ def _read_journal(ws: Workspace, staging: Path) -> tuple[list[_Undo], list[str]]
             if number < len(lines):
                 problems.append(f"journal line {number} is not JSON")
             continue
+        if number == 1 and record == {"action": SHARED_MARK}:
+            checker.shared = True
+            continue
         checked = checker.check(record)
         if isinstance(checked, str):
             problems.append(f"journal line {number} {checked}")
@@ -1087,7 +1121,20 @@ class _EntryChecker:
             self.excluded = excluded_paths(ws)
         except WorkspaceError:  # a config the killed restore left half-written
             self.excluded = excluded_paths(ws, ws.backups_dir)
+        self.users = user_names(ws)
         self.saved: dict[Path, Path] = {}
+        self.shared = False  # the journal says its restore wrote shared files
+
+    def _not_writable(self, relative: str, kind: str) -> str:
+        """Return why the journal's restore did not write ``relative`` ("" if so).
+
+        The user's own areas, and, in the journal of a restore that wrote
+        shared files, the shared files a restore may write.
+        """
+        why = outside_user_areas(self.ws, relative, kind, self.excluded)
+        if why and self.shared and is_shared(relative, self.ws.user):
+            return shared_problem(relative, self.users) and why
+        return why
 
     def check(self, record: object) -> _Undo | str:
         """Return the checked entry, or what is wrong with it."""
@@ -1113,7 +1160,7 @@ class _EntryChecker:
         relative = safefs.relative_inside(Path(raw), self.ws.root)
         if not os.path.isabs(raw) or relative in (None, "."):
             return f"names {raw!r}, outside the workspace"
-        why = outside_user_areas(self.ws, relative, "dir", self.excluded)
+        why = self._not_writable(relative, "dir")
         if why:
             return f"names {relative}, which {why}"
         # A folder made on the way may be a shared one (config, runtime/data):
@@ -1129,7 +1176,7 @@ class _EntryChecker:
 
     def _foreign(self, relative: str) -> str:
         """Return a path of the tree at ``relative`` not the user's ("" if none)."""
-        if not outside_user_areas(self.ws, relative, "file", self.excluded):
+        if not self._not_writable(relative, "file"):
             return ""
         folder = self.ws.root / relative
         if not os.path.lexists(folder):
@@ -1228,6 +1275,10 @@ def _check_options(options: RestoreOptions) -> None:
         check_components(options.components)
     if options.restore_to is not None:
         check_user_name(options.restore_to, "--restore-to")
+        if options.components and "shared" in options.components:
+            raise UsageError(
+                "--restore-to never writes shared files; drop shared from --components"
+            )
 
 
 def _rewind(ws: Workspace, info: BackupInfo, raw: BinaryIO) -> BinaryIO:

@@ -40,7 +40,8 @@ def _register_backup(commands: argparse._SubParsersAction, common) -> None:
         "--components",
         metavar="LIST",
         default="config,extensions,infra,runtime",
-        help="comma-separated: config, extensions, infra, runtime, logs, cache "
+        help="comma-separated: config, extensions, infra, runtime, logs, cache, "
+        "shared (the team's defaults, shared extensions and infra) "
         "(default: config,extensions,infra,runtime)",
     )
     backup.add_argument("--include-logs", action="store_true", help="add your logs")
@@ -100,7 +101,9 @@ def _register_restore(commands: argparse._SubParsersAction, common) -> None:
         "--selective", action="store_true", help="choose components on a terminal"
     )
     restore.add_argument(
-        "--components", metavar="LIST", help="restore only these components"
+        "--components",
+        metavar="LIST",
+        help="restore only these components (default: all the backup holds)",
     )
     restore.add_argument(
         "--restore-to", metavar="USER", help="restore into another user's areas"
@@ -433,6 +436,12 @@ def _print_restore(result) -> None:
         output.warn(
             f"--components: backup {plan.backup} holds no "
             f"{', '.join(plan.missing_components)}; restoring the rest"
+        )
+    if plan.shared_left_out:
+        output.warn(
+            f"left the {len(plan.shared_left_out)} shared files of backup "
+            f"{plan.backup} alone: they are restored only for the user who "
+            f"backed them up ({plan.source_user}), never into another's areas"
         )
     if result.dry_run:
         output.print_line(
