@@ -593,8 +593,11 @@ def plan_restore(
     folders.log_file = Path(os.path.relpath(ws.log_file, ws.root)).as_posix()
     planned: dict[str, str] = {}
     actions: dict[str, str] = {}
+    # Each member's component matters only to choose some, or to leave the
+    # shared files of another user's backup alone.
+    choosing = bool(options.components) or owner != ws.user
     for member in members:
-        component = component_of(member.path, owner)
+        component = component_of(member.path, owner) if choosing else ""
         if options.components and component not in options.components:
             continue
         if component == "shared" and owner != ws.user:
