@@ -38,6 +38,7 @@ TEMP_PATTERNS = ("*.tmp", "*.temp", "*.partial", "*.swp", "*~")
 # Folders whose temporary-looking files a temp cleanup leaves alone.
 TEMP_SKIP = {"data": ("backups",)}
 DEFAULT_AGE = 30 * 86400
+DEFAULT_TEMP_AGE = 7 * 86400
 
 
 @dataclass
@@ -390,7 +391,8 @@ def default_age(ws: Workspace, kind: str) -> float:
         return DEFAULT_AGE
     from workspace_tasks.settings import age_setting
 
-    return age_setting(ws, "runtime.temp_max_age", "7d") or 0.0
+    configured = age_setting(ws, "runtime.temp_max_age")
+    return DEFAULT_TEMP_AGE if configured is None else configured
 
 
 def plan_runtime_cleanup(

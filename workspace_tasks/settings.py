@@ -153,16 +153,16 @@ def choice_setting(
     return value
 
 
-def age_setting(ws: Workspace, dotted: str, default: str = "") -> float | None:
-    """Return an age such as ``"7d"`` in seconds; None when unset and no default.
+def age_setting(ws: Workspace, dotted: str) -> float | None:
+    """Return an age such as ``"7d"`` in seconds; None when unset (or "").
 
     Raises:
         UsageError: the value is not an age, naming the key and its file.
     """
     from workspace_tasks.units import parse_age
 
-    value = setting(ws, dotted, default)
-    if value in ("", None):
+    value = setting(ws, dotted, "")
+    if value == "":
         return None
     try:
         return parse_age(value if isinstance(value, str) else "", label(dotted))
