@@ -155,7 +155,7 @@ def test_restore_reset_and_cleanup_while_locked_stop_and_change_nothing(
     create_backup(workspace, BackupOptions(name="base"))
     (workspace.infra_dir / "dev" / "dev-dev" / "settings.toml").unlink()
     build_tree(workspace.cache_dir, {"providers/aws.json": "{}\n"})
-    before = snapshot(workspace.root, ("runtime/logs",))
+    before = snapshot(workspace.root, ("runtime/logs", "runtime/state"))
 
     with safefs.user_lock(lock_file(workspace), "test"):
         result = cli(*command, "--root", workspace.root)
@@ -166,7 +166,7 @@ def test_restore_reset_and_cleanup_while_locked_stop_and_change_nothing(
         f"another backup, restore, reset or cleanup holds {lock_file(workspace)}; "
         f"wait for it to finish before running {what}"
     ) in result.err
-    assert snapshot(workspace.root, ("runtime/logs",)) == before
+    assert snapshot(workspace.root, ("runtime/logs", "runtime/state")) == before
 
 
 def _set_retention(ws, keep_last: int, keep_within: str) -> None:
@@ -443,3 +443,176 @@ def test_backup_is_quiet_when_stderr_is_not_a_terminal(workspace):
     assert lines[0].startswith("Backup quiet: ")
     assert lines[1].strip() == str(workspace.backups_dir / "quiet.tar")
     assert len(lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "command", "key"),
+    [
+        ('compress = "rar"', ["backup", "--compress"], "[backup] compress: 'rar'"),
+        ("dir = 7", ["backup"], "[backup] dir: 7"),
+        (
+            'recipients = "age1x"',
+            ["backup", "--encrypt"],
+            "[backup] recipients: 'age1x'",
+        ),
+        (
+            'encrypt = "yes"',
+            ["reset", "--backup-first", "--force"],
+            "[backup] encrypt: 'yes'",
+        ),
+    ],
+    ids=["compress", "dir", "recipients", "encrypt"],
+)
+def test_bad_backup_settings_name_the_key_and_file(workspace, cli, line, command, key):
+    with workspace.user_config.open("a") as handle:
+        handle.write(f"\n[backup]\n{line}\n")
+    number = len(workspace.user_config.read_text().splitlines())
+    before = snapshot(workspace.root, ("runtime/logs", "runtime/state"))
+
+    result = cli(*command, "--root", workspace.root)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"config/dev.toml:{number}:" in result.err
+    assert key in result.err
+    assert snapshot(workspace.root, ("runtime/logs", "runtime/state")) == before
+
+
+def test_fifo_and_socket_are_each_named_once(workspace, cli, monkeypatch):
+    import socket
+
+    area = workspace.infra_dir / "dev"
+    os.mkfifo(area / "fifo")
+    monkeypatch.chdir(area)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind("sock")
+        result = cli("backup", "--root", workspace.root, "--name", "b")
+
+    assert result.code == 0, result.err
+    assert result.err.count("infra/dev/fifo") == 1
+    assert result.err.count("infra/dev/sock") == 1
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "], ids=["empty", "comma", "blank"])
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_an_empty_component_list_is_refused_alike(workspace, cli, command, value):
+    create_backup(workspace, BackupOptions(name="base"))
+    extra = ["--backup-name", "base", "--dry-run"] if command == "restore" else []
+
+    result = cli(command, "--root", workspace.root, *extra, f"--components={value}")
+
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: --components: the list is empty; choose from "
+        "config,extensions,infra,runtime,logs,cache,shared\n"
+    )
+
+
+# Whose backups: a folder several users share, another user's file in ours.
+
+DAY = 86400
+
+
+def _age(path: Path, days: float) -> None:
+    stamp = time.time() - days * DAY
+    os.utime(path, (stamp, stamp))
+
+
+def _configure_backups(ws, lines: str) -> None:
+    with ws.user_config.open("a") as handle:
+        handle.write(f"\n[backup]\n{lines}\n")
+
+
+def test_a_shared_backup_dir_keeps_each_users_backups_apart(
+    make_workspace, cli, tmp_path
+):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with tarfile.open(shared / "important-project.tar", "w") as tar:
+        tar.add(__file__, "project.py")
+    (shared / "photos.tar.gz").write_text("x\n")
+    for path in shared.iterdir():
+        _age(path, 100)
+    dev, other = make_workspace("dev"), make_workspace("other")
+    for ws in (dev, other):
+        _configure_backups(ws, f'dir = "{shared}"\nkeep_last = 1')
+    (other.infra_dir / "other" / "secret.txt").write_text("secret\n")
+    root = ("--root", dev.root)
+    as_other = (*root, "--workspace-user", "other")
+    assert cli("backup", *root, "--name", "mine").code == 0
+    assert cli("backup", *as_other, "--name", "other-1").code == 0
+    _age(backups_dir(other) / "other-1.tar", 60)
+    assert cli("backup", *as_other, "--name", "other-2").code == 0
+
+    cleaned = cli("cleanup", *root, "--type", "old", "--force")
+    listed = cli("restore", *root, "--list-backups", "--format", "json")
+    restored = cli("restore", *root, "--latest", "--overwrite")
+
+    assert (backups_dir(dev), backups_dir(other)) == (shared / "dev", shared / "other")
+    assert cleaned.code == 0, cleaned.err
+    assert sorted(os.listdir(shared)) == [
+        "dev", "important-project.tar", "other", "photos.tar.gz",
+    ]  # fmt: skip
+    assert sorted(os.listdir(shared / "other")) == ["other-1.tar", "other-2.tar"]
+    assert [row["name"] for row in json.loads(listed.out)] == ["mine"]
+    assert restored.code == 0, restored.err
+    assert "Restored mine" in restored.out
+    assert not (dev.infra_dir / "dev" / "secret.txt").exists()
+
+
+def test_another_users_backup_in_our_folder_is_never_ours_unless_named(
+    make_workspace, cli
+):
+    dev, other = make_workspace("dev"), make_workspace("other")
+    _configure_backups(dev, "keep_last = 1")
+    (other.infra_dir / "other" / "secret.txt").write_text("secret\n")
+    mine = create_backup(dev, BackupOptions(name="mine"))
+    _age(Path(mine.path), 30)
+    theirs = create_backup(other, BackupOptions(name="theirs"))
+    copy = dev.backups_dir / "theirs.tar"
+    copy.write_bytes(Path(theirs.path).read_bytes())
+    _age(copy, 60)
+    root = ("--root", dev.root)
+
+    listed = [b.name for b in list_backups(dev)]
+    cleaned = cli("cleanup", *root, "--type", "old", "--force")
+    replaced = cli("backup", *root, "--name", "theirs", "--force")
+    named = cli("restore", *root, "--backup-name", "theirs", "--overwrite")
+
+    assert listed == ["mine"]
+    assert cleaned.code == 0, cleaned.err
+    assert copy.read_bytes() == Path(theirs.path).read_bytes()
+    assert replaced.code == 2
+    assert f"--name: {copy} is a backup of user 'other'" in replaced.err
+    assert named.code == 0, named.err
+    assert "backup theirs belongs to user 'other', not to 'dev'" in named.err
+    assert (dev.infra_dir / "dev" / "secret.txt").read_text() == "secret\n"
+
+
+def test_a_file_of_another_account_is_never_listed(workspace, monkeypatch):
+    create_backup(workspace, BackupOptions(name="mine"))
+    owner = os.getuid()
+
+    monkeypatch.setattr(os, "getuid", lambda: owner + 1)
+    listed = list_backups(workspace)
+    monkeypatch.undo()
+
+    assert listed == []
+    assert [b.name for b in list_backups(workspace)] == ["mine"]
+
+
+def test_without_a_manifest_the_path_must_name_the_user(workspace, cli, tmp_path):
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "photos.tar.gz").write_text("x\n")
+    (team / "notes.tar.age").write_text("age-encryption.org/v1\n")
+    (team / "workspace-dev-20250925_120000.tar.age").write_text("sealed\n")
+    (team / "workspace-dev-ops-20250925_120000.tar.age").write_text("sealed\n")
+    (team / "dev").mkdir()
+    (team / "dev" / "notes.tar.age").write_text("sealed\n")
+
+    shared = list_backups(workspace, f"file://{team}")
+    own = list_backups(workspace, f"file://{team}/dev")
+
+    assert [b.name for b in shared] == ["workspace-dev-20250925_120000"]
+    assert [b.name for b in own] == ["notes"]

@@ -838,3 +838,26 @@ def test_the_shipped_schema_is_a_valid_json_schema():
     from workspace_tasks.config_validation import SHIPPED_SCHEMA
 
     Draft202012Validator.check_schema(json.loads(SHIPPED_SCHEMA.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('encrypt = "yes"', "backup.encrypt"),
+        ("dir = 7", "backup.dir"),
+        ("identity_file = []", "backup.identity_file"),
+    ],
+    ids=["encrypt", "dir", "identity-file"],
+)
+def test_validate_knows_the_types_of_the_backup_settings(
+    cli, make_workspace, line, key
+):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write(f"\n[backup]\n{line}\n")
+    number = len(ws.user_config.read_text().splitlines())
+
+    result = cli("config", "validate", *_root(ws))
+
+    assert result.code == 1
+    assert f"config/dev.toml:{number}:1: {key}: " in result.out

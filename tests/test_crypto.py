@@ -178,8 +178,9 @@ def test_passphrase_backup_round_trips_and_wrong_one_is_refused(
 
     assert made.code == 0, made.err
     assert verified.code == 0, verified.err
-    assert refused.code == 1
-    assert "cannot decrypt" in refused.err
+    assert refused.code == 2
+    assert refused.err.count("\n") == 1
+    assert f"{workspace.backups_dir / 'pw.tar.age'}: cannot decrypt" in refused.err
 
 
 def test_machine_with_only_recipients_cannot_read_its_backup(workspace, age_key, cli):
@@ -190,7 +191,9 @@ def test_machine_with_only_recipients_cannot_read_its_backup(workspace, age_key,
         "restore", "--root", workspace.root, "--backup-name", "sealed", "--dry-run"
     )
 
-    assert result.code == 1
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert str(workspace.backups_dir / "sealed.tar.age") in result.err
     assert "identity_file" in result.err
 
 
@@ -232,3 +235,37 @@ def test_identity_file_under_home_is_the_contexts_home(workspace, tmp_path):
     keys = crypto.decryption_keys(ws)
 
     assert keys.identities == ("AGE-SECRET-KEY-1X",)
+
+
+def test_passphrase_backup_without_the_passphrase_exits_2_naming_it(
+    workspace, cli, monkeypatch
+):
+    monkeypatch.setenv("PROVISIONING_BACKUP_PASSPHRASE", "correct horse")
+    made = cli("backup", "--root", workspace.root, "--name", "pw", "--encrypt")
+    monkeypatch.delenv("PROVISIONING_BACKUP_PASSPHRASE")
+
+    result = cli("restore", "--root", workspace.root, "--backup-name", "pw")
+
+    assert made.code == 0, made.err
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert str(workspace.backups_dir / "pw.tar.age") in result.err
+    assert "PROVISIONING_BACKUP_PASSPHRASE" in result.err
+
+
+def test_corrupt_encrypted_backup_exits_2_naming_it(workspace, age_key, cli):
+    _configure(workspace, age_key[1], age_key[0])
+    made = cli("backup", "--root", workspace.root, "--name", "sealed", "--encrypt")
+    path = workspace.backups_dir / "sealed.tar.age"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    result = cli(
+        "restore", "--root", workspace.root, "--backup-name", "sealed", "--dry-run"
+    )
+
+    assert made.code == 0, made.err
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"{path}: cannot decrypt the backup" in result.err

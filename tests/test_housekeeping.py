@@ -143,3 +143,36 @@ def test_bad_values_name_the_flag(make_workspace, cli, flag, value):
     assert result.code == 2
     assert result.err.count("\n") == 1
     assert flag in result.err
+
+
+@pytest.mark.parametrize(
+    ("kind", "lines", "key"),
+    [
+        ("old", '[backup]\nkeep_last = "abc"', "[backup] keep_last: 'abc'"),
+        ("old", "[backup]\nkeep_last = -1", "[backup] keep_last: -1"),
+        ("old", '[backup]\nkeep_within = "soon"', "[backup] keep_within: 'soon'"),
+        ("old", "[backup]\nkeep_within = 7", "[backup] keep_within: 7"),
+        ("all", "[runtime]\ntemp_max_age = 7", "[runtime] temp_max_age: 7"),
+    ],
+    ids=[
+        "keep-last-text",
+        "keep-last-negative",
+        "keep-within-text",
+        "keep-within-int",
+        "temp-max-age-int",
+    ],
+)
+def test_bad_cleanup_settings_name_the_key_and_file(
+    make_workspace, cli, kind, lines, key
+):
+    ws = make_workspace("dev")
+    text = ws.user_config.read_text()
+    ws.user_config.write_text(f"{text}\n{lines}\n")
+    number = len(ws.user_config.read_text().splitlines())
+
+    result = cli("cleanup", "--root", ws.root, "--type", kind, "--dry-run")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"config/dev.toml:{number}:" in result.err
+    assert key in result.err

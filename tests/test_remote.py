@@ -215,3 +215,105 @@ def test_upload_keeps_the_earlier_remote_copy_when_a_new_one_fails(
     remote = list_backups(workspace, url)
     assert [b.name for b in remote] == ["b"]
     assert damaging_s3().cat_file(remote[0].location) == sent
+
+
+def test_upload_to_a_folder_that_cannot_be_made_exits_2_naming_the_flag(workspace, cli):
+    url = "file:///proc/nope"
+
+    result = cli("backup", "--root", workspace.root, "--name", "b", "--remote", url)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"--remote: upload of b.tar to {url} failed" in result.err
+    assert [b.name for b in list_backups(workspace)] == ["b"]
+
+
+class UnreachableFileSystem(MemoryFileSystem):
+    """A bucket whose endpoint never answers, as botocore says it."""
+
+    def __init__(self, *args, **storage_options) -> None:
+        super().__init__()
+
+    def _refuse(self, *args, **kwargs):
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/backups")
+
+    exists = ls = put_file = open = _refuse
+
+
+@pytest.fixture
+def unreachable_s3():
+    """Make s3:// URLs reach an UnreachableFileSystem for one test."""
+    original = fsspec.get_filesystem_class("s3")
+    fsspec.register_implementation("s3", UnreachableFileSystem, clobber=True)
+    yield
+    fsspec.register_implementation("s3", original, clobber=True)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["backup", "--name", "b"], id="backup"),
+        pytest.param(["restore", "--list-backups"], id="list"),
+        pytest.param(["restore", "--latest"], id="latest"),
+    ],
+)
+def test_unreachable_s3_exits_2_naming_the_flag(
+    workspace, cli, unreachable_s3, command
+):
+    url = "s3://backups/team"
+
+    result = cli(*command, "--root", workspace.root, "--remote", url)
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "--remote: " in result.err and url in result.err
+    assert "Could not connect to the endpoint URL" in result.err
+    assert "unexpected" not in result.err
+
+
+def test_a_remote_copy_of_the_same_name_is_replaced_only_with_force(
+    workspace, cli, tmp_path
+):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    (folder / "same.tar").write_text("an earlier copy\n")
+    url = f"file://{folder}"
+    args = ("backup", "--root", workspace.root, "--name", "same", "--remote", url)
+
+    refused = cli(*args)
+    kept = (folder / "same.tar").read_text()
+    made_locally = (workspace.backups_dir / "same.tar").exists()
+    forced = cli(*args, "--force")
+
+    assert refused.code == 2
+    assert refused.err.count("\n") == 1
+    assert f"--remote: {url}/same.tar already exists" in refused.err
+    assert "--force" in refused.err
+    assert kept == "an earlier copy\n"
+    assert not made_locally
+    assert forced.code == 0, forced.err
+    assert (folder / "same.tar").read_bytes() == (
+        workspace.backups_dir / "same.tar"
+    ).read_bytes()
+
+
+def test_file_url_is_decoded_and_every_folder_it_makes_is_private(
+    workspace, cli, tmp_path
+):
+    base = tmp_path / "mounted"
+    base.mkdir()
+    base.chmod(0o755)
+    url = f"file://{base}/x/sub%20dir/deep"
+
+    made = cli("backup", "--root", workspace.root, "--name", "b", "--remote", url)
+    listed = list_backups(workspace, url)
+
+    assert made.code == 0, made.err
+    copy = base / "x" / "sub dir" / "deep" / "b.tar"
+    assert copy.read_bytes() == (workspace.backups_dir / "b.tar").read_bytes()
+    for folder in (copy.parent, copy.parent.parent, base / "x"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(base.stat().st_mode) == 0o755
+    assert [(b.name, b.location) for b in listed] == [("b", f"{url}/b.tar")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -501,7 +502,11 @@ def _link_out_of_area(ws, outside: Path) -> str:
 
 ESCAPES = [
     pytest.param(lambda ws, out: str(out / "keep.txt"), id="outside"),
-    pytest.param(lambda ws, out: f"{ws.root}/config/dev-defaults.toml", id="shared"),
+    pytest.param(lambda ws, out: f"{ws.root}/config/other.toml", id="other-config"),
+    pytest.param(lambda ws, out: f"{ws.root}/lib/path_resolver.py", id="tool-code"),
+    pytest.param(
+        lambda ws, out: f"{ws.root}/.provisioning-workspace.toml", id="marker"
+    ),
     pytest.param(lambda ws, out: f"{ws.root}/infra/dev/../../config", id="dotdot"),
     pytest.param(_link_out_of_area, id="through-link"),
     pytest.param(lambda ws, out: f"{ws.root}/runtime/data/dev/backups", id="state"),
@@ -842,3 +847,247 @@ def test_restore_to_a_shared_extensions_name_is_refused(workspace, cli):
         result.err
     )
     assert snapshot(project, ("workspace/runtime/logs",)) == before
+
+
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("compression", ["zstd", "gzip"])
+def test_corrupt_compressed_backup_is_skipped_and_named(workspace, cli, compression):
+    older = create_backup(workspace, BackupOptions(name="good"))
+    os.utime(older.path, (1_000_000_000, 1_000_000_000))
+    bad = create_backup(workspace, BackupOptions(name="bad", compression=compression))
+    _flip_middle_byte(Path(bad.path))
+    source = ("restore", "--root", workspace.root)
+
+    good = cli(*source, "--latest-known-good", "--dry-run")
+    direct = cli(*source, "--backup-name", "bad", "--dry-run")
+
+    assert good.code == 0, good.err
+    assert "Would restore good" in good.out
+    assert "bad does not verify" in good.err
+    assert direct.code == 2
+    assert direct.err.count("\n") == 1
+    assert direct.err.startswith(f"workspace: error: {bad.path}: ")
+    assert "unexpected" not in direct.err
+
+
+@pytest.mark.parametrize("compression", ["zstd", "gzip"])
+def test_truncated_compressed_backup_is_said_truncated(workspace, cli, compression):
+    made = create_backup(workspace, BackupOptions(name="cut", compression=compression))
+    os.truncate(made.path, 500)
+
+    result = cli("restore", "--root", workspace.root, "--backup-name", "cut")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"{made.path}: " in result.err
+    assert "truncated or corrupt" in result.err
+
+
+def test_dry_run_of_a_damaged_backup_fails_as_the_real_run_does(workspace, cli):
+    data = workspace.infra_dir / "dev" / "data.txt"
+    data.write_text("UNIQUE-CONTENT-4713\n")
+    made = create_backup(workspace, BackupOptions(name="bad"))
+    _flip_byte_in(Path(made.path), b"UNIQUE-CONTENT-4713")
+    data.write_text("changed\n")
+    os.utime(data, (1_000_000_000, 1_000_000_000))
+    source = ("restore", "--root", workspace.root, "--backup-name", "bad")
+
+    planned = cli(*source, "--dry-run")
+    done = cli(*source)
+
+    assert planned.code == done.code == 2
+    assert "infra/dev/data.txt: checksum does not match" in planned.err
+    assert "infra/dev/data.txt: checksum does not match" in done.err
+    assert "replace" not in planned.out
+    assert data.read_text() == "changed\n"
+
+
+def test_restore_to_a_new_user_leaves_a_whole_runtime_tree(workspace, cli):
+    from workspace_tasks.runtime import runtime_folders
+
+    create_backup(workspace, BackupOptions(name="base"))
+    args = ("restore", "--root", workspace.root, "--backup-name", "base")
+
+    planned = cli(*args, "--restore-to", "newuser", "--dry-run")
+    done = cli(*args, "--restore-to", "newuser")
+    health = cli("health", "--root", workspace.root, "--workspace-user", "newuser")
+
+    assert planned.code == 0, planned.err
+    assert "create    runtime/cache/newuser (runtime tree of newuser)" in planned.out
+    assert done.code == 0, done.err
+    assert "completed the runtime tree of newuser" in done.out
+    for folder in runtime_folders(workspace.for_user("newuser")):
+        assert folder.is_dir(), folder
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert "Missing runtime folder" not in health.out
+    assert "runtime        healthy" in health.out
+
+
+def test_components_the_backup_lacks_are_named(workspace, cli):
+    create_backup(workspace, BackupOptions(name="base"))
+    args = ("restore", "--root", workspace.root, "--backup-name", "base")
+
+    none = cli(*args, "--components", "logs,cache", "--dry-run")
+    some = cli(*args, "--components", "logs,config", "--dry-run")
+
+    assert none.code == 2
+    assert none.err.count("\n") == 1
+    assert "--components: backup base holds none of logs,cache" in none.err
+    assert "(it holds config,extensions,infra,runtime)" in none.err
+    assert some.code == 0, some.err
+    assert "--components: backup base holds no logs; restoring the rest" in some.err
+    assert "config/dev.toml" in some.out
+
+
+# Component shared: the team's files, restored only when asked and never
+# over newer local work.
+
+
+def _entries(path: str) -> set[str]:
+    with tarfile.open(path) as tar:
+        return set(tar.getnames())
+
+
+def test_shared_holds_the_team_files_and_no_users_areas(make_workspace):
+    ws = make_workspace("dev", "--create-examples")
+    make_workspace("other")
+    (ws.extension_kind_dir("providers") / "aws").mkdir()
+    (ws.extension_kind_dir("providers") / "aws" / "main.k").write_text("aws\n")
+
+    plain = create_backup(ws, BackupOptions(name="plain"))
+    team = create_backup(ws, BackupOptions(name="team", components=("shared",)))
+
+    held = _entries(team.path)
+    assert {
+        "config/dev-defaults.toml",
+        "config/test-defaults.toml",
+        "config/prod-defaults.toml",
+        "config/local-overrides.toml.example",
+        "extensions/providers/template/README.md",
+        "extensions/providers/aws/main.k",
+        "infra/local/README.md",
+        "infra/examples/minimal/settings.toml",
+    } <= held
+    assert not {p for p in held if p.split("/")[0] in ("lib", "tools")}
+    assert not {p for p in held if "other" in p.split("/") or "dev" in p.split("/")}
+    assert "config/dev.toml" not in held and "config/other.toml" not in held
+    assert not {p for p in _entries(plain.path) if "defaults" in p or "template" in p}
+
+
+def test_shared_files_are_restored_only_with_their_component(workspace, cli):
+    defaults = workspace.workspace_defaults
+    local = workspace.infra_dir / "local" / "README.md"
+    create_backup(
+        workspace, BackupOptions(name="team", components=("config", "shared"))
+    )
+    backed_up = defaults.read_text()
+    defaults.write_text("# lost\n")
+    os.utime(defaults, (1_000_000_000, 1_000_000_000))
+    local.unlink()
+    args = ("restore", "--root", workspace.root, "--backup-name", "team")
+
+    config_only = cli(*args, "--components", "config")
+    untouched = (defaults.read_text(), local.exists())
+    everything = cli(*args)
+
+    assert config_only.code == 0, config_only.err
+    assert untouched == ("# lost\n", False)
+    assert everything.code == 0, everything.err
+    assert defaults.read_text() == backed_up
+    assert local.is_file()
+
+
+def test_a_newer_shared_file_is_replaced_only_with_overwrite(workspace, cli):
+    defaults = workspace.workspace_defaults
+    create_backup(workspace, BackupOptions(name="team", components=("shared",)))
+    backed_up = defaults.read_text()
+    defaults.write_text(backed_up + "# the team's newer edit\n")
+    os.utime(defaults, (4_000_000_000, 4_000_000_000))
+    args = ("restore", "--root", workspace.root, "--backup-name", "team")
+
+    refused = cli(*args)
+    merged = cli(*args, "--merge")
+    kept = defaults.read_text()
+    overwritten = cli(*args, "--overwrite")
+
+    assert refused.code == 2
+    assert "config/dev-defaults.toml" in refused.err and "--merge" in refused.err
+    assert merged.code == 0, merged.err
+    assert "kept your newer config/dev-defaults.toml" in merged.out
+    assert kept.endswith("# the team's newer edit\n")
+    assert overwritten.code == 0, overwritten.err
+    assert defaults.read_text() == backed_up
+
+
+def test_restore_to_never_writes_shared_files(workspace, cli):
+    defaults = workspace.workspace_defaults
+    create_backup(
+        workspace, BackupOptions(name="team", components=("config", "shared"))
+    )
+    defaults.write_text("# the team's own\n")
+    os.utime(defaults, (1_000_000_000, 1_000_000_000))
+    args = ("restore", "--root", workspace.root, "--backup-name", "team")
+
+    asked = cli(*args, "--restore-to", "alice", "--components", "config,shared")
+    done = cli(*args, "--restore-to", "alice")
+
+    assert asked.code == 2
+    assert asked.err.count("\n") == 1
+    assert "--restore-to never writes shared files" in asked.err
+    assert done.code == 0, done.err
+    assert "shared files of backup team alone" in done.err
+    assert (workspace.config_dir / "alice.toml").is_file()
+    assert defaults.read_text() == "# the team's own\n"
+
+
+def test_shared_member_in_a_users_areas_refuses_the_archive(make_workspace, cli):
+    ws = make_workspace("dev")
+    make_workspace("other")
+    theirs = ws.extension_kind_dir("providers") / "other" / "theirs.k"
+    theirs.write_text("theirs\n")
+    hidden = ws.root / "hidden"
+    hidden.mkdir()
+    for path in (ws.config_dir / "other.toml", ws.runtime_root / "workspaces/other"):
+        path.rename(hidden / path.name)
+    made = create_backup(ws, BackupOptions(name="team", components=("shared",)))
+    for path in (ws.config_dir / "other.toml", ws.runtime_root / "workspaces/other"):
+        (hidden / path.name).rename(path)
+    theirs.write_text("changed by other\n")
+    os.utime(theirs, (1_000_000_000, 1_000_000_000))
+
+    result = cli("restore", "--root", ws.root, "--backup-file", made.path)
+
+    assert "extensions/providers/other/theirs.k" in _entries(made.path)
+    assert result.code == 2
+    assert "is in the areas of user 'other'" in result.err
+    assert theirs.read_text() == "changed by other\n"
+
+
+@pytest.mark.parametrize("marked", [True, False], ids=["marked", "unmarked"])
+def test_interrupted_restore_of_a_shared_file_is_undone_when_marked(workspace, marked):
+    defaults = workspace.workspace_defaults
+    staging = workspace.root / f"{restore.staging_prefix(workspace)}killed"
+    (staging / "old").mkdir(parents=True)
+    os.rename(defaults, staging / "old" / "0")
+    defaults.write_text("half-restored\n")
+    saved = (staging / "old" / "0").read_text()
+    lines = [{"action": "shared"}] if marked else []
+    lines += [
+        {"action": "save", "path": str(defaults), "saved": f"{staging}/old/0"},
+        {"action": "place", "path": str(defaults), "saved": ""},
+    ]
+    (staging / "journal").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+    recovered = restore.recover_interrupted(workspace)
+
+    if marked:
+        assert recovered == [staging.name]
+        assert defaults.read_text() == saved
+    else:
+        assert recovered == []
+        assert defaults.read_text() == "half-restored\n"

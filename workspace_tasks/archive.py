@@ -273,7 +273,8 @@ class _Scan:
                 Entry(relpath, "file", mode, info.st_mtime_ns, info.st_size)
             )
         else:
-            log.warning("skipping %s: not a file, folder or link", relpath)
+            # Returned to the caller, which tells the user (once).
+            log.info("skipping %s: not a file, folder or link", relpath)
             self.skipped.append(relpath)
 
 
@@ -316,7 +317,7 @@ def drop_vanished(entries: list[Entry], vanished: list[str]) -> None:
         return
     gone = set(vanished)
     for path in vanished:
-        log.warning("skipping %s: it vanished while being backed up", path)
+        log.info("skipping %s: it vanished while being backed up", path)
     entries[:] = [
         e
         for e in entries
@@ -861,8 +862,40 @@ def plain_stream(raw: BinaryIO, keys: object = None) -> Iterator[BinaryIO]:
         if kind != "none":
             # Decompression releases the interpreter lock: done on a thread
             # of its own, it overlaps the reading of the members.
-            stream = stack.enter_context(_ReadAhead(stream))
+            stream = _Decompressed(stack.enter_context(_ReadAhead(stream)), kind)
         yield stream
+
+
+class _Decompressed:
+    """The decompressed bytes of a backup; any failure is an ArchiveError.
+
+    zstandard, zlib and gzip each raise errors of their own for damaged or
+    cut-short data: here they all become one error saying so. A stream
+    that gives nothing at all was cut short before its first member.
+    """
+
+    def __init__(self, stream: _ReadAhead, kind: str) -> None:
+        self._stream = stream
+        self._kind = kind
+        self._started = False
+
+    def read(self, size: int = -1) -> bytes:
+        """Return the next chunk, b"" at the end (see :meth:`_ReadAhead.read`)."""
+        try:
+            block = self._stream.read(size)
+        except WorkspaceError:
+            raise
+        except Exception as exc:  # each decompressor has its own error types
+            raise ArchiveError(
+                f"the archive is truncated or corrupt ({self._kind}: {exc})"
+            ) from None
+        if not block and not self._started:
+            raise ArchiveError(
+                f"the archive is truncated or corrupt: its {self._kind} data "
+                "ends before the first member"
+            )
+        self._started = True
+        return block
 
 
 class _ReadAhead:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from typing import BinaryIO
 from workspace_tasks import __version__, archive, safefs, settings
 from workspace_tasks.archive import Manifest
 from workspace_tasks.context import (
+    ENV_OF_TYPE,
     MANIFEST,
     MARKER,
     RESTORE_STAGING_PREFIX,
@@ -34,12 +36,17 @@ from workspace_tasks.context import (
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import area_of, check_inside, ensure_user_dir
-from workspace_tasks.units import parse_age
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("config", "extensions", "infra", "runtime", "logs", "cache")
+COMPONENTS = ("config", "extensions", "infra", "runtime", "logs", "cache", "shared")
 DEFAULT_COMPONENTS = ("config", "extensions", "infra", "runtime")
+# The shared config files of component ``shared``: every user's defaults.
+SHARED_CONFIG_FILES = (
+    *(f"{env}-defaults.toml" for env in ENV_OF_TYPE.values()),
+    "local-overrides.toml",
+    "local-overrides.toml.example",
+)
 RUNTIME_OF_COMPONENT = {"runtime": ("workspaces", "state", "data")}
 DOIT_SUFFIXES = (".db", ".dat", ".dir", ".bak")
 LAST_BACKUP = "last-backup.json"
@@ -96,6 +103,9 @@ class BackupInfo:
     compression: str
     remote: bool = False
     manifest: Manifest | None = None
+    # Whose backup it is (see backup_user), once known; the local file's owner.
+    user: str | None = None
+    uid: int | None = None
 
     def to_dict(self) -> dict:
         data = {
@@ -107,6 +117,8 @@ class BackupInfo:
             "compression": self.compression,
             "remote": self.remote,
         }
+        if self.user is not None:
+            data["user"] = self.user
         if self.manifest is not None:
             data["user"] = self.manifest.user
             data["components"] = self.manifest.components
@@ -133,12 +145,24 @@ class VerifyResult:
 
 
 def backups_dir(ws: Workspace) -> Path:
-    """Return the user's backups folder: ``[backup] dir`` or the default."""
-    configured = settings.setting(ws, "backup.dir")
+    """Return the user's backups folder: ``runtime/data/<user>/backups``.
+
+    With ``[backup] dir`` (which any layer may set, the team's defaults
+    too, so several users may share it) it is the user's own folder there,
+    ``<dir>/<user>``; a ``dir`` whose last part is already the user's name
+    (``/backups/${workspace.user}``) is used as it is.
+    """
+    configured = settings.text_setting(ws, "backup.dir")
     if not configured:
         return ws.backups_dir
-    path = ws.expand_home(str(configured).replace("${workspace.user}", ws.user))
-    return path if path.is_absolute() else ws.root / path
+    path = ws.expand_home(configured.replace("${workspace.user}", ws.user))
+    path = path if path.is_absolute() else ws.root / path
+    return path if path.name == ws.user else path / ws.user
+
+
+def configured_compression(ws: Workspace, default: str) -> str:
+    """Return ``[backup] compress`` (``default`` when unset), checked."""
+    return settings.choice_setting(ws, "backup.compress", archive.COMPRESSIONS, default)
 
 
 def lock_file(ws: Workspace) -> Path:
@@ -155,15 +179,18 @@ def locked(ws: Workspace, what: str) -> contextlib.AbstractContextManager[None]:
 def component_paths(ws: Workspace, components: tuple[str, ...]) -> list[str]:
     """Return the paths (relative to the root) that ``components`` cover.
 
-    Only the user's own areas: ``config/<user>.toml``,
+    The user's own areas: ``config/<user>.toml``,
     ``extensions/<kind>/<user>``, ``infra/<user>`` and
-    ``runtime/<area>/<user>``. Shared files (the team defaults, shared
-    extensions) and other users' areas are never backed up, so restoring a
-    backup can never overwrite anybody else's work.
+    ``runtime/<area>/<user>``; with ``shared`` (asked for only), the
+    shared files too (see :func:`shared_paths`). Other users' areas are
+    never backed up, so restoring a backup can never overwrite anybody
+    else's work.
     """
     tops: list[str] = []
     for component in components:
-        if component == "config":
+        if component == "shared":
+            tops += shared_paths(ws)
+        elif component == "config":
             tops.append(f"config/{ws.user}.toml")
         elif component == "extensions":
             tops += [f"extensions/{kind}/{ws.user}" for kind in _extension_kinds(ws)]
@@ -181,6 +208,79 @@ def _extension_kinds(ws: Workspace) -> list[str]:
     if not folder.is_dir() or folder.is_symlink():
         return []
     return sorted(e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False))
+
+
+def shared_paths(ws: Workspace) -> list[str]:
+    """Return what component ``shared`` holds: what no user has for their own.
+
+    The shared config files (:data:`SHARED_CONFIG_FILES`), and in each
+    ``extensions/<kind>/`` and in ``infra/`` every entry not named after a
+    user (see :func:`user_names`): the shared extensions, the template
+    folders, ``infra/local``, ``infra/examples`` and other shared
+    infrastructures.
+    """
+    users = user_names(ws)
+    tops = [f"config/{name}" for name in SHARED_CONFIG_FILES]
+    for kind in _extension_kinds(ws):
+        names = _names_in(ws.extension_kind_dir(kind))
+        tops += [f"extensions/{kind}/{name}" for name in names if name not in users]
+    tops += [f"infra/{name}" for name in _names_in(ws.infra_dir) if name not in users]
+    return tops
+
+
+def _names_in(folder: Path) -> list[str]:
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return sorted(os.listdir(folder))
+
+
+def user_names(ws: Workspace) -> set[str]:
+    """Return the names whose extension and infra folders are a user's own.
+
+    The users with a runtime area, ``ws.user``, and every name with a
+    ``config/<name>.toml`` that is not a shared config file: a user whose
+    runtime area is gone still owns the rest.
+    """
+    names = {*ws.known_users(), ws.user}
+    for name in _names_in(ws.config_dir):
+        if name.endswith(".toml") and name not in SHARED_CONFIG_FILES:
+            names.add(name[: -len(".toml")])
+    return names
+
+
+def is_shared(path: str, user: str) -> bool:
+    """Tell whether ``path`` of ``user``'s backup is a shared file, not theirs.
+
+    Under ``config``, ``extensions/<kind>`` or ``infra`` and not the
+    user's own; the folders above (``config``, ``extensions/<kind>``) are
+    structure, not shared files.
+    """
+    parts = path.split("/")
+    if parts[0] == "config":
+        return len(parts) > 1 and path != f"config/{user}.toml"
+    if parts[0] == "infra":
+        return len(parts) > 1 and parts[1] != user
+    if parts[0] == "extensions":
+        return len(parts) > 2 and parts[2] != user
+    return False
+
+
+def shared_problem(path: str, users: set[str]) -> str:
+    """Return why a restore may not write the shared ``path`` ("" if it may).
+
+    Only the shared config files, and under ``extensions/<kind>/`` and
+    ``infra/`` only what is not named after one of ``users``
+    (:func:`user_names` of the workspace written to).
+    """
+    parts = path.split("/")
+    if parts[0] == "config":
+        if len(parts) == 2 and parts[1] in SHARED_CONFIG_FILES:
+            return ""
+        return "is not one of the shared config files"
+    owner = parts[1] if parts[0] == "infra" else parts[2]
+    if owner in users:
+        return f"is in the areas of user {owner!r}"
+    return ""
 
 
 def excluded_paths(ws: Workspace, backups: Path | None = None) -> set[str]:
@@ -301,20 +401,34 @@ def _area_owner(parts: list[str]) -> str:
     return ""
 
 
-def component_of(path: str) -> str:
-    """Return the component an archive path belongs to (its top folder)."""
+def component_of(path: str, user: str) -> str:
+    """Return the component a path of ``user``'s backup belongs to.
+
+    ``shared`` for the shared files (see :func:`is_shared`); else its top
+    folder, ``logs`` and ``cache`` for those runtime areas.
+    """
     parts = path.split("/")
     if parts[0] == "runtime" and len(parts) > 1:
         return parts[1] if parts[1] in ("logs", "cache") else "runtime"
+    if is_shared(path, user):
+        return "shared"
     return parts[0]
 
 
 def check_components(names: tuple[str, ...], flag: str = "--components") -> None:
-    """Refuse component names that are not known, naming the flag."""
-    unknown = [n for n in names if n not in COMPONENTS]
-    if unknown or not names:
+    """Refuse an empty list and component names that are not known.
+
+    Raises:
+        UsageError: naming the flag and the components to choose from.
+    """
+    if not names:
         raise UsageError(
-            f"{flag}: {', '.join(unknown) or 'nothing'} is not a component; "
+            f"{flag}: the list is empty; choose from {','.join(COMPONENTS)}"
+        )
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown:
+        raise UsageError(
+            f"{flag}: {', '.join(unknown)} is not a component; "
             f"choose from {','.join(COMPONENTS)}"
         )
 
@@ -342,11 +456,31 @@ def _split_name(filename: str) -> tuple[str, str, bool] | None:
 def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
     """Return the backups of the user, newest first (local, or at ``remote``).
 
-    Hidden files (backups still being written) are never listed.
+    Only the user's own (see :func:`backup_user`): another user's backup,
+    or a file that merely looks like one, in the same folder is never
+    listed, so it is never the latest, never restored without being named
+    and never removed by a cleanup. Hidden files (backups still being
+    written) are never listed.
 
     Raises:
         UnsafeOperation: the backups folder is in the user's runtime area
             and leads out of the workspace through a link.
+    """
+    found = []
+    for info in backup_files(ws, remote):
+        info.user = backup_user(ws, info)
+        if info.user == ws.user:
+            found.append(info)
+    found.sort(key=lambda b: (b.created, b.name), reverse=True)
+    return found
+
+
+def backup_files(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
+    """Return every file named as a backup is, whoever it belongs to.
+
+    Regular files named ``NAME.tar``, ``.tar.zst`` or ``.tar.gz`` (with
+    ``.age`` when encrypted) in the user's backups folder (or at
+    ``remote``), hidden ones left out; nothing is read from them.
     """
     found: list[BackupInfo] = []
     if remote:
@@ -367,28 +501,74 @@ def list_backups(ws: Workspace, remote: str | None = None) -> list[BackupInfo]:
                         remote=True,
                     )
                 )
-    else:
-        folder = backups_dir(ws)
-        if area_of(ws, folder):
-            check_inside(ws, folder)
-        entries = list(os.scandir(folder)) if folder.is_dir() else []
-        for entry in entries:
-            parts = _split_name(entry.name)
-            if (
-                parts is None
-                or entry.name.startswith(".")
-                or not entry.is_file(follow_symlinks=False)
-            ):
-                continue
-            info = entry.stat(follow_symlinks=False)
-            created = datetime.fromtimestamp(info.st_mtime, UTC)
-            found.append(
-                BackupInfo(
-                    parts[0], entry.path, info.st_size, created, parts[2], parts[1]
-                )
+        return found
+    folder = backups_dir(ws)
+    if area_of(ws, folder):
+        check_inside(ws, folder)
+    entries = list(os.scandir(folder)) if folder.is_dir() else []
+    for entry in entries:
+        parts = _split_name(entry.name)
+        if (
+            parts is None
+            or entry.name.startswith(".")
+            or not entry.is_file(follow_symlinks=False)
+        ):
+            continue
+        info = entry.stat(follow_symlinks=False)
+        created = datetime.fromtimestamp(info.st_mtime, UTC)
+        found.append(
+            BackupInfo(
+                parts[0],
+                entry.path,
+                info.st_size,
+                created,
+                parts[2],
+                parts[1],
+                uid=info.st_uid,
             )
-    found.sort(key=lambda b: (b.created, b.name), reverse=True)
+        )
     return found
+
+
+def backup_user(ws: Workspace, info: BackupInfo) -> str | None:
+    """Return the user whose backup ``info`` is; None when it is nobody's known.
+
+    A local file must belong to this account. Then a readable manifest
+    names the user. A file without one (encrypted, damaged, or a tar not
+    made here) is ``ws.user``'s only when its path has the user in it: the
+    ``workspace-<user>-<YYYYmmdd_HHMMSS>`` of auto names, or a backups
+    folder of the user's own (``runtime/data/<user>/backups``, or one whose
+    name is the user's, as each user's folder under ``[backup] dir`` is).
+    Encrypted files are never decrypted for this.
+    """
+    if info.uid is not None and info.uid != os.getuid():
+        return None
+    user = None if info.encrypted else _manifest_user(ws, info)
+    if user is not None:
+        return user
+    return ws.user if _named_for(ws, info) else None
+
+
+def _manifest_user(ws: Workspace, info: BackupInfo) -> str | None:
+    """Return the user the manifest names; None if there is none to read."""
+    try:
+        with open_backup(ws, info) as raw, archive.open_tar(raw, None) as tar:
+            manifest, _ = archive.read_manifest_member(tar)
+    except (archive.ArchiveError, OSError) as exc:
+        log.debug("no manifest read from %s: %s", info.location, exc)
+        return None
+    return manifest.user if manifest is not None else None
+
+
+def _named_for(ws: Workspace, info: BackupInfo) -> bool:
+    """Tell whether the path of ``info`` has ``ws.user`` in it (see above)."""
+    stamp = rf"workspace-{re.escape(ws.user)}-\d{{8}}_\d{{6}}(-\d+)?"
+    if re.fullmatch(stamp, info.name):
+        return True
+    if info.remote:
+        return info.location.rstrip("/").split("/")[-2] == ws.user
+    folder = Path(info.location).parent
+    return folder == ws.backups_dir or folder.name == ws.user
 
 
 def expired_backups(
@@ -400,10 +580,9 @@ def expired_backups(
     younger than ``[backup] keep_within`` (or ``keep_within`` seconds, when
     given); every other one has expired.
     """
-    keep_last = int(settings.setting(ws, "backup.keep_last", 0) or 0)
+    keep_last = settings.int_setting(ws, "backup.keep_last")
     if keep_within is None:
-        within = settings.setting(ws, "backup.keep_within")
-        keep_within = parse_age(within, "[backup] keep_within") if within else None
+        keep_within = settings.age_setting(ws, "backup.keep_within")
     window = timedelta(seconds=keep_within) if keep_within is not None else None
     if keep_last <= 0 and window is None:
         return []  # no retention configured: every backup is kept
@@ -418,14 +597,20 @@ def expired_backups(
 
 
 def find_backup(ws: Workspace, name: str, remote: str | None = None) -> BackupInfo:
-    """Return the backup called ``name``.
+    """Return the backup called ``name``: the user's own first, else any.
+
+    Named, even a backup of another user is found (its ``user`` says
+    whose); only listings and ``--latest`` stick to the user's own.
 
     Raises:
         NotFoundError: there is none, naming where it was looked for.
     """
-    for info in list_backups(ws, remote):
-        if info.name == name:
-            return info
+    named = [info for info in backup_files(ws, remote) if info.name == name]
+    for info in named:
+        info.user = backup_user(ws, info)
+    named.sort(key=lambda b: (b.user == ws.user, b.created), reverse=True)
+    if named:
+        return named[0]
     where = remote or backups_dir(ws)
     raise NotFoundError(
         f"--backup-name: no backup {name!r} in {where}; "
@@ -501,8 +686,14 @@ def describe(ws: Workspace, infos: list[BackupInfo]) -> list[BackupInfo]:
 # Verifying.
 
 
-def verify_backup(ws: Workspace, info: BackupInfo) -> VerifyResult:
-    """Read a whole backup and check every entry against its manifest."""
+def verify_backup(
+    ws: Workspace, info: BackupInfo, config_parses: bool = False
+) -> VerifyResult:
+    """Read a whole backup and check every entry against its manifest.
+
+    With ``config_parses`` the user's config file in it must be valid TOML
+    too: a backup of a broken configuration is not a good one to go back to.
+    """
     problems: list[str] = []
     checked = 0
     try:
@@ -516,8 +707,9 @@ def verify_backup(ws: Workspace, info: BackupInfo) -> VerifyResult:
                     info.name, False, 0, ["the archive has no manifest"]
                 )
             expected = {e.path: e for e in manifest.entries}
+            config = f"config/{manifest.user}.toml" if config_parses else ""
             for member in archive.members(tar):
-                checked += _verify_member(tar, member, expected, problems)
+                checked += _verify_member(tar, member, expected, problems, config)
             problems += [f"{path}: missing from the archive" for path in expected]
     except Exception as exc:  # any failure to read is a failed verification
         from workspace_tasks.errors import WorkspaceError
@@ -529,13 +721,13 @@ def verify_backup(ws: Workspace, info: BackupInfo) -> VerifyResult:
 
 
 def latest_known_good(ws: Workspace, remote: str | None = None) -> BackupInfo:
-    """Return the newest backup that verifies.
+    """Return the newest backup that verifies and whose user config parses.
 
     Raises:
         NotFoundError: no backup verifies.
     """
     for info in list_backups(ws, remote):
-        result = verify_backup(ws, info)
+        result = verify_backup(ws, info, config_parses=True)
         if result.ok:
             return info
         log.warning("backup %s does not verify: %s", info.name, result.problems[0])
@@ -544,7 +736,10 @@ def latest_known_good(ws: Workspace, remote: str | None = None) -> BackupInfo:
     )
 
 
-def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
+def _verify_member(
+    tar, member, expected: dict, problems: list[str], config: str = ""
+) -> int:
+    """Check one member against the manifest (and parse it if it is ``config``)."""
     name = member.name.rstrip("/")
     entry = expected.pop(name, None)
     if entry is None:
@@ -555,9 +750,28 @@ def _verify_member(tar, member, expected: dict, problems: list[str]) -> int:
     if member.kind != "file" or member.size != entry.size:
         problems.append(f"{name}: size or type differs from the manifest")
         return 0
-    if archive.copy_member(tar, name, member.size, None) != entry.sha256:
+    if name != config:
+        digest = archive.copy_member(tar, name, member.size, None)
+    else:
+        data = archive.read_member(tar, name, member.size, member.offset)
+        digest = hashlib.sha256(data).hexdigest()
+        problems += _toml_problems(name, data)
+    if digest != entry.sha256:
         problems.append(f"{name}: checksum does not match")
     return 1
+
+
+def _toml_problems(name: str, data: bytes) -> list[str]:
+    """Return why ``data`` (the file ``name``) is not valid TOML, if it is not."""
+    from workspace_tasks import tomlfile
+
+    try:
+        tomlfile.loads(data.decode("utf-8"), name)
+    except UnicodeDecodeError:
+        return [f"{name}: not valid UTF-8 text"]
+    except UsageError as exc:
+        return [str(exc)]
+    return []
 
 
 # Leftovers of interrupted runs.
@@ -637,7 +851,7 @@ def _has_staging_folder(ws: Workspace) -> bool:
 def auto_name(ws: Workspace, now: datetime) -> str:
     """Return ``workspace-<user>-<YYYYmmdd_HHMMSS>``, unique in the folder."""
     stem = f"workspace-{ws.user}-{now.astimezone().strftime('%Y%m%d_%H%M%S')}"
-    taken = {b.name for b in list_backups(ws)}
+    taken = {b.name for b in backup_files(ws)}
     name, counter = stem, 2
     while name in taken:
         name, counter = f"{stem}-{counter}", counter + 1
@@ -677,11 +891,37 @@ def create_backup(
         return make_backup(ws, options, now or datetime.now(UTC), progress)
 
 
+def _check_replaced(ws: Workspace, existing: list[BackupInfo], force: bool) -> None:
+    """Refuse to replace files of the new backup's name, unless all may go.
+
+    With ``force`` an earlier backup of the user's own is replaced; a file
+    that is not positively one (another user's backup, a file that only
+    looks like one) never is.
+
+    Raises:
+        UsageError: naming ``--name``, and ``--force`` when it would do.
+    """
+    for info in existing:
+        user = backup_user(ws, info)
+        if user != ws.user:
+            whose = f"a backup of user {user!r}" if user else "not a backup of yours"
+            raise UsageError(
+                f"--name: {info.location} is {whose} and is never replaced; "
+                "choose another name"
+            )
+    if existing and not force:
+        raise UsageError(
+            f"--name: a backup {existing[0].name!r} already exists; pass --force "
+            "to replace it"
+        )
+
+
 def _check_target(ws: Workspace, target: Path, options: BackupOptions) -> None:
     """Refuse a backup whose file would replace a link, folder, fifo or device.
 
     Only a regular file (an earlier backup, with ``--force``) is replaced;
-    the remote copy's place is checked too, before anything is written.
+    the remote copy's place is checked too, before anything is written: a
+    copy of the same name there is replaced only with ``--force`` as well.
 
     Raises:
         UsageError: naming ``--name`` (or ``--remote``) and what stands there.
@@ -695,7 +935,7 @@ def _check_target(ws: Workspace, target: Path, options: BackupOptions) -> None:
     if options.remote:
         from workspace_tasks import remote
 
-        remote.check_upload_target(ws, options.remote, target.name)
+        remote.check_upload_target(ws, options.remote, target.name, options.force)
 
 
 def make_backup(
@@ -713,11 +953,8 @@ def make_backup(
     folder = backups_dir(ws)
     suffix = archive.SUFFIXES[options.compression]
     target = folder / f"{name}{suffix}{archive.ENCRYPTED_SUFFIX if keys else ''}"
-    existing = [b for b in list_backups(ws) if b.name == name]
-    if existing and not options.force:
-        raise UsageError(
-            f"--name: a backup {name!r} already exists; pass --force to replace it"
-        )
+    existing = [b for b in backup_files(ws) if b.name == name]
+    _check_replaced(ws, existing, options.force)
     _check_target(ws, target, options)
 
     components = list(options.components)
@@ -755,11 +992,12 @@ def make_backup(
         from workspace_tasks import remote as remote_store
 
         try:
-            remote_url = remote_store.upload(ws, target, options.remote).url
+            copy = remote_store.upload(ws, target, options.remote, options.force)
         except remote_store.RemoteError as exc:
             raise remote_store.RemoteError(
-                f"{exc}; the local backup {target} is kept"
+                f"{exc}; the local backup {target} is kept", exit_code=exc.exit_code
             ) from exc
+        remote_url = copy.url
     files = [e for e in entries if e.type == "file"]
     return BackupResult(
         name=name,
@@ -883,21 +1121,22 @@ def auto_backup(ws: Workspace, now: datetime | None = None) -> AutoBackupResult:
     ``[backup] compress``, encryption ``[backup] encrypt``.
     """
     now = now or datetime.now(UTC)
-    interval = settings.setting(ws, "development.backup_interval")
-    if not interval or settings.setting(ws, "development.auto_backup") is False:
+    seconds = settings.age_setting(ws, "development.backup_interval")
+    if seconds is None or not settings.bool_setting(
+        ws, "development.auto_backup", True
+    ):
         return AutoBackupResult(
             False,
             "automatic backups are off ([development] backup_interval is not set)",
         )
-    seconds = parse_age(str(interval), "[development] backup_interval")
     with locked(ws, "backup"):
         last = _last_backup(ws)
         reason = _why_not(ws, last, now, seconds)
         if reason:
             return AutoBackupResult(False, reason)
         options = BackupOptions(
-            compression=str(settings.setting(ws, "backup.compress") or "none"),
-            encrypt=bool(settings.setting(ws, "backup.encrypt", False)),
+            compression=configured_compression(ws, "none"),
+            encrypt=settings.bool_setting(ws, "backup.encrypt"),
         )
         result = make_backup(ws, options, now)
     return AutoBackupResult(True, "made a new backup", result)

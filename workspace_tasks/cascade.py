@@ -339,12 +339,19 @@ def builtins_for(ws: Workspace) -> Builtins:
 
 
 def load_cascade(
-    ws: Workspace, name: str = "user", *, include_overrides: bool = False
+    ws: Workspace,
+    name: str = "user",
+    *,
+    include_overrides: bool = False,
+    skip_broken: bool = False,
 ) -> Cascade:
     """Read, merge and interpolate configuration ``name`` of ``ws``.
 
+    With ``skip_broken`` a layer that does not parse (or cannot be read) is
+    left out, as if it did not exist: see :func:`broken_layers`.
+
     Raises:
-        FileSyntaxError: a layer is not valid TOML.
+        FileSyntaxError: a layer is not valid TOML (without ``skip_broken``).
     """
     layers: list[Layer] = []
     for source in layer_sources(ws, name, include_overrides=include_overrides):
@@ -352,7 +359,13 @@ def load_cascade(
             below, _ = merge_layers(layers)
             layers.append(environment_layer(ws.environ, below))
             continue
-        layer = read_layer(ws, source)
+        try:
+            layer = read_layer(ws, source)
+        except UsageError as exc:
+            if not skip_broken:
+                raise
+            log.debug("layer %s left out: %s", source.name, exc)
+            continue
         if layer is not None:
             layers.append(layer)
     merged, settings = merge_layers(layers)
@@ -363,6 +376,20 @@ def load_cascade(
     return Cascade(
         layers, merged, settings, expanded.data, expanded.problems, expanded.sources
     )
+
+
+def broken_layers(ws: Workspace) -> list[UsageError]:
+    """Return the error of each layer of the user's cascade that does not parse.
+
+    Each names its file, line and column (or why it cannot be read).
+    """
+    broken = []
+    for source in layer_sources(ws):
+        try:
+            read_layer(ws, source)
+        except UsageError as exc:
+            broken.append(exc)
+    return broken
 
 
 def _value_at(data: Mapping[str, Any], key: KeyPath, default: Any) -> Any:

@@ -46,6 +46,9 @@ class Workspace:
     type: str = "development"
     infra: str = ""
     environ: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # Settings are read without the configuration layers that do not parse:
+    # backup, restore and reset must work to repair a broken config.
+    lenient_config: bool = field(default=False, compare=False)
 
     # Top-level folders.
     @property
@@ -186,8 +189,9 @@ class Workspace:
         return any(os.path.lexists(path) for path in self.user_areas())
 
     def for_user(self, user: str) -> Workspace:
-        """Return the same workspace seen by another user."""
-        return load_workspace(self.root, user, self.core_root, self.environ)
+        """Return the same workspace seen by another user (read as leniently)."""
+        other = load_workspace(self.root, user, self.core_root, self.environ)
+        return replace(other, lenient_config=self.lenient_config)
 
     def expand_home(self, text: str) -> Path:
         """Return ``text`` as a path, a leading ``~`` being this context's HOME."""

@@ -29,16 +29,20 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from workspace_tasks import settings
+from workspace_tasks.archive import ArchiveError
 from workspace_tasks.context import Workspace
-from workspace_tasks.errors import UsageError, WorkspaceError
+from workspace_tasks.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PASSPHRASE_ENV = "PROVISIONING_BACKUP_PASSPHRASE"
 
 
-class CryptoError(WorkspaceError):
-    """A backup that cannot be encrypted or decrypted with the keys given."""
+class CryptoError(ArchiveError):
+    """A backup that cannot be encrypted or decrypted with the keys given.
+
+    An archive error like any other: whoever reads the backup names its file.
+    """
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class DecryptionKeys:
 
 
 def _passphrase(ws: Workspace) -> tuple[str, str | None]:
-    variable = str(settings.setting(ws, "backup.passphrase_env") or "")
+    variable = settings.text_setting(ws, "backup.passphrase_env")
     variable = variable or DEFAULT_PASSPHRASE_ENV
     return variable, ws.environ.get(variable) or None
 
@@ -70,7 +74,7 @@ def encryption_keys(ws: Workspace) -> EncryptionKeys:
         UsageError: neither is available, or a recipient is not a key.
     """
     recipients = tuple(
-        str(r).strip() for r in settings.setting(ws, "backup.recipients") or []
+        r.strip() for r in settings.texts_setting(ws, "backup.recipients")
     )
     if recipients:
         _parse_recipients(recipients)
@@ -87,9 +91,9 @@ def encryption_keys(ws: Workspace) -> EncryptionKeys:
 def decryption_keys(ws: Workspace) -> DecryptionKeys:
     """Return the identities and passphrase available to read backups."""
     identities: tuple[str, ...] = ()
-    configured = settings.setting(ws, "backup.identity_file")
+    configured = settings.text_setting(ws, "backup.identity_file")
     if configured:
-        path = ws.expand_home(str(configured))
+        path = ws.expand_home(configured)
         path = path if path.is_absolute() else ws.root / path
         try:
             text = path.read_text(encoding="utf-8")

@@ -1,4 +1,9 @@
-"""The one hierarchy of errors; the command line maps them to exit codes."""
+"""The one hierarchy of errors; the command line maps them to exit codes.
+
+Exit 1 means a check ran and found problems (:class:`ChecksFailed`); every
+other error that stops a command (bad input, a file or a store that cannot
+be read or written, a lock held elsewhere) is exit 2.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,13 @@ EXIT_USAGE = 2
 
 
 class WorkspaceError(Exception):
-    """Base of every error the tool reports to a user without a traceback."""
+    """Base of every error the tool reports to a user without a traceback.
 
-    exit_code = EXIT_PROBLEMS
+    Exit 2 unless a subclass (or ``exit_code``) says otherwise: only a check
+    that found problems exits 1.
+    """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)

@@ -5,21 +5,30 @@ For S3 the endpoint comes from ``[backup] s3_endpoint_url`` in the config,
 else ``AWS_ENDPOINT_URL`` in the workspace's environment; credentials from
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` there, else the usual
 AWS configuration. Every upload is read back and checked (size and sha256)
-before it counts.
+before it counts. A ``file://`` URL is percent-decoded (``sub%20dir`` is
+``sub dir``).
+
+Any failure of the store (unreachable, refused, a folder that cannot be
+written) is one :class:`RemoteError` naming ``--remote`` and the URL
+(exit 2); an upload that was written but does not read back the same is a
+check that found a problem (exit 1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import quote, unquote
 
 from workspace_tasks import safefs, settings
 from workspace_tasks.context import Workspace
-from workspace_tasks.errors import UsageError, WorkspaceError
+from workspace_tasks.errors import EXIT_PROBLEMS, UsageError, WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,24 @@ CHUNK = 1 << 20
 
 class RemoteError(WorkspaceError):
     """Remote storage that cannot be reached, or an upload that did not verify."""
+
+
+@contextlib.contextmanager
+def reaching(url: str, what: str) -> Iterator[None]:
+    """Turn any failure of the store while doing ``what`` into a RemoteError.
+
+    fsspec's backends raise exceptions of their own (botocore's, aiohttp's)
+    besides OSError: whichever it is, the user gets one line naming
+    ``--remote`` and the URL.
+    """
+    try:
+        yield
+    except WorkspaceError:
+        raise
+    except Exception as exc:  # each fsspec backend has its own error types
+        log.debug("%s %s failed", what, url, exc_info=True)
+        reason = str(exc) or type(exc).__name__
+        raise RemoteError(f"--remote: {what} {url} failed: {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -49,7 +76,7 @@ def _storage_options(ws: Workspace, protocol: str) -> dict[str, Any]:
     if protocol not in ("s3", "s3a"):
         return {}
     options: dict[str, Any] = {}
-    endpoint = settings.setting(ws, "backup.s3_endpoint_url") or ws.environ.get(
+    endpoint = settings.text_setting(ws, "backup.s3_endpoint_url") or ws.environ.get(
         "AWS_ENDPOINT_URL"
     )
     client: dict[str, Any] = {}
@@ -105,47 +132,57 @@ def filesystem(ws: Workspace, url: str) -> tuple[Any, str]:
     except (ValueError, ImportError) as exc:
         raise UsageError(f"--remote: {exc}") from None
     fs = cls(**_storage_options(ws, protocol))
-    return fs, cls._strip_protocol(url).rstrip("/")
+    path = cls._strip_protocol(url).rstrip("/")
+    return fs, unquote(path) if protocol == "file" else path
 
 
 def _join(url: str, name: str) -> str:
-    return f"{url.rstrip('/')}/{name}"
+    return f"{url.rstrip('/')}/{quote(name) if url.startswith('file://') else name}"
 
 
-def check_upload_target(ws: Workspace, url: str, name: str) -> None:
-    """Refuse an upload of ``name`` to ``url`` that would replace a non-file.
+def check_upload_target(ws: Workspace, url: str, name: str, force: bool) -> None:
+    """Refuse an upload of ``name`` to ``url`` that would replace what is there.
 
-    In a ``file://`` folder a regular file of that name is replaced by the
-    new copy; a link, folder, fifo or device standing there is never
-    replaced (a link would be turned into a file). Other stores hold only
-    files.
+    A copy of that name already there is replaced only with ``force``; in a
+    ``file://`` folder a link, folder, fifo or device standing there is
+    never replaced (a link would be turned into a file).
 
     Raises:
         UsageError: naming ``--remote`` and what stands there.
+        RemoteError: the store cannot be reached.
     """
-    if not url.startswith("file://"):
-        return
-    _, folder = filesystem(ws, url)
-    target = Path(folder) / name
-    kind = safefs.entry_kind(target)
-    if kind not in (None, "file"):
+    fs, folder = filesystem(ws, url)
+    target = f"{folder}/{name}"
+    if url.startswith("file://"):
+        kind = safefs.entry_kind(Path(target))
+        if kind not in (None, "file"):
+            raise UsageError(
+                f"--remote: {target} is a {kind}, not a backup, and is never "
+                "replaced; remove it or choose another name"
+            )
+        exists = kind is not None
+    else:
+        with reaching(url, "looking for"):
+            exists = fs.exists(target)
+    if exists and not force:
         raise UsageError(
-            f"--remote: {target} is a {kind}, not a backup, and is never "
-            "replaced; remove it or choose another name"
+            f"--remote: {_join(url, name)} already exists; pass --force to replace it"
         )
 
 
-def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
+def upload(ws: Workspace, local: Path, url: str, force: bool = False) -> RemoteFile:
     """Copy ``local`` into the folder ``url``; verify size and sha256 after.
 
     The copy is written under a hidden name, read back and checked, and only
     then renamed to its own name: a copy that does not verify (or an upload
     cut short) is never listed as a backup, and an earlier copy of the same
-    name stays until the new one has verified.
+    name stays until the new one has verified; it is replaced only with
+    ``force``.
 
     Raises:
-        RemoteError: the copy failed or does not match what was sent; the
-            hidden copy has been removed.
+        UsageError: a copy of that name is there and ``force`` is not given.
+        RemoteError: the copy failed (exit 2) or does not match what was
+            sent (exit 1); the hidden copy has been removed.
     """
     fs, folder = filesystem(ws, url)
     target = f"{folder}/{local.name}"
@@ -153,23 +190,21 @@ def upload(ws: Workspace, local: Path, url: str) -> RemoteFile:
     size = local.stat().st_size
     expected = _sha256_local(local)
     local_folder = Path(folder) if url.startswith("file://") else None
-    check_upload_target(ws, url, local.name)
+    check_upload_target(ws, url, local.name, force)
     try:
-        if local_folder is not None:
-            _copy_private(local, local_folder / Path(partial).name)
-        else:
-            fs.makedirs(folder, exist_ok=True)
-            fs.put_file(str(local), partial)
-        fs.invalidate_cache(folder)
-        _check_copy(fs, partial, size, expected, f"upload of {local.name} to {url}")
-        if local_folder is not None:
-            safefs.rename(Path(partial), Path(target), local_folder)
-        else:
-            fs.mv(partial, target)
-    except (OSError, ValueError) as exc:
-        _remove_quietly(fs, partial)
-        raise RemoteError(f"upload of {local.name} to {url} failed: {exc}") from exc
-    except RemoteError:
+        with reaching(url, f"upload of {local.name} to"):
+            if local_folder is not None:
+                _copy_private(local, local_folder / Path(partial).name)
+            else:
+                fs.makedirs(folder, exist_ok=True)
+                fs.put_file(str(local), partial)
+            fs.invalidate_cache(folder)
+            _check_copy(fs, partial, size, expected, f"upload of {local.name} to {url}")
+            if local_folder is not None:
+                safefs.rename(Path(partial), Path(target), local_folder)
+            else:
+                fs.mv(partial, target)
+    except WorkspaceError:
         _remove_quietly(fs, partial)
         raise
     log.info("uploaded %s to %s (%d bytes, verified)", local, url, size)
@@ -185,7 +220,8 @@ def _check_copy(fs: Any, path: str, size: int, sha256: str, what: str) -> None:
         raise RemoteError(
             f"{what} did not verify ({remote_size} bytes, expected {size}; "
             f"checksum {'matches' if remote_sum == sha256 else 'differs'}); "
-            "the copy is not kept"
+            "the copy is not kept",
+            exit_code=EXIT_PROBLEMS,
         )
 
 
@@ -194,20 +230,20 @@ def _remove_quietly(fs: Any, path: str) -> None:
     try:
         if fs.exists(path):
             fs.rm_file(path)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # each fsspec backend has its own error types
         log.warning("could not remove the partial copy %s: %s", path, exc)
 
 
 def _copy_private(local: Path, target: Path) -> None:
     """Copy ``local`` to ``target`` on this machine as a private file (0600).
 
-    A missing folder is created private (0700); the copy is written under a
-    temporary name and renamed, so it is never readable by others nor seen
+    Every missing folder on the way is created private (0700), folders
+    already there keep their modes; the copy is written under a temporary
+    name and renamed, so it is never readable by others nor seen
     half-written.
     """
     import shutil
 
-    safefs.make_dirs(target.parent.parent)
     safefs.make_dirs(target.parent, safefs.PRIVATE_DIR)
     with (
         safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,
@@ -224,14 +260,12 @@ def list_files(ws: Workspace, url: str) -> list[RemoteFile]:
         UsageError: a ``file://`` folder that does not exist.
     """
     fs, folder = filesystem(ws, url)
-    try:
+    with reaching(url, "listing"):
         if not fs.exists(folder):
             if url.startswith("file://"):
                 raise UsageError(f"--remote: {url} does not exist")
             return []
         infos = fs.ls(folder, detail=True)
-    except (OSError, ValueError) as exc:
-        raise RemoteError(f"cannot list {url}: {exc}") from exc
     files = []
     for info in infos:
         if info.get("type") != "file":
@@ -256,10 +290,8 @@ def _mtime(info: dict) -> datetime | None:
 def open_file(ws: Workspace, url: str) -> BinaryIO:
     """Open a remote file for reading."""
     fs, path = filesystem(ws, url)
-    try:
+    with reaching(url, "opening"):
         return fs.open(path, "rb", block_size=CHUNK)
-    except (OSError, ValueError) as exc:
-        raise RemoteError(f"cannot open {url}: {exc}") from exc
 
 
 def _sha256_local(path: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from workspace_tasks.backup import (
     BackupResult,
     backup_from_file,
     backups_dir,
+    configured_compression,
     lock_file,
     locked,
     make_backup,
@@ -71,6 +73,7 @@ class ResetResult:
     kept: list[str] = field(default_factory=list)
     backup: BackupResult | None = None
     reinitialised: bool = False
+    cancelled: bool = False
 
     @property
     def bytes(self) -> int:
@@ -85,6 +88,7 @@ class ResetResult:
             "kept": self.kept,
             "backup": self.backup.to_dict() if self.backup else None,
             "reinitialised": self.reinitialised,
+            "cancelled": self.cancelled,
         }
 
 
@@ -167,9 +171,16 @@ def _rel(ws: Workspace, path: Path) -> str:
 
 
 def reset_workspace(
-    ws: Workspace, options: ResetOptions, now: datetime | None = None
+    ws: Workspace,
+    options: ResetOptions,
+    now: datetime | None = None,
+    confirm: Callable[[ResetResult], bool] | None = None,
 ) -> ResetResult:
     """Back up (and verify) if asked, remove the user's areas, re-create them.
+
+    ``confirm`` is shown the plan (holding the lock, before the backup) and
+    says whether to go on; when it says no, nothing is done and the result,
+    still a plan, is marked ``cancelled``.
 
     Raises:
         UsageError: neither ``backup_first`` nor ``force`` with ``no_backup``.
@@ -182,6 +193,9 @@ def reset_workspace(
     with locked(ws, "reset"):
         result = plan_reset(ws, options.keep_config)
         if options.dry_run:
+            return result
+        if confirm is not None and not confirm(result):
+            result.cancelled = True
             return result
         if options.backup_first:
             result.backup = _backup_and_verify(ws, now)
@@ -197,8 +211,8 @@ def reset_workspace(
 def _backup_and_verify(ws: Workspace, now: datetime) -> BackupResult:
     options = BackupOptions(
         include_logs=True,
-        compression=str(settings.setting(ws, "backup.compress") or "none"),
-        encrypt=bool(settings.setting(ws, "backup.encrypt", False)),
+        compression=configured_compression(ws, "none"),
+        encrypt=settings.bool_setting(ws, "backup.encrypt"),
     )
     made = make_backup(ws, options, now)
     check = verify_backup(ws, backup_from_file(Path(made.path)))

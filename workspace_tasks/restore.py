@@ -6,8 +6,9 @@ A restore runs in steps:
    absolute path, no ``..``, no backslash, no device or special file, no
    symbolic or hard link leading out of the target, no member written
    through a link or file placed by an earlier one. One bad member refuses
-   the whole archive, naming it. With ``verify`` every checksum is checked
-   too, so a corrupt archive restores nothing.
+   the whole archive, naming it. With ``verify`` (and always on a dry run)
+   every checksum is checked too, so a corrupt archive restores nothing and
+   a dry run fails exactly where the real run would.
 2. **Plan** what happens to each path (create, replace, keep, unchanged);
    local files newer than the backup are kept with ``merge``, replaced with
    ``overwrite``, and otherwise stop the restore; a newer file still exactly
@@ -40,16 +41,20 @@ from typing import BinaryIO
 from workspace_tasks import archive, parallel, safefs
 from workspace_tasks.archive import ArchiveError, Manifest
 from workspace_tasks.backup import (
+    COMPONENTS,
     BackupInfo,
     check_components,
     component_of,
     decryption_keys,
     excluded_paths,
+    is_shared,
     locked,
     open_backup,
     outside_user_areas,
     protected_from_plain_archives,
     remove_stale_temporaries,
+    shared_problem,
+    user_names,
 )
 from workspace_tasks.context import (
     RESTORE_STAGING_PREFIX,
@@ -71,6 +76,7 @@ log = logging.getLogger(__name__)
 STAGING_PREFIX = RESTORE_STAGING_PREFIX
 JOURNAL = "journal"
 DONE = "done"
+SHARED_MARK = "shared"
 WRITES = ("create", "replace")
 
 
@@ -88,6 +94,15 @@ class RestoreOptions:
     overwrite: bool = False
     dry_run: bool = False
     verify: bool = False
+
+    @property
+    def checks_data(self) -> bool:
+        """Tell whether every checksum is checked before the plan is made.
+
+        A dry run checks them too: its plan must fail where the real run
+        would, a damaged file included.
+        """
+        return self.verify or self.dry_run
 
 
 @dataclass
@@ -128,6 +143,14 @@ class RestorePlan:
     source_user: str | None
     steps: list[Step] = field(default_factory=list)
     verified: bool = False
+    # With --restore-to: the folders of the user's runtime tree that neither
+    # exist nor come from the backup, made after the swap as init makes them.
+    runtime_tree: list[str] = field(default_factory=list)
+    # The components asked for (--components) of which the backup holds nothing.
+    missing_components: list[str] = field(default_factory=list)
+    # The shared files of another user's backup: never written into a user's
+    # areas, with --restore-to or without.
+    shared_left_out: list[str] = field(default_factory=list)
 
     @property
     def kept_newer(self) -> list[str]:
@@ -151,6 +174,7 @@ class RestoreResult:
     written: int = 0
     cleaned: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    runtime_created: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -158,6 +182,7 @@ class RestoreResult:
             "written": self.written,
             "cleaned": self.cleaned,
             "warnings": self.warnings,
+            "runtime_created": self.runtime_created,
             **self.plan.to_dict(),
         }
 
@@ -311,8 +336,10 @@ def check_archive(
     Every member must also land, after the ``--restore-to`` rewrite, in the
     areas of ``target``'s user (see :func:`backup.outside_user_areas`), and
     come from the areas of the user who made the backup: a backup never
-    writes the marker, ``lib/``, ``tools/``, shared files, other users'
-    areas, the backups folder or the tool's state.
+    writes the marker, ``lib/``, ``tools/``, other users' areas, the
+    backups folder or the tool's state. Shared files come only from a
+    backup made with component ``shared``, and only those no user owns
+    (:func:`backup.shared_problem`).
 
     Raises:
         UnsafeArchive: a member could write outside the target.
@@ -373,11 +400,18 @@ def _check_areas(
     source_excluded = excluded_paths(source)
     target_excluded = excluded_paths(target)
     same = source.user == target.user and source_excluded == target_excluded
+    # Shared files only from a backup made with them, only where no user's
+    # areas are (they are restored to the same place, never rewritten).
+    with_shared = "shared" in manifest.components
+    users = user_names(target) | {source.user} if with_shared else set()
     for member in members:
-        why = outside_user_areas(source, member.path, member.type, source_excluded)
-        if not why and not same:
-            path = map_path(member.path, source.user, target.user)
-            why = outside_user_areas(target, path, member.type, target_excluded)
+        if with_shared and is_shared(member.path, source.user):
+            why = shared_problem(member.path, users)
+        else:
+            why = outside_user_areas(source, member.path, member.type, source_excluded)
+            if not why and not same:
+                path = map_path(member.path, source.user, target.user)
+                why = outside_user_areas(target, path, member.type, target_excluded)
         if why:
             raise _refuse(label, member.path, why)
 
@@ -550,14 +584,24 @@ def plan_restore(
     """
     source_user = manifest.user if manifest else None
     plan = RestorePlan(
-        info.name, str(ws.root), ws.user, source_user, verified=options.verify
+        info.name, str(ws.root), ws.user, source_user, verified=options.checks_data
     )
+    owner = source_user or ws.user
+    if options.components:
+        plan.missing_components = _missing_components(info, owner, members, options)
     folders = _Folders(ws.root, _generated(ws))
     folders.log_file = Path(os.path.relpath(ws.log_file, ws.root)).as_posix()
     planned: dict[str, str] = {}
     actions: dict[str, str] = {}
+    # Each member's component matters only to choose some, or to leave the
+    # shared files of another user's backup alone.
+    choosing = bool(options.components) or owner != ws.user
     for member in members:
-        if options.components and component_of(member.path) not in options.components:
+        component = component_of(member.path, owner) if choosing else ""
+        if options.components and component not in options.components:
+            continue
+        if component == "shared" and owner != ws.user:
+            plan.shared_left_out.append(member.path)
             continue
         path = map_path(member.path, source_user, ws.user)
         if planned.setdefault(path, member.path) != member.path:
@@ -583,7 +627,42 @@ def plan_restore(
             f"(first: {conflicts[0]}); pass --merge to keep them or --overwrite "
             "to replace them"
         )
+    if options.restore_to:
+        plan.runtime_tree = _missing_runtime_folders(ws, plan)
     return plan
+
+
+def _missing_components(
+    info: BackupInfo, owner: str, members: list[Member], options: RestoreOptions
+) -> list[str]:
+    """Return the components asked for that ``owner``'s backup holds nothing of.
+
+    Raises:
+        UsageError: it holds none of them: nothing would be restored.
+    """
+    assert options.components is not None
+    held = {component_of(m.path, owner) for m in members}
+    missing = [c for c in options.components if c not in held]
+    if len(missing) == len(options.components):
+        holds = ",".join(c for c in COMPONENTS if c in held) or "no component"
+        raise UsageError(
+            f"--components: backup {info.name} holds none of "
+            f"{','.join(missing)} (it holds {holds}); nothing to restore"
+        )
+    return missing
+
+
+def _missing_runtime_folders(ws: Workspace, plan: RestorePlan) -> list[str]:
+    """Return the runtime folders of ``ws``'s user the restore leaves missing."""
+    from workspace_tasks.runtime import runtime_folders
+
+    written = {s.path for s in plan.steps if s.action in WRITES}
+    missing = []
+    for folder in runtime_folders(ws):
+        path = folder.relative_to(ws.root).as_posix()
+        if path not in written and not os.path.lexists(folder):
+            missing.append(path)
+    return missing
 
 
 def _generated(ws: Workspace) -> dict[str, str]:
@@ -829,15 +908,22 @@ def _write_staged(tree: safefs.NewTree, batch: list[_Staged]) -> None:
 
 
 class _Journal:
-    """The renames of a swap, written before they happen so they can be undone."""
+    """The renames of a swap, written before they happen so they can be undone.
 
-    def __init__(self, staging: Path) -> None:
+    A swap that writes shared files says so on the journal's first line
+    (action ``shared``): only then may its entries name them.
+    """
+
+    def __init__(self, staging: Path, shared: bool = False) -> None:
         self.staging = staging
         self.path = staging / JOURNAL
         fd = safefs.create_file(self.path, staging)
         self.handle = os.fdopen(fd, "a", encoding="utf-8")
         self.entries: list[_Undo] = []
         self.saved: dict[str, str] = {}
+        if shared:
+            self.handle.write(json.dumps({"action": SHARED_MARK}) + "\n")
+            self.handle.flush()
 
     def record(self, action: str, path: str, saved: str = "") -> None:
         """Append one operation, flushed to the file before it is done."""
@@ -861,7 +947,9 @@ def _swap(
     layout: _Layout,
     folders: dict[str, tuple[int, int]],
 ) -> None:
-    journal = _Journal(staging)
+    owner = plan.source_user or plan.user
+    shared = any(is_shared(s.source, owner) for s in plan.steps if s.action in WRITES)
+    journal = _Journal(staging, shared)
     known: set[str] = {str(root)}
     old = staging / "old"
     safefs.make_dir(old, root)
@@ -980,7 +1068,8 @@ def _read_journal(ws: Workspace, staging: Path) -> tuple[list[_Undo], list[str]]
 
     A journal is believed only when this user alone could have written it,
     and each path it names must be inside the workspace, in the user's own
-    areas (see :func:`backup.outside_user_areas`), with the copies of
+    areas (see :func:`backup.outside_user_areas`) or among the shared files
+    a restore may write (:func:`backup.shared_problem`), with the copies of
     replaced paths inside ``staging``. A line cut short by a kill is no
     problem: its operation never happened.
     """
@@ -1004,6 +1093,9 @@ def _read_journal(ws: Workspace, staging: Path) -> tuple[list[_Undo], list[str]]
             if number < len(lines):
                 problems.append(f"journal line {number} is not JSON")
             continue
+        if number == 1 and record == {"action": SHARED_MARK}:
+            checker.shared = True
+            continue
         checked = checker.check(record)
         if isinstance(checked, str):
             problems.append(f"journal line {number} {checked}")
@@ -1022,7 +1114,20 @@ class _EntryChecker:
             self.excluded = excluded_paths(ws)
         except WorkspaceError:  # a config the killed restore left half-written
             self.excluded = excluded_paths(ws, ws.backups_dir)
+        self.users = user_names(ws)
         self.saved: dict[Path, Path] = {}
+        self.shared = False  # the journal says its restore wrote shared files
+
+    def _not_writable(self, relative: str, kind: str) -> str:
+        """Return why the journal's restore did not write ``relative`` ("" if so).
+
+        The user's own areas, and, in the journal of a restore that wrote
+        shared files, the shared files a restore may write.
+        """
+        why = outside_user_areas(self.ws, relative, kind, self.excluded)
+        if why and self.shared and is_shared(relative, self.ws.user):
+            return shared_problem(relative, self.users) and why
+        return why
 
     def check(self, record: object) -> _Undo | str:
         """Return the checked entry, or what is wrong with it."""
@@ -1048,7 +1153,7 @@ class _EntryChecker:
         relative = safefs.relative_inside(Path(raw), self.ws.root)
         if not os.path.isabs(raw) or relative in (None, "."):
             return f"names {raw!r}, outside the workspace"
-        why = outside_user_areas(self.ws, relative, "dir", self.excluded)
+        why = self._not_writable(relative, "dir")
         if why:
             return f"names {relative}, which {why}"
         # A folder made on the way may be a shared one (config, runtime/data):
@@ -1064,7 +1169,7 @@ class _EntryChecker:
 
     def _foreign(self, relative: str) -> str:
         """Return a path of the tree at ``relative`` not the user's ("" if none)."""
-        if not outside_user_areas(self.ws, relative, "file", self.excluded):
+        if not self._not_writable(relative, "file"):
             return ""
         folder = self.ws.root / relative
         if not os.path.lexists(folder):
@@ -1163,6 +1268,10 @@ def _check_options(options: RestoreOptions) -> None:
         check_components(options.components)
     if options.restore_to is not None:
         check_user_name(options.restore_to, "--restore-to")
+        if options.components and "shared" in options.components:
+            raise UsageError(
+                "--restore-to never writes shared files; drop shared from --components"
+            )
 
 
 def _rewind(ws: Workspace, info: BackupInfo, raw: BinaryIO) -> BinaryIO:
@@ -1205,7 +1314,7 @@ def _restore(
 ) -> RestoreResult:
     raw = open_backup(ws, info)
     try:
-        manifest, members = check_archive(ws, info, raw, options.verify, target)
+        manifest, members = check_archive(ws, info, raw, options.checks_data, target)
         if options.restore_to and manifest is None:
             raise UsageError(
                 "--restore-to needs a backup made by this tool "
@@ -1220,10 +1329,24 @@ def _restore(
             plan = plan_restore(target, info, manifest, members, options)
             raw = _rewind(ws, info, raw)
             written = _apply(target, info, raw, plan, members, progress)
+            created = _complete_runtime_tree(target) if options.restore_to else []
     finally:
         raw.close()
     log.info("restored %s into %s (%d written)", info.name, target.root, written)
-    return RestoreResult(plan, False, written, cleaned, warnings)
+    return RestoreResult(plan, False, written, cleaned, warnings, created)
+
+
+def _complete_runtime_tree(ws: Workspace) -> list[str]:
+    """Create what the user's runtime tree lacks, as ``runtime init`` does.
+
+    A restore into another user brings only what the backup holds (no
+    logs or cache, say); the user must end with a whole tree, as one made
+    by ``init``. Nothing there is overwritten. Returns what was created.
+    """
+    from workspace_tasks.runtime import init_runtime
+
+    made = init_runtime(ws)
+    return made.created + made.files_created
 
 
 def _apply(

@@ -38,6 +38,7 @@ TEMP_PATTERNS = ("*.tmp", "*.temp", "*.partial", "*.swp", "*~")
 # Folders whose temporary-looking files a temp cleanup leaves alone.
 TEMP_SKIP = {"data": ("backups",)}
 DEFAULT_AGE = 30 * 86400
+DEFAULT_TEMP_AGE = 7 * 86400
 
 
 @dataclass
@@ -388,11 +389,10 @@ def default_age(ws: Workspace, kind: str) -> float:
         raise ValueError(f"no default age for cleanup type {kind!r}")
     if kind != "temp":
         return DEFAULT_AGE
-    from workspace_tasks.settings import setting
-    from workspace_tasks.units import parse_age
+    from workspace_tasks.settings import age_setting
 
-    value = setting(ws, "runtime.temp_max_age", "7d")
-    return parse_age(value, "[runtime] temp_max_age")
+    configured = age_setting(ws, "runtime.temp_max_age")
+    return DEFAULT_TEMP_AGE if configured is None else configured
 
 
 def plan_runtime_cleanup(

@@ -1,7 +1,8 @@
 """The ``workspace`` console script: parse, call the library, print the result.
 
 Only this package and ``tasks.py`` print or exit; library errors become exit
-codes here (0 ok, 1 problems found, 2 bad input).
+codes here (0 ok, 1 a check found problems, 2 anything else that stopped the
+command: bad input, a file or store that cannot be read or written).
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from workspace_tasks import output
+from workspace_tasks.cli.cleanup_view import require_terminal
 from workspace_tasks.cli.common import open_workspace, show
+from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
 
 
@@ -38,7 +40,8 @@ def _register_backup(commands: argparse._SubParsersAction, common) -> None:
         "--components",
         metavar="LIST",
         default="config,extensions,infra,runtime",
-        help="comma-separated: config, extensions, infra, runtime, logs, cache "
+        help="comma-separated: config, extensions, infra, runtime, logs, cache, "
+        "shared (the team's defaults, shared extensions and infra) "
         "(default: config,extensions,infra,runtime)",
     )
     backup.add_argument("--include-logs", action="store_true", help="add your logs")
@@ -98,7 +101,9 @@ def _register_restore(commands: argparse._SubParsersAction, common) -> None:
         "--selective", action="store_true", help="choose components on a terminal"
     )
     restore.add_argument(
-        "--components", metavar="LIST", help="restore only these components"
+        "--components",
+        metavar="LIST",
+        help="restore only these components (default: all the backup holds)",
     )
     restore.add_argument(
         "--restore-to", metavar="USER", help="restore into another user's areas"
@@ -150,6 +155,22 @@ def _register_reset(commands: argparse._SubParsersAction, common) -> None:
     reset.set_defaults(handler=run_reset)
 
 
+def _open_leniently(args: argparse.Namespace, **how: bool) -> Workspace:
+    """Open the workspace reading settings without its broken config layers.
+
+    Backup, restore and reset are how a broken workspace is repaired (the
+    spec's recovery starts with a backup of it): a layer that does not
+    parse is left out with a one-line warning naming it, instead of
+    stopping them.
+    """
+    from workspace_tasks.settings import without_broken_layers
+
+    ws, warnings = without_broken_layers(open_workspace(args, **how))
+    for warning in warnings:
+        output.warn(warning)
+    return ws
+
+
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """Yield a progress callback on a terminal, None elsewhere."""
@@ -172,15 +193,17 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def run_backup(args: argparse.Namespace) -> int:
-    from workspace_tasks import settings
-    from workspace_tasks.backup import BackupOptions, create_backup, parse_components
+    from workspace_tasks.backup import (
+        BackupOptions,
+        configured_compression,
+        create_backup,
+        parse_components,
+    )
 
-    ws = open_workspace(args)
+    ws = _open_leniently(args)
     compression = "none"
     if args.compress is not None:
-        compression = args.compress or str(
-            settings.setting(ws, "backup.compress") or "zstd"
-        )
+        compression = args.compress or configured_compression(ws, "zstd")
     options = BackupOptions(
         name=args.name,
         components=parse_components(args.components),
@@ -226,7 +249,7 @@ def _print_cleaned(names: list[str]) -> None:
 def run_restore(args: argparse.Namespace) -> int:
     # A restore may bring back areas the user lost, or move them to a new
     # workspace: the user need not have any yet.
-    ws = open_workspace(args, existing_user=False)
+    ws = _open_leniently(args, existing_user=False)
     if args.detailed and not args.list_backups:
         raise UsageError("--detailed goes with --list-backups")
     if args.remote is not None:
@@ -356,7 +379,9 @@ def _restore(args: argparse.Namespace, ws, info) -> int:
     from workspace_tasks.backup import parse_components
     from workspace_tasks.restore import RestoreOptions, restore_backup
 
-    components = parse_components(args.components) if args.components else None
+    components = None
+    if args.components is not None:
+        components = parse_components(args.components)
     if args.selective:
         if components is not None:
             raise UsageError(
@@ -373,6 +398,13 @@ def _restore(args: argparse.Namespace, ws, info) -> int:
     )
     with _progress("restoring") as progress:
         result = restore_backup(ws, info, options, progress)
+    source = result.plan.source_user
+    if args.restore_to is None and source not in (None, ws.user):
+        output.warn(
+            f"backup {info.name} belongs to user {source!r}, not to {ws.user!r}: "
+            f"its files go to the areas of {ws.user}, the user name in its "
+            "configs rewritten"
+        )
     show(args, result, _print_restore)
     return 0
 
@@ -400,12 +432,26 @@ def _ask_components(ws, info) -> tuple[str, ...]:
 
 def _print_restore(result) -> None:
     plan = result.plan
+    if plan.missing_components:
+        output.warn(
+            f"--components: backup {plan.backup} holds no "
+            f"{', '.join(plan.missing_components)}; restoring the rest"
+        )
+    if plan.shared_left_out:
+        output.warn(
+            f"left the {len(plan.shared_left_out)} shared files of backup "
+            f"{plan.backup} alone: they are restored only for the user who "
+            f"backed them up ({plan.source_user}), never into another's areas"
+        )
     if result.dry_run:
         output.print_line(
-            f"Would restore {plan.backup} into {plan.root} for {plan.user}:"
+            f"Would restore {plan.backup} into {plan.root} for {plan.user} "
+            "(every checksum verified):"
         )
         for step in plan.steps:
             output.print_line(f"  {step.action:9} {step.path}")
+        for path in plan.runtime_tree:
+            output.print_line(f"  {'create':9} {path} (runtime tree of {plan.user})")
         return
     output.print_line(
         f"Restored {plan.backup} into {plan.root} for {plan.user}: "
@@ -415,6 +461,11 @@ def _print_restore(result) -> None:
     )
     for path in plan.kept_newer:
         output.print_line(f"  kept your newer {path}")
+    if result.runtime_created:
+        output.print_line(
+            f"  completed the runtime tree of {plan.user}: "
+            f"{len(result.runtime_created)} folders and files created"
+        )
     for warning in result.warnings:
         output.warn(warning)
     _print_cleaned(result.cleaned)
@@ -426,7 +477,7 @@ def _print_restore(result) -> None:
 def run_reset(args: argparse.Namespace) -> int:
     from workspace_tasks.reset import ResetOptions, check_options, reset_workspace
 
-    ws = open_workspace(args)
+    ws = _open_leniently(args)
     options = ResetOptions(
         backup_first=args.backup_first,
         keep_config=args.keep_config,
@@ -435,13 +486,29 @@ def run_reset(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     check_options(options)
-    if not args.force and not args.dry_run and sys.stdin.isatty():
-        output.note(f"Reset the areas of {ws.user} in {ws.root}? [y/N] ")
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            raise UsageError("reset cancelled; nothing was changed")
-    result = reset_workspace(ws, options)
+    asking = not args.force and not args.dry_run
+    if asking:
+        require_terminal("reset")
+    result = reset_workspace(ws, options, confirm=_confirm_reset if asking else None)
+    if result.cancelled:
+        output.note("Nothing removed.")
+        return 0
     show(args, result, _print_reset)
     return 0
+
+
+def _confirm_reset(plan) -> bool:
+    """Show the reset's plan and ask; True only for an explicit yes."""
+    _print_reset(plan)
+    output.note(
+        f"Remove {len(plan.removals)} paths ({output.human_size(plan.bytes)}) "
+        "and create them again?"
+    )
+    try:
+        answer = input("[y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _print_reset(result) -> None:

@@ -23,6 +23,10 @@ def run_auto_backup(ws: Workspace) -> dict:
         output.print_line(
             f"backup {result.backup.name} written to {result.backup.path}"
         )
+        for path in result.backup.skipped:
+            output.warn(f"skipped {path}: not a file, folder or link")
+        for warning in result.backup.warnings:
+            output.warn(warning)
     else:
         output.print_line(f"no backup made: {result.reason}")
     return {"made": result.made, "reason": result.reason}
