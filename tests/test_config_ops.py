@@ -643,9 +643,9 @@ def test_merge_refuses_an_output_it_cannot_write(cli, make_workspace, where, mes
 @pytest.mark.parametrize(
     ("action", "code", "line"),
     [
-        ("show", 2, "workspace: error: config/dev.toml: is a folder, not a file"),
-        ("validate", 1, "config/dev.toml: is a folder, not a file"),
-        ("edit", 2, "is a folder, not a file; nothing was changed"),
+        ("show", 2, "error: config/dev.toml: is a folder, not a regular file"),
+        ("validate", 1, "config/dev.toml: is a folder, not a regular file"),
+        ("edit", 2, "is a folder, not a regular file; nothing was changed"),
     ],
     ids=["show", "validate", "edit"],
 )
@@ -838,3 +838,52 @@ def test_the_shipped_schema_is_a_valid_json_schema():
     from workspace_tasks.config_validation import SHIPPED_SCHEMA
 
     Draft202012Validator.check_schema(json.loads(SHIPPED_SCHEMA.read_text()))
+
+
+FIFO_READERS = {
+    "show": (("config", "show"), 2),
+    "hierarchy": (("config", "hierarchy"), 2),
+    "merge": (("config", "merge", "--output", "-"), 2),
+    "resolve": (("resolve", "config", "user"), 2),
+    "edit": (("config", "edit"), 2),
+    "validate": (("config", "validate"), 1),
+    "check-config": (("health", "check-config"), 1),
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"), FIFO_READERS.values(), ids=FIFO_READERS.keys()
+)
+def test_a_fifo_at_the_user_file_is_named_not_waited_on(
+    cli, make_workspace, monkeypatch, argv, code
+):
+    ws = make_workspace("dev")
+    ws.user_config.unlink()
+    os.mkfifo(ws.user_config)
+    monkeypatch.setenv("EDITOR", "true")
+    result = cli(*argv, *_root(ws))
+    assert result.code == code
+    assert "config/dev.toml: is a fifo, not a regular file" in result.out + result.err
+    assert "unexpected" not in result.err
+    assert stat.S_ISFIFO(os.lstat(ws.user_config).st_mode)
+
+
+def test_a_link_to_dev_zero_is_refused_not_read(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.user_config.unlink()
+    ws.user_config.symlink_to("/dev/zero")
+    result = cli("config", "show", *_root(ws))
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: config/dev.toml: is a character device, not a regular file\n"
+    )
+    assert cli("status", *_root(ws)).code == 0
+
+
+def test_a_layer_past_the_size_limit_is_refused(cli, make_workspace):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write("#" * (16 * 1024 * 1024) + "\n")
+    result = cli("config", "show", *_root(ws))
+    assert result.code == 2
+    assert "config/dev.toml: is larger than 16 MiB" in result.err

@@ -499,12 +499,27 @@ def cache_is_fresh(ws: Workspace) -> bool:
     branch and commit if it reads them; never, when it reads
     ``build.timestamp`` (the time of each merge).
     """
-    try:
-        with ws.merged_config.open(encoding="utf-8") as handle:
-            first, second = handle.readline(), handle.readline()
-    except (OSError, UnicodeDecodeError):
+    text = _cache_text(ws)
+    if text is None:
         return False
-    return _fresh(ws, first.rstrip("\n"), second.rstrip("\n"))
+    first, second, _ = (text.split("\n", 2) + ["", ""])[:3]
+    return _fresh(ws, first, second)
+
+
+def _cache_text(ws: Workspace) -> str | None:
+    """Return the text of the merged cache, None when it cannot be read.
+
+    Only a regular file inside the workspace is read (never a fifo or a
+    device left at its name).
+    """
+    if not safefs.resolves_within(ws.merged_config, ws.root):
+        log.debug("%s leads outside the workspace; not read", ws.merged_config)
+        return None
+    try:
+        return safefs.read_regular_text(ws.merged_config)
+    except (OSError, UsageError) as exc:
+        log.debug("merged config cache of %s not read: %s", ws.user, exc)
+        return None
 
 
 def _fresh(ws: Workspace, first: str, second: str) -> bool:
@@ -520,12 +535,8 @@ def read_cached(ws: Workspace) -> dict[str, Any] | None:
     Fresh as :func:`cache_is_fresh` decides. A cache reached through a link
     leading out of the workspace is ignored.
     """
-    if not safefs.resolves_within(ws.merged_config, ws.root):
-        log.debug("%s leads outside the workspace; not read", ws.merged_config)
-        return None
-    try:
-        text = ws.merged_config.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = _cache_text(ws)
+    if text is None:
         return None
     first, second, _ = (text.split("\n", 2) + ["", ""])[:3]
     if not _fresh(ws, first, second):

@@ -643,11 +643,11 @@ def _edit_copy(ws: Workspace, data: bytes) -> Iterator[Path]:
 def _edited_bytes(copy: Path) -> bytes | None:
     """Return what the editor left in ``copy`` (None: it was deleted)."""
     try:
-        return copy.read_bytes()
+        return safefs.read_regular(copy)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise UsageError(f"{copy}: the editor left a folder; nothing changed") from None
+    except UsageError as exc:
+        raise UsageError(f"{exc}; the edit was dropped, nothing changed") from None
 
 
 def _editable_bytes(path: Path) -> bytes | None:
@@ -664,7 +664,9 @@ def _editable_bytes(path: Path) -> bytes | None:
 
     kind = safefs.entry_kind(path)
     if kind == "folder":
-        raise UsageError(f"{path}: is a folder, not a file; nothing was changed")
+        raise UsageError(
+            f"{path}: is a folder, not a regular file; nothing was changed"
+        )
     if kind not in (None, "file"):
         raise UsageError(
             f"{path}: is a {kind}, not a regular file, and is never replaced; "
@@ -674,7 +676,9 @@ def _editable_bytes(path: Path) -> bytes | None:
         if not os.access(where, os.W_OK) or not _writable_flags(where):
             raise UsageError(f"{where}: cannot be written; nothing was changed")
     try:
-        return path.read_bytes() if kind else None
+        return safefs.read_regular(path) if kind else None
+    except UsageError as exc:
+        raise UsageError(f"{exc}; nothing was changed") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -691,7 +695,7 @@ def _example_bytes(ws: Workspace) -> bytes:
     """Return the text a new user file starts from: the workspace's example."""
     example = ws.config_dir / EXAMPLE
     source = example if example.is_file() else SHIPPED_EXAMPLE
-    return source.read_bytes()
+    return safefs.read_regular(source)
 
 
 def create_user_config(ws: Workspace) -> None:

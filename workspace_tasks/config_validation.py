@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from workspace_tasks import safefs
 from workspace_tasks.cascade import (
     Cascade,
     Layer,
@@ -59,7 +60,7 @@ def _validator(path: str):
     from jsonschema.exceptions import SchemaError
 
     try:
-        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+        schema = json.loads(safefs.read_regular_text(Path(path)))
     except json.JSONDecodeError as exc:
         message = f"invalid JSON: {exc.msg}"
         raise FileSyntaxError(path, exc.lineno, exc.colno, message) from None

@@ -47,6 +47,15 @@ class FileSyntaxError(UsageError):
         self.detail = message
 
 
+class UnreadableFile(UsageError):
+    """A file that exists but cannot be read: a fifo, a folder, too large."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
 class UnsafeOperation(WorkspaceError):
     """An operation refused because it would leave the allowed root."""
 

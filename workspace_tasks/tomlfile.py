@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks.errors import FileSyntaxError, UsageError
+from workspace_tasks import safefs
+from workspace_tasks.errors import FileSyntaxError, UnreadableFile
 
 BOM = "\ufeff"
 # Deeper values are refused: every reader of the values walks them recursively.
@@ -24,29 +25,22 @@ _END = re.compile(r"\s*\(at end of document\)\s*$")
 KeyPath = tuple[str, ...]
 
 
-class UnreadableFile(UsageError):
-    """A file that exists but cannot be read as text: a folder, no permission."""
-
-    def __init__(self, path: object, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
-        self.path = path
-        self.detail = detail
-
-
 def read_text(path: Path, source: str | None = None) -> str:
     """Return the text of ``path`` as UTF-8 without its byte-order mark.
+
+    Only a regular file of at most :data:`safefs.MAX_READ_SIZE` bytes is
+    read (see :func:`safefs.read_regular`).
 
     Raises:
         FileSyntaxError: the bytes are not UTF-8, naming the first bad one.
         FileNotFoundError: there is no file at ``path``.
-        UnreadableFile: ``path`` is a folder or cannot be read.
+        UnreadableFile: ``path`` is not a regular file (a folder, a fifo),
+            is too large or cannot be read.
     """
     try:
-        data = Path(path).read_bytes()
+        data = safefs.read_regular(Path(path), shown=source or path)
     except FileNotFoundError:
         raise
-    except IsADirectoryError:
-        raise UnreadableFile(source or path, "is a folder, not a file") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UnreadableFile(source or path, f"cannot read: {reason}") from None
@@ -72,7 +66,7 @@ def loads(text: str, source: object) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line, column, message = _position(str(exc), text)
+        line, column, message = error_position(str(exc), text)
         raise FileSyntaxError(source, line, column, message) from None
     except RecursionError:
         data = None
@@ -124,7 +118,11 @@ def load(path: Path, source: str | None = None) -> dict[str, Any]:
     return loads(read_text(path, source), source or path)
 
 
-def _position(message: str, text: str) -> tuple[int, int, str]:
+def error_position(message: str, text: str) -> tuple[int, int, str]:
+    """Return the line, column and sentence of a ``tomllib`` error on ``text``.
+
+    An error "at end of document" is placed just past the last character.
+    """
     found = _POSITION.search(message)
     if found:
         detail = message[: found.start()]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from workspace_tasks import init, settings
+from workspace_tasks import init, safefs, settings
 from workspace_tasks.context import ENV_OF_TYPE, Workspace
 from workspace_tasks.errors import FileSyntaxError
 from workspace_tasks.health.model import ComponentResult, Finding
@@ -71,8 +71,8 @@ def required_files(ws: Workspace) -> list[Path]:
 def _missing_files(ws: Workspace) -> list[Finding]:
     findings = []
     for path in required_files(ws):
-        if path.is_file() or path.is_symlink():
-            continue
+        if safefs.entry_kind(path) is not None:
+            continue  # what stands there instead of a file is reported as such
         name = relative(ws, path)
         source, data = _default_content(ws, path)
         what = "user configuration" if path == ws.user_config else "defaults file"
@@ -88,7 +88,7 @@ def _missing_files(ws: Workspace) -> list[Finding]:
 def _default_content(ws: Workspace, path: Path) -> tuple[str, bytes | None]:
     example = ws.config_dir / EXAMPLE
     if path == ws.user_config and example.is_file() and not example.is_symlink():
-        return relative(ws, example), example.read_bytes()
+        return relative(ws, example), safefs.read_regular(example)
     planned = init.generated_file(ws, relative(ws, path))
     if planned is None:
         return "", None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from workspace_tasks import safefs
 from workspace_tasks.context import Workspace
+from workspace_tasks.errors import UsageError
 from workspace_tasks.health.model import (
     COMPONENTS,
     ComponentResult,
@@ -99,9 +100,9 @@ def assemble_report(ws: Workspace) -> HealthReport:
     components = []
     for name in COMPONENTS:
         try:
-            data = json.loads(part_path(ws, name).read_text(encoding="utf-8"))
+            data = json.loads(safefs.read_regular(part_path(ws, name)))
             components.append(ComponentResult.from_dict(name, data))
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, UsageError):
             components.append(record_part(ws, name))
     report = HealthReport(ws.user, components)
     save_report(ws, report)
