@@ -887,3 +887,48 @@ def test_a_layer_past_the_size_limit_is_refused(cli, make_workspace):
     result = cli("config", "show", *_root(ws))
     assert result.code == 2
     assert "config/dev.toml: is larger than 16 MiB" in result.err
+
+
+def _odd_root_workspace(cli, tmp_path):
+    """Initialise a workspace whose path holds a newline, ESC and the byte 0xff."""
+    root = tmp_path / os.fsdecode(b"w\nx\x1b[31my\xffz")
+    assert cli("init", "--root", root, "--user-name", "u").code == 0
+    return root
+
+
+def test_a_root_that_is_not_utf8_shows_as_valid_toml_and_json(cli, tmp_path):
+    root = _odd_root_workspace(cli, tmp_path)
+    argv = ("--root", root, "--workspace-user", "u")
+    extensions = f"{root}/extensions"
+
+    shown = cli("config", "show", *argv)
+    assert shown.code == 0, shown.err
+    assert shown.err == ""
+    visible = extensions.replace("\udcff", "\\377")
+    assert tomllib.loads(shown.out)["paths"]["extensions"] == visible
+
+    as_json = cli("config", "show", *argv, "--format", "json")
+    assert "\\udcff" in as_json.out
+    assert json.loads(as_json.out)["paths"]["extensions"] == extensions
+
+    target = tmp_path / "merged.toml"
+    merged = cli("config", "merge", *argv, "--output", target)
+    assert merged.code == 0, merged.err
+    assert tomllib.loads(target.read_text())["paths"]["extensions"] == visible
+
+
+def test_a_root_that_is_not_utf8_keeps_its_log_and_an_exact_reading(cli, tmp_path):
+    from workspace_tasks.cascade import cache_is_fresh
+    from workspace_tasks.config_ops import write_cache
+    from workspace_tasks.context import default_core_root, load_workspace
+    from workspace_tasks.settings import setting
+
+    root = _odd_root_workspace(cli, tmp_path)
+    assert cli("status", "--root", root, "--workspace-user", "u").err == ""
+    log_file = root / "runtime" / "logs" / "u" / "provisioning.log"
+    assert os.fsencode(root) in log_file.read_bytes()
+
+    ws = load_workspace(root, "u", default_core_root({}), {})
+    write_cache(ws)
+    assert not cache_is_fresh(ws)  # the cache cannot hold the byte: merge anew
+    assert setting(ws, "paths.extensions") == f"{root}/extensions"

@@ -797,3 +797,14 @@ def test_a_report_that_cannot_be_saved_is_still_shown(workspace, cli, immutable)
         "workspace: warning: the report was not saved to "
         "runtime/state/dev/health.json: Operation not permitted\n"
     )
+
+
+def test_a_root_that_is_not_utf8_is_checked_and_reported(cli, tmp_path):
+    root = tmp_path / os.fsdecode(b"w\nx\x1b[31my\xffz")
+    assert cli("init", "--root", root, "--user-name", "u").code == 0
+    result = cli(
+        "health", "--root", root, "--workspace-user", "u", "--report-format", "json"
+    )
+    assert result.code in (0, 1), result.err
+    assert result.err == ""
+    jsonschema.validate(json.loads(result.out), SCHEMA)

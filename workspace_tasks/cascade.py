@@ -398,7 +398,11 @@ class CacheInputs:
     ``env``: the environment variables its references read (``${env.X}``,
     directly or through other keys, set or not); ``git``: whether it reads
     ``git.branch`` or ``git.commit``; ``timestamp``: whether it reads
-    ``build.timestamp``, which makes it stale as soon as it is written.
+    ``build.timestamp``, which makes it stale as soon as it is written;
+    ``exact``: whether TOML could hold every value as it is (a byte that is
+    not UTF-8, from ``workspace.root`` or a variable, is written visibly
+    instead, see :func:`tomlfile.visible`, and such a cache is never fresh,
+    so readers merge anew and see the real value).
     The ``PROVISIONING__*`` variables are not among them: the cache holds
     the cascade without the override layers.
     """
@@ -406,6 +410,12 @@ class CacheInputs:
     env: tuple[str, ...] = ()
     git: bool = False
     timestamp: bool = False
+    exact: bool = True
+
+    @property
+    def reusable(self) -> bool:
+        """Tell whether a cache made from these inputs can ever be fresh."""
+        return self.exact and not self.timestamp
 
     @classmethod
     def of(cls, cascade: Cascade) -> CacheInputs:
@@ -413,11 +423,14 @@ class CacheInputs:
         used = {name for names in cascade.sources.values() for name in names}
         env = sorted(n[1] for n in used if len(n) == 2 and n[0] == "env")
         git = any(n in used for n in (("git", "branch"), ("git", "commit")))
-        return cls(tuple(env), git, ("build", "timestamp") in used)
+        exact = not tomlfile.has_raw_bytes(cascade.values)
+        return cls(tuple(env), git, ("build", "timestamp") in used, exact)
 
     def to_line(self) -> str:
         """Return the header line recording these inputs (names, no values)."""
         data = {"env": list(self.env), "git": self.git, "timestamp": self.timestamp}
+        if not self.exact:
+            data["exact"] = False
         return INPUTS_PREFIX + json.dumps(data)
 
     @classmethod
@@ -428,7 +441,8 @@ class CacheInputs:
         try:
             data = json.loads(line[len(INPUTS_PREFIX) :])
             env = tuple(str(name) for name in data["env"])
-            return cls(env, bool(data["git"]), bool(data["timestamp"]))
+            exact = bool(data.get("exact", True))
+            return cls(env, bool(data["git"]), bool(data["timestamp"]), exact)
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -459,7 +473,8 @@ def cascade_signature(
         parts += [f"env:{n}={json.dumps(ws.environ.get(n))}" for n in inputs.env]
         if inputs.git:
             parts.append("git:{}:{}".format(*(revision or current_revision(ws))))
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    text = "\n".join(parts).encode("utf-8", "surrogateescape")  # names as bytes
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 def current_revision(ws: Workspace) -> tuple[str, str]:
@@ -524,7 +539,7 @@ def _cache_text(ws: Workspace) -> str | None:
 
 def _fresh(ws: Workspace, first: str, second: str) -> bool:
     inputs = CacheInputs.from_line(second)
-    if inputs is None or inputs.timestamp:
+    if inputs is None or not inputs.reusable:
         return False
     return first == SIGNATURE_PREFIX + cascade_signature(ws, inputs)
 

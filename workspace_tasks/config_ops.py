@@ -35,6 +35,7 @@ from workspace_tasks.cascade import (
 from workspace_tasks.config_validation import has_errors, validate_config
 from workspace_tasks.context import PACKAGE_DIR, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError, WorkspaceError
+from workspace_tasks.output import escape_surrogates
 from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import ensure_user_dir, temp_dir
 
@@ -180,11 +181,11 @@ def merged_document(cascade: Cascade, header: list[str] | None = None):
         merged = _merge_entries(merged, _layer_entries(layer))
     document = tomlkit.document()
     for line in header or []:
-        document.add(tomlkit.comment(line))
+        document.add(tomlkit.comment(escape_surrogates(line)))
     if header:
         document.add(tomlkit.nl())
     _fill(document, merged)
-    _set_values(document, cascade.values)
+    _set_values(document, tomlfile.visible(cascade.values))
     return document
 
 
@@ -208,7 +209,8 @@ def _layer_entries(layer: Layer) -> _Entries:
     if layer.text is None:
         document = tomlkit.document()
         for key, variable in layer.variables.items():
-            _add_path(document, key, _value_in(layer.data, key), variable)
+            value = tomlfile.visible(_value_in(layer.data, key))
+            _add_path(document, tomlfile.visible(key), value, variable)
         return _container_entries(document, top=True)
     return _container_entries(tomlkit.parse(layer.text), top=True)
 
@@ -221,7 +223,7 @@ def _add_path(document: Any, key: tuple[str, ...], value: Any, variable: str) ->
         if part not in node:
             node.add(part, tomlkit.table())
         node = node[part]
-    node.add(tomlkit.comment(f"from {variable}"))
+    node.add(tomlkit.comment(f"from {escape_surrogates(variable)}"))
     node.add(key[-1], value)
 
 

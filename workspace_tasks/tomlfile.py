@@ -386,8 +386,35 @@ def dumps(values: Mapping[str, Any]) -> str:
     """Return ``values`` as TOML text: each table's values before its sub-tables.
 
     The text is the one ``tomlkit.dumps`` writes, in time linear in the keys.
+    Bytes that are not UTF-8 are written as :func:`visible` shows them.
     """
-    return _table_of(values, document=True).as_string()
+    return _table_of(visible(values), document=True).as_string()
+
+
+def visible(value: Any) -> Any:
+    """Return ``value`` with the bytes TOML cannot hold written visibly.
+
+    TOML text is UTF-8 and its escapes name characters, not bytes, so a
+    byte of a file name that is not UTF-8 (``workspace.root`` of a folder
+    named so, an environment variable) cannot be written as it is. In
+    keys and strings it becomes the four characters ``\377``, as text
+    output shows it (TOML then writes the backslash as ``\\``): the text
+    stays valid TOML, and that one value differs from the real name.
+    """
+    from workspace_tasks.output import escape_surrogates
+
+    if isinstance(value, str):
+        return escape_surrogates(value)
+    if isinstance(value, Mapping):
+        return {escape_surrogates(k): visible(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible(item) for item in value]
+    return value
+
+
+def has_raw_bytes(value: Any) -> bool:
+    """Tell whether :func:`visible` would change ``value``."""
+    return visible(value) != value
 
 
 def _table_of(values: Mapping[str, Any], document: bool = False) -> Any:
@@ -417,7 +444,7 @@ def inline_value(value: Any) -> str:
     Strings are quoted and escaped, dates bare (``1979-05-27``), ``nan``
     and ``inf`` as TOML spells them: what a reader could paste into a file.
     """
-    return _inline(value).as_string()
+    return _inline(visible(value)).as_string()
 
 
 def _inline(value: Any) -> Any:
