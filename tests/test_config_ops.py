@@ -721,7 +721,8 @@ def test_values_nested_too_deep_are_a_problem_of_the_file(cli, make_workspace):
     ws.user_config.write_text("[http]\na = " + "[" * 5000 + "]" * 5000 + "\n")
     shown = cli("config", "show", *_root(ws))
     assert shown.code == 2
-    message = "config/dev.toml:2:105: nesting too deep (more than 100 levels)"
+    # http.a is level 2, so its 100th bracket opens level 101.
+    message = "config/dev.toml:2:104: nesting too deep (more than 100 levels)"
     assert shown.err == f"workspace: error: {message}\n"
     checked = cli("config", "validate", *_root(ws))
     assert (checked.code, checked.out) == (1, f"{message}\n")
@@ -932,3 +933,44 @@ def test_a_root_that_is_not_utf8_keeps_its_log_and_an_exact_reading(cli, tmp_pat
     write_cache(ws)
     assert not cache_is_fresh(ws)  # the cache cannot hold the byte: merge anew
     assert setting(ws, "paths.extensions") == f"{root}/extensions"
+
+
+def test_a_table_header_nested_too_deep_is_placed_at_its_line(cli, make_workspace):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_text()
+    lines = before.count("\n")
+    header = "[" + ".".join(["a"] * 150) + "]"
+    ws.user_config.write_text(f"{before}{header}\n")
+    shown = cli("config", "show", *_root(ws))
+    assert shown.code == 2
+    # The 101st part of the header, at column 2 + 100 * 2.
+    message = (
+        f"config/dev.toml:{lines + 1}:202: nesting too deep (more than 100 levels)"
+    )
+    assert shown.err == f"workspace: error: {message}\n"
+
+
+DEEP_VALUE = "[" * 1000 + "]" * 1000
+DEEP_MESSAGE = "PROVISIONING__A:1:101: nesting too deep (more than 100 levels)"
+
+
+@pytest.mark.parametrize("action", ["show", "hierarchy", "merge"])
+def test_an_override_variable_nested_too_deep_is_one_line(
+    cli, make_workspace, monkeypatch, action
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING__A", DEEP_VALUE)
+    extra = ["--output", "-"] if action == "merge" else []
+    result = cli("config", action, *_root(ws), "--include-overrides", *extra)
+    assert result.code == 2
+    assert result.err == f"workspace: error: {DEEP_MESSAGE}\n"
+
+
+def test_validate_lists_an_override_variable_nested_too_deep(
+    cli, make_workspace, monkeypatch
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING__A", DEEP_VALUE)
+    result = cli("config", "validate", *_root(ws), "--include-overrides")
+    assert (result.code, result.out) == (1, f"{DEEP_MESSAGE}\n")
+    assert cli("config", "show", *_root(ws)).code == 0  # not merged without the flag

@@ -324,3 +324,14 @@ def test_a_fifo_at_the_manifest_stops_test_extension_in_one_line(cli, workspace)
     assert result.code == 2
     assert result.err.endswith("extension.toml: is a fifo, not a regular file\n")
     assert len(result.err.splitlines()) == 1
+
+
+def test_a_manifest_cut_short_is_placed_at_its_end(cli, workspace):
+    folder = _create(cli, workspace, "providers/p")
+    manifest = folder / "extension.toml"
+    text = manifest.read_text().rstrip("\n") + "\nbroken = ["
+    manifest.write_text(text)
+    result = _validate(cli, workspace, "providers/p")
+    assert result.code == 1
+    where = f"{text.count(chr(10)) + 1}:11"
+    assert f"extensions/providers/dev/p/extension.toml:{where}: " in result.out

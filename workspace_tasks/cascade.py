@@ -36,7 +36,7 @@ from typing import Any
 
 from workspace_tasks import safefs, tomlfile
 from workspace_tasks.context import ENV_OF_TYPE, WORKSPACE_TYPES, Workspace
-from workspace_tasks.errors import UsageError
+from workspace_tasks.errors import FileSyntaxError, UsageError
 from workspace_tasks.interpolation import (
     Builtins,
     InterpolationProblem,
@@ -235,6 +235,11 @@ def environment_layer(environ: Mapping[str, str], below: Mapping[str, Any]) -> L
 
     Names match the keys below them whatever their case; new keys are lower
     case. A value is a TOML value unless the key below holds a string.
+
+    Raises:
+        FileSyntaxError: a value (with the parts of its name) nests more
+            than :data:`tomlfile.MAX_NESTING` levels deep, as a file may
+            not; named by the variable, with the column in its value.
     """
     data: dict[str, Any] = {}
     variables: dict[KeyPath, str] = {}
@@ -247,7 +252,13 @@ def environment_layer(environ: Mapping[str, str], below: Mapping[str, Any]) -> L
             continue
         key, lower = _match_key(parts, below)
         raw = environ[variable]
-        value = raw if isinstance(lower, str) else tomlfile.parse_value(raw)
+        if len(key) > tomlfile.MAX_NESTING:
+            message = f"nesting too deep (more than {tomlfile.MAX_NESTING} levels)"
+            raise FileSyntaxError(variable, 1, 1, message)
+        if isinstance(lower, str):
+            value: Any = raw
+        else:
+            value = tomlfile.parse_value(raw, variable, len(key))
         _set_path(data, key, value)
         variables[key] = variable
         log.debug("%s overrides %s with %r", variable, ".".join(key), value)

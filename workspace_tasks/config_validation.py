@@ -96,7 +96,13 @@ def validate_config(
     for source, merged in _all_sources(ws, include_overrides):
         if source.path is None:
             below, _ = merge_layers(layers)
-            layer = environment_layer(ws.environ, below)
+            try:
+                layer = environment_layer(ws.environ, below)
+            except FileSyntaxError as exc:
+                problems.append(
+                    Problem(exc.detail, str(exc.path), exc.line, exc.column)
+                )
+                continue
         else:
             read_from = user_file if source.name == "user" else None
             try:

@@ -77,6 +77,10 @@ def loads(text: str, source: object) -> dict[str, Any]:
     return data
 
 
+def _numbered(text: str) -> list[tuple[int, str]]:
+    return list(enumerate(text.split("\n"), start=1))
+
+
 def _depth(value: Any) -> int:
     """Return how deep tables and arrays nest in ``value`` (without recursion)."""
     deepest = 0
@@ -93,24 +97,98 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _deep_position(text: str) -> tuple[int, int]:
-    """Return where brackets first open more than ``MAX_NESTING`` deep (or 1:1)."""
-    depth, line, column, quote = 0, 1, 0, ""
-    for char in text:
-        column += 1
-        if char == "\n":
-            line, column = line + 1, 0
-        elif quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_NESTING:
-                return line, column
-        elif char in "]}":
-            depth -= 1
+def _deep_position(text: str, limit: int = MAX_NESTING) -> tuple[int, int]:
+    """Return where ``text`` first nests more than ``limit`` levels (or 1:1).
+
+    Levels count as the parsed values nest: each part of a table header
+    (``[a.b]``, one more for an array of tables) or of a dotted key, and
+    each array or inline table opened in a value. The position is the key
+    part or the bracket that goes one level too deep.
+    """
+    table = 0
+    value = _DepthScanner(limit)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if value.busy:
+            found = value.feed(line, number, 0)
+        else:
+            found, table = _line_depth(line, number, table, value)
+        if found is not None:
+            return found
     return 1, 1
+
+
+def _line_depth(
+    line: str, number: int, table: int, value: _DepthScanner
+) -> tuple[tuple[int, int] | None, int]:
+    """Scan one line that starts outside any value; return overflow and table."""
+    stripped = line.lstrip(" \t")
+    indent = len(line) - len(stripped)
+    if stripped.startswith("["):
+        array = stripped.startswith("[[")
+        opening = 2 if array else 1
+        parts, starts, _ = _key_spans(stripped[opening:])
+        level = len(parts) + array
+        if level > value.limit:
+            index = min(value.limit, len(parts) - 1)
+            return (number, indent + opening + starts[index] + 1), level
+        return None, level
+    parts, starts, rest = _key_spans(stripped)
+    if not parts or not rest.startswith("="):
+        return None, table
+    base = table + len(parts)
+    if base > value.limit:
+        index = max(value.limit - table, 0)
+        return (number, indent + starts[index] + 1), table
+    value.base = base
+    offset = len(line) - len(rest) + 1
+    return value.feed(line[offset:], number, offset), table
+
+
+class _DepthScanner:
+    """Follow one value over lines, counting the brackets open in it.
+
+    An item inside ``depth`` brackets of a value at level ``base`` sits at
+    level ``base + depth``: the first past ``limit`` is the overflow.
+    """
+
+    def __init__(self, limit: int, base: int = 1) -> None:
+        self.limit = limit
+        self.base = base  # the level of the value itself
+        self.depth = 0
+        self.multiline: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.depth > 0 or self.multiline is not None
+
+    def feed(self, text: str, number: int, offset: int) -> tuple[int, int] | None:
+        """Scan ``text`` (at ``offset`` of line ``number``); return an overflow."""
+        index = 0
+        while index < len(text):
+            if self.multiline is not None:
+                end = text.find(self.multiline, index)
+                if end < 0:
+                    return None
+                index, self.multiline = end + 3, None
+                continue
+            char = text[index]
+            if text.startswith(('"""', "'''"), index):
+                self.multiline = text[index : index + 3]
+                index += 3
+                continue
+            if char == "#":
+                return None
+            if char in "]}":
+                self.depth -= 1
+            elif char not in " \t,=" and self.base + self.depth > self.limit:
+                return number, offset + index + 1  # an item one level too deep
+            elif char in "\"'":
+                index = _string_end(text, index)
+                continue
+            elif char in "[{":
+                self.depth += 1
+            index += 1
+        return None
 
 
 def load(path: Path, source: str | None = None) -> dict[str, Any]:
@@ -146,15 +224,37 @@ def load_document(path: Path, source: str | None = None):
     return tomlkit.parse(text)
 
 
-def parse_value(raw: str) -> Any:
+def parse_value(raw: str, source: object = "value", below: int = 1) -> Any:
     """Read ``raw`` as a TOML value (``45`` an integer, ``true`` a boolean).
 
-    Text that is not a TOML value stays the string it is.
+    Text that is not a TOML value stays the string it is. The value sits
+    ``below`` levels deep (the parts of its key); with what nests in it,
+    it may reach :data:`MAX_NESTING` levels, as in a file.
+
+    Raises:
+        FileSyntaxError: the value nests deeper, named by ``source`` with
+            the line and column in ``raw`` where it goes too deep.
     """
     try:
-        return tomllib.loads(f"value = {raw}")["value"]
+        value = tomllib.loads(f"value = {raw}")["value"]
     except tomllib.TOMLDecodeError:
         return raw
+    except RecursionError:
+        value = None
+    if value is None or below + _depth(value) > MAX_NESTING:
+        scanner = _DepthScanner(MAX_NESTING, below)
+        found = (
+            next(
+                filter(None, (scanner.feed(t, n, 0) for n, t in _numbered(raw))),
+                None,
+            )
+            if below <= MAX_NESTING
+            else None
+        )
+        line, column = found or (1, 1)
+        message = f"nesting too deep (more than {MAX_NESTING} levels)"
+        raise FileSyntaxError(source, line, column, message)
+    return value
 
 
 def key_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
@@ -265,29 +365,38 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 def _split_key(text: str) -> tuple[KeyPath, str]:
     """Read a dotted key at the start of ``text``; return it and the rest."""
+    parts, _, rest = _key_spans(text)
+    return parts, rest
+
+
+def _key_spans(text: str) -> tuple[KeyPath, list[int], str]:
+    """Read a dotted key at the start of ``text``: its parts, where each
+    starts in ``text``, and the rest (``text`` itself when there is none)."""
     parts: list[str] = []
+    starts: list[int] = []
     rest = text
     while True:
         rest = rest.lstrip(" \t")
+        starts.append(len(text) - len(rest))
         if rest[:1] in ('"', "'"):
             quote = rest[0]
             end = rest.find(quote, 1)
             while quote == '"' and end > 0 and rest[end - 1] == "\\":
                 end = rest.find(quote, end + 1)
             if end < 0:
-                return (), text
+                return (), [], text
             raw = rest[1:end]
             parts.append(_unescape(raw) if quote == '"' else raw)
             rest = rest[end + 1 :]
         else:
             bare = _BARE.match(rest)
             if not bare:
-                return (), text
+                return (), [], text
             parts.append(bare.group(0))
             rest = rest[bare.end() :]
         rest = rest.lstrip(" \t")
         if not rest.startswith("."):
-            return tuple(parts), rest
+            return tuple(parts), starts, rest
         rest = rest[1:]
 
 
