@@ -974,3 +974,26 @@ def test_validate_lists_an_override_variable_nested_too_deep(
     result = cli("config", "validate", *_root(ws), "--include-overrides")
     assert (result.code, result.out) == (1, f"{DEEP_MESSAGE}\n")
     assert cli("config", "show", *_root(ws)).code == 0  # not merged without the flag
+
+
+BROKEN_REFERENCES = {
+    "cycle": '[x]\na = "${x.b}"\nb = "${x.a}"\n',
+    "missing-key": '[x]\na = "${x.nothing}"\n',
+    "unset-variable": '[x]\na = "${env.WORKSPACE_TESTS_UNSET}"\n',
+    "doubling": '[x]\nv0 = "aaaaaaaa"\n'
+    + "".join(f'v{n} = "${{x.v{n - 1}}}${{x.v{n - 1}}}"\n' for n in range(1, 21)),
+}
+
+
+@pytest.mark.parametrize("text", BROKEN_REFERENCES.values(), ids=BROKEN_REFERENCES)
+def test_hierarchy_stops_on_a_broken_reference_as_show_does(cli, make_workspace, text):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write(text)
+    shown = cli("config", "show", *_root(ws))
+    hierarchy = cli("config", "hierarchy", *_root(ws))
+    assert shown.code == hierarchy.code == 2
+    assert hierarchy.err == shown.err
+    assert hierarchy.err.startswith("workspace: error: config/dev.toml:")
+    assert ": x." in hierarchy.err
+    assert hierarchy.out == ""

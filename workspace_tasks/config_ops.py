@@ -141,10 +141,14 @@ def config_hierarchy(
 ) -> Hierarchy:
     """Return every key with the layer that set it and the values it overrode.
 
-    Keys are in the order of the merged configuration. References are shown
-    expanded where they can be.
+    Keys are in the order of the merged configuration, references expanded.
+
+    Raises:
+        FileSyntaxError: a layer is not valid TOML.
+        UsageError: a reference is cyclic, names nothing or grows too large,
+            as for :func:`show_config`.
     """
-    cascade = load_cascade(ws, include_overrides=include_overrides)
+    cascade = load_cascade(ws, include_overrides=include_overrides).check()
     derived = secret_derived(cascade.sources)
     rows = []
     for key in _leaf_keys(cascade.merged):
