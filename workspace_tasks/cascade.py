@@ -458,6 +458,27 @@ class CacheInputs:
             return None
 
 
+def freshness_inputs(ws: Workspace) -> CacheInputs:
+    """Return what the user's configuration reads besides its layer files.
+
+    The inputs the ``doit config`` cache recorded when it is fresh, else
+    those of a new merge; a configuration that does not load reads
+    nothing more (its problem is reported where it is loaded).
+    """
+    text = _cache_text(ws)
+    if text is not None:
+        first, second, _ = (text.split("\n", 2) + ["", ""])[:3]
+        if _fresh(ws, first, second):
+            recorded = CacheInputs.from_line(second)
+            if recorded is not None:
+                return recorded
+    try:
+        return CacheInputs.of(load_cascade(ws))
+    except UsageError as exc:
+        log.debug("configuration of %s does not load: %s", ws.user, exc)
+        return CacheInputs()
+
+
 def cascade_signature(
     ws: Workspace,
     inputs: CacheInputs | None = None,

@@ -44,9 +44,14 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
     """Return the files part ``name`` reads, and what it expects to exist.
 
     The second list names the files and extensions looked for, present or
-    not, so that one appearing or disappearing makes the part run again.
+    not, so that one appearing or disappearing makes the part run again;
+    for the configuration it also holds what ``doit config`` counts besides
+    the files (:func:`~workspace_tasks.cascade.freshness_inputs`): the
+    values of the environment variables the references read and the git
+    revision, so the part runs again when they change.
     """
     if name == "configuration":
+        from workspace_tasks.cascade import cascade_signature, freshness_inputs
         from workspace_tasks.health.configuration import config_layers, required_files
 
         defaults = sorted(ws.config_dir.glob("*-defaults.toml"))
@@ -54,7 +59,8 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
         files = [*config_layers(ws), *required_files(ws), *defaults, schema]
         layers = list(dict.fromkeys(files))
         present = [p for p in layers if p.is_file()]
-        return present, [f"{p}:{p in present}" for p in layers]
+        signature = cascade_signature(ws, freshness_inputs(ws))
+        return present, [f"{p}:{p in present}" for p in layers] + [signature]
     if name == "extensions":
         from workspace_tasks.extension_files import list_files
         from workspace_tasks.health.extensions import workspace_extensions
