@@ -161,10 +161,14 @@ def print_block(text: str) -> None:
 
     Its own line breaks are kept; every other control character is escaped.
     """
+    print_lines(_block_lines(text))
+
+
+def _block_lines(text: str) -> list[str]:
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
-    print_lines(lines)
+    return lines
 
 
 def print_table(
@@ -201,6 +205,17 @@ def print_table(
 def note(text: str) -> None:
     """Tell the user something on standard error (never part of a result)."""
     sys.stderr.write(f"{shown(text)}\n")
+    sys.stderr.flush()
+
+
+def note_block(text: str) -> None:
+    """Tell the user a multi-line text (another program's report) on standard error.
+
+    As :func:`print_block`: its own line breaks are kept, every other
+    control character is escaped.
+    """
+    for line in _block_lines(text):
+        sys.stderr.write(f"{shown(line)}\n")
     sys.stderr.flush()
 
 
