@@ -42,7 +42,7 @@ DRAIN_TIMEOUT = 2.0
 MAX_LINE = 16 * 1024
 # What one poll of a followed log reads at most; the rest comes next poll.
 FOLLOW_CHUNK = 4 * 1024 * 1024
-_ROTATED = re.compile(r"^(?P<base>.+\.log)\.(?P<number>\d+)(?P<gz>\.gz)?$")
+_ROTATED = re.compile(r"^(?P<base>.+\.log)\.(?P<number>[0-9]+)(?P<gz>\.gz)?$")
 
 
 @dataclass(frozen=True)
