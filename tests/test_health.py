@@ -360,8 +360,13 @@ def test_invalid_toml_is_reported_with_file_line_and_column_and_left_alone(
     assert code == 1
     assert body["overall_status"] == "critical"
     assert body["checks"]["configuration"]["status"] == "critical"
+    syntax = f"config/dev.toml:{line}:10: invalid TOML: invalid value"
     assert all_issues(body) == {
-        "configuration": [f"config/dev.toml:{line}:10: invalid TOML: invalid value"]
+        "configuration": [syntax],
+        "resources": [
+            f"The configuration does not load ({syntax}); the default thresholds "
+            "are used"
+        ],
     }
     assert all_fixed(body) == {}
     assert workspace.user_config.read_text() == text
@@ -808,3 +813,22 @@ def test_a_root_that_is_not_utf8_is_checked_and_reported(cli, tmp_path):
     assert result.code in (0, 1), result.err
     assert result.err == ""
     jsonschema.validate(json.loads(result.out), SCHEMA)
+
+
+def test_resources_run_on_default_thresholds_when_the_configuration_is_broken(
+    workspace, cli
+):
+    with workspace.user_config.open("a") as handle:
+        handle.write("[http]\ntimeout = \n")
+    lines = workspace.user_config.read_text().count("\n")
+    result = cli(
+        "health", "check-resources", "--root", workspace.root,
+        "--report-format", "json",
+    )  # fmt: skip
+    assert result.code == 1, result.err
+    resources = component(result.out, "resources")
+    assert resources["issues"] == [
+        f"The configuration does not load (config/dev.toml:{lines}:11: invalid "
+        "TOML: invalid value); the default thresholds are used"
+    ]
+    assert "free_disk" in resources

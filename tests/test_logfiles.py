@@ -564,3 +564,33 @@ def test_follow_in_json_prints_json_lines_only(workspace, cli, monkeypatch):
     ours = [r["line"] for r in records if r["file"] == "orchestrator.log"]
     assert ours == ["one", "two", "three"]
     assert all(set(r) == {"file", "line"} for r in records)
+
+
+SETTINGS_READERS = {
+    "logs-rotate": ("runtime", "logs", "--action", "rotate"),
+    "cache-stats": ("runtime", "cache", "--action", "stats"),
+    "runtime-cleanup": ("runtime", "cleanup", "--dry-run"),
+}
+
+
+@pytest.mark.parametrize("argv", SETTINGS_READERS.values(), ids=SETTINGS_READERS)
+def test_invalid_toml_stops_every_command_reading_settings(workspace, cli, argv):
+    with workspace.user_config.open("a") as handle:
+        handle.write("[http]\ntimeout = \n")
+    lines = workspace.user_config.read_text().count("\n")
+    result = cli(*argv, "--root", workspace.root)
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: config/dev.toml:{lines}:11: invalid TOML: invalid value\n"
+    )
+
+
+def test_a_logging_value_that_is_not_a_count_stops_a_rotation(workspace, cli):
+    with workspace.user_config.open("a") as handle:
+        handle.write('[logging]\nmax_files = "٣"\n')
+    result = cli("runtime", "logs", "--action", "rotate", "--root", workspace.root)
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: [logging] max_files: '٣' is not a count; "
+        "use 0 or more in the digits 0-9\n"
+    )

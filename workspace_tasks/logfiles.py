@@ -82,22 +82,34 @@ class RotationReport:
 # Limits from the configuration.
 
 
-def log_limits(ws: Workspace) -> tuple[int, int]:
+def log_limits(ws: Workspace, *, strict: bool = True) -> tuple[int, int]:
     """Return ``(max_bytes, max_files)`` from ``[logging]``; 0 bytes: no rotation.
 
-    An unreadable configuration falls back to the defaults here, so that the
-    log of a command that reports the broken file still works.
+    The configuration is read as every command reading settings reads it:
+    a layer that does not load, or a value that is not a size or a count,
+    is the user's to fix. Without ``strict`` (for the tool's own log file,
+    attached before the command runs) it falls back to the defaults, so
+    that the log of a command that reports the broken file still works.
+
+    Raises:
+        UsageError: with ``strict``, the configuration or a value is broken.
     """
     from workspace_tasks.settings import effective_config
-    from workspace_tasks.units import parse_size
+    from workspace_tasks.units import parse_count, parse_size
 
     try:
         section = effective_config(ws).get("logging", {})
+        if not isinstance(section, dict):
+            raise UsageError("[logging]: not a table in the configuration")
         max_bytes = parse_size(
             section.get("max_size", DEFAULT_MAX_BYTES), "[logging] max_size"
         )
-        max_files = int(section.get("max_files", DEFAULT_MAX_FILES))
-    except Exception as exc:  # any broken layer: keep logging with defaults
+        max_files = parse_count(
+            section.get("max_files", DEFAULT_MAX_FILES), "[logging] max_files"
+        )
+    except UsageError as exc:
+        if strict:
+            raise
         log.debug("logging limits fall back to defaults: %s", exc)
         return DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
     if section.get("file_rotation", True) is False:
