@@ -997,3 +997,47 @@ def test_hierarchy_stops_on_a_broken_reference_as_show_does(cli, make_workspace,
     assert hierarchy.err.startswith("workspace: error: config/dev.toml:")
     assert ": x." in hierarchy.err
     assert hierarchy.out == ""
+
+
+@pytest.fixture
+def config_linked_out(make_workspace, tmp_path):
+    """A workspace whose config/ is a link to a folder outside it, minus dev.toml."""
+    ws = make_workspace("dev")
+    outside = tmp_path / "out" / "config"
+    outside.parent.mkdir()
+    ws.config_dir.rename(outside)
+    ws.config_dir.symlink_to(outside)
+    (outside / "dev.toml").unlink()
+    return ws, outside
+
+
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [("user", "dev.toml"), ("development", "dev-defaults.toml")],
+    ids=["user", "development"],
+)
+def test_create_missing_never_writes_through_a_config_link_leading_out(
+    cli, config_linked_out, name, file
+):
+    ws, outside = config_linked_out
+    if name == "development":
+        (outside / file).unlink()
+    result = cli("resolve", "path", "config", name, *_root(ws), "--create-missing")
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: refusing to write {ws.config_dir / file}: a link on "
+        f"the way leads outside {ws.root} (to {outside / file})\n"
+    )
+    assert not (outside / file).exists()
+
+
+def test_edit_never_writes_through_a_config_link_leading_out(
+    cli, config_linked_out, tmp_path, monkeypatch
+):
+    ws, outside = config_linked_out
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "[http]\ntimeout = 5\n"))
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 2
+    assert "a link on the way leads outside" in result.err
+    assert result.err.endswith("; nothing was changed\n")
+    assert not (outside / "dev.toml").exists()

@@ -591,6 +591,7 @@ def edit_user_config(
     """
     command = editor_command(ws)
     path = ws.user_config
+    _check_inside(ws, path)
     before = _editable_bytes(path)
     created = before is None
     start = _example_bytes(ws) if created else before
@@ -609,9 +610,22 @@ def edit_user_config(
         problems = validate_config(ws, user_file=copy)
     if has_errors(problems):
         return EditResult(path, False, False, problems)
-    safefs.atomic_write(path, edited)
+    safefs.atomic_write(path, edited, root=ws.root)
     log.info("%s %s", "created" if created else "saved the edited", path)
     return EditResult(path, created, True, problems, changed=True)
+
+
+def _check_inside(ws: Workspace, path: Path) -> None:
+    """Refuse, before any editing, a user file whose folder leads out.
+
+    Raises:
+        UsageError: ``config/`` (or a folder above it) is a link leading
+            out of the workspace; nothing is changed.
+    """
+    try:
+        safefs.check_within(path, ws.root)
+    except UnsafeOperation as exc:
+        raise UsageError(f"{exc}; nothing was changed") from None
 
 
 def _dropped(path: Path, why: str) -> EditResult:
@@ -706,5 +720,5 @@ def _example_bytes(ws: Workspace) -> bytes:
 
 def create_user_config(ws: Workspace) -> None:
     """Create the user's file from ``config/local-overrides.toml.example``."""
-    safefs.atomic_write(ws.user_config, _example_bytes(ws))
+    safefs.atomic_write(ws.user_config, _example_bytes(ws), root=ws.root)
     log.info("created %s from the example", ws.user_config)

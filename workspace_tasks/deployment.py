@@ -235,8 +235,7 @@ def _write(ws: Workspace, target: Path, files: dict[str, bytes]) -> None:
     staging = safefs.make_temp_dir(target.parent, f".{target.name}.", ws.root)
     try:
         for relpath, data in files.items():
-            safefs.check_within(staging / relpath, staging)
-            safefs.atomic_write(staging / relpath, data)
+            safefs.atomic_write(staging / relpath, data, root=staging)
         safefs.set_mode(staging, 0o755, ws.root)
     except BaseException:
         safefs.remove_path(staging, ws.root)

@@ -212,7 +212,7 @@ def rotate_log(
         )
     else:
         target = rotated_name(path, 1)
-        compress_file(staging, target, stat.S_IMODE(info.st_mode))
+        compress_file(staging, target, stat.S_IMODE(info.st_mode), root=root)
         safefs.remove_path(staging, root)
     log.info("rotated %s (%d bytes) to %s", path, info.st_size, target.name)
     return Rotation(path, target, info.st_size, tuple(held))
@@ -262,15 +262,17 @@ def _drain(staging: Path, folder: Path, timeout: float) -> list[str]:
         delay = min(delay * 2, 0.1)
 
 
-def compress_file(source: Path, target: Path, mode: int = 0o600) -> None:
-    """Write ``source`` gzip-compressed to ``target`` atomically."""
+def compress_file(
+    source: Path, target: Path, mode: int = 0o600, *, root: Path | None = None
+) -> None:
+    """Write ``source`` gzip-compressed to ``target`` atomically (inside ``root``)."""
     import gzip
     import shutil
 
     # The gzip header names the log itself, not the temporary file.
     name = target.name.removesuffix(SUFFIX)
     with (
-        safefs.atomic_output(target, mode) as tmp,
+        safefs.atomic_output(target, mode, root=root) as tmp,
         open(source, "rb") as src,
         open(tmp, "wb") as raw,
         gzip.GzipFile(name, "wb", 6, raw) as gz,
@@ -610,7 +612,7 @@ def archive_logs(
     target = _free_name(archive_folder(ws), f"logs-{stamp}", ".tar.gz")
     ensure_user_dir(ws, archive_folder(ws))
     with (
-        safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,
+        safefs.atomic_output(target, safefs.PRIVATE_FILE, root=ws.root) as tmp,
         tarfile.open(tmp, "w:gz") as tar,
     ):
         for path in chosen:

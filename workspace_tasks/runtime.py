@@ -308,7 +308,7 @@ def _seed_files(ws: Workspace, result: RuntimeInit, blocked: list[Path]) -> None
             continue  # never overwritten, whatever is there
         check_inside(ws, target)
         ensure_user_dir(ws, target.parent)
-        safefs.atomic_write(target, planned.data, planned.mode)
+        safefs.atomic_write(target, planned.data, planned.mode, root=ws.root)
         result.files_created.append(planned.relpath)
         log.info("put back %s", planned.relpath)
 

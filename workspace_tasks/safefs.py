@@ -661,9 +661,21 @@ def why_untrusted(path: Path) -> str:
 
 
 def check_within(path: Path, root: Path) -> None:
-    """Raise :class:`UnsafeOperation` unless ``path`` is inside ``root``."""
-    if not is_within(path, root):
-        raise UnsafeOperation(f"refusing to touch {path}: it is outside {root}")
+    """Raise :class:`UnsafeOperation` unless ``path`` is inside ``root``.
+
+    A path written inside ``root`` whose folders lead out through a link is
+    named with the place it really leads to.
+    """
+    if is_within(path, root):
+        return
+    absolute = Path(os.path.abspath(path))
+    if absolute.is_relative_to(os.path.abspath(root)):
+        real = Path(os.path.realpath(absolute.parent)) / absolute.name
+        raise UnsafeOperation(
+            f"refusing to write {path}: a link on the way leads outside {root} "
+            f"(to {real})"
+        )
+    raise UnsafeOperation(f"refusing to touch {path}: it is outside {root}")
 
 
 def remove_path(path: Path, root: Path) -> int:
