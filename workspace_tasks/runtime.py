@@ -322,7 +322,9 @@ def _move_aside_if_not_folder(
         return False
     if stat.S_ISDIR(info.st_mode):
         return False
-    aside = folder.with_name(f"{folder.name}.broken-{stamp}")
+    from workspace_tasks.cleanup import aside_path
+
+    aside = aside_path(folder, stamp)
     # A rename moves a link as a link and keeps a file's data.
     safefs.rename(folder, aside, ws.root)
     safefs.ensure_dir(folder, mode)
