@@ -1041,3 +1041,19 @@ def test_edit_never_writes_through_a_config_link_leading_out(
     assert "a link on the way leads outside" in result.err
     assert result.err.endswith("; nothing was changed\n")
     assert not (outside / "dev.toml").exists()
+
+
+@pytest.mark.parametrize("variable", ["VISUAL", "EDITOR"])
+def test_an_editor_variable_that_does_not_split_is_one_line(
+    cli, make_workspace, monkeypatch, variable
+):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_bytes()
+    monkeypatch.setenv(variable, '"x')
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: {variable}: '\"x' is not a command line (no closing "
+        "quotation); nothing was changed\n"
+    )
+    assert ws.user_config.read_bytes() == before

@@ -495,13 +495,24 @@ class EditResult:
 def editor_command(ws: Workspace) -> list[str]:
     """Return the editor to run: ``$VISUAL``, else ``$EDITOR``.
 
+    The value is split as a shell splits words (``code --wait`` is a
+    command and its option).
+
     Raises:
-        UsageError: neither is set.
+        UsageError: neither is set, or the one used does not split into
+            words (an unclosed quotation), naming the variable.
     """
     for variable in ("VISUAL", "EDITOR"):
         value = ws.environ.get(variable, "").strip()
-        if value:
+        if not value:
+            continue
+        try:
             return shlex.split(value)
+        except ValueError as exc:
+            raise UsageError(
+                f"{variable}: {value!r} is not a command line ({str(exc).lower()}); "
+                "nothing was changed"
+            ) from None
     raise UsageError(
         "no editor: set VISUAL or EDITOR (e.g. EDITOR=nano workspace config edit)"
     )
