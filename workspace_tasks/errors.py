@@ -5,6 +5,8 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+# A fault of the tool itself (sysexits' EX_SOFTWARE): never "problems found".
+EXIT_INTERNAL = 70
 
 
 class WorkspaceError(Exception):

@@ -1,7 +1,8 @@
 """The ``workspace`` console script: parse, call the library, print the result.
 
 Only this package and ``tasks.py`` print or exit; library errors become exit
-codes here (0 ok, 1 problems found, 2 bad input).
+codes here (0 ok, 1 problems found, 2 bad input, 70 an error of the tool
+itself, which no check or input should cause).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shlex
 import sys
 
 from workspace_tasks import output
-from workspace_tasks.errors import EXIT_USAGE, WorkspaceError
+from workspace_tasks.errors import EXIT_INTERNAL, EXIT_USAGE, WorkspaceError
 
 log = logging.getLogger("workspace_tasks.cli")
 
@@ -75,4 +76,4 @@ def _run(argv: list[str]) -> int:
             f"unexpected {type(exc).__name__}: {exc} "
             "(set PROVISIONING_DEBUG=true to see where)"
         )
-        return 1
+        return EXIT_INTERNAL
