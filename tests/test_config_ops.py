@@ -1057,3 +1057,22 @@ def test_an_editor_variable_that_does_not_split_is_one_line(
         "quotation); nothing was changed\n"
     )
     assert ws.user_config.read_bytes() == before
+
+
+SECRET_LOOKING = [
+    "passphrase", "pwd", "bearer", "session_cookie", "cookie", "credentials",
+    "private_key", "api_key", "apiKey", "auth", "dsn", "access_key", "db_pass",
+]  # fmt: skip
+NOT_SECRET = ["passphrase_env", "identity_file", "author", "keep_last", "monkey"]
+
+
+def test_every_secret_looking_key_is_redacted_and_no_other(cli, make_workspace):
+    ws = make_workspace("dev")
+    keys = SECRET_LOOKING + NOT_SECRET
+    with ws.user_config.open("a") as handle:
+        handle.write("[x]\n" + "".join(f'{key} = "v-{key}"\n' for key in keys))
+    shown = json.loads(cli("config", "show", *_root(ws), "--format", "json").out)
+    assert shown["x"] == {
+        **{key: "********" for key in SECRET_LOOKING},
+        **{key: f"v-{key}" for key in NOT_SECRET},
+    }

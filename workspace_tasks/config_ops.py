@@ -42,10 +42,28 @@ from workspace_tasks.runtime import ensure_user_dir, temp_dir
 log = logging.getLogger(__name__)
 
 REDACTED = "********"
-_SECRET = re.compile(
-    r"(token|passw|secret|webhook|credential|apikey|private|(^|[_-])keys?($|[_-]))",
-    re.IGNORECASE,
+# What makes a key look secret: the one list, documented in the README. A
+# name is split into words at "_", "-", "." and at lowerUpper; a word may
+# contain one of SECRET_PARTS ("github_token", "apitoken", "passwords") or be
+# one of SECRET_WORDS ("access_key", "db_pwd", but not "keep" or "author").
+SECRET_PARTS = (
+    "token",
+    "passw",
+    "passphrase",
+    "secret",
+    "webhook",
+    "credential",
+    "apikey",
+    "private",
+    "bearer",
+    "cookie",
+    "authorization",
 )
+SECRET_WORDS = ("key", "keys", "pass", "pwd", "auth", "dsn")
+# A name whose last word is one of these says where a secret is kept (the
+# variable, the file), which is not itself a secret: ``passphrase_env``.
+LOCATOR_WORDS = ("env", "file", "path", "dir")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 EXAMPLE = "local-overrides.toml.example"
 SHIPPED_CONFIG = PACKAGE_DIR / "templates" / "workspace" / "shared" / "config"
 SHIPPED_EXAMPLE = SHIPPED_CONFIG / EXAMPLE
@@ -54,9 +72,21 @@ SHIPPED_EXAMPLE = SHIPPED_CONFIG / EXAMPLE
 def is_secret(key: tuple[str, ...]) -> bool:
     """Tell whether a key looks like it holds a secret (tokens, passwords...).
 
-    Built-in names count too: ``("env", "GITHUB_TOKEN")`` looks secret.
+    Any part of the key may make it secret (every key of an ``[auth]``
+    table is). Built-in names count too: ``("env", "GITHUB_TOKEN")`` looks
+    secret.
     """
-    return any(_SECRET.search(part) for part in key)
+    return any(_secret_name(part) for part in key)
+
+
+def _secret_name(name: str) -> bool:
+    words = [word.lower() for word in _WORD.findall(name)]
+    if not words or words[-1] in LOCATOR_WORDS:
+        return False
+    return any(
+        word in SECRET_WORDS or any(part in word for part in SECRET_PARTS)
+        for word in words
+    )
 
 
 def secret_derived(
