@@ -142,13 +142,19 @@ def run_init(args: argparse.Namespace) -> int:
     ws = open_workspace(args, user_flag="--user-name", existing_user=False)
     result = init_runtime(ws, force=args.force)
     show(args, result, _print_init)
-    if result.unrepaired:
+    if not result.unrepaired:
+        return 0
+    if result.force_would_help:
         output.note(
             f"Repair it, keeping your data: run 'workspace runtime init "
             f"--user-name {result.user} --force'"
         )
-        return 1
-    return 0
+    if result.not_owned:
+        output.note(
+            "A folder owned by another account is never changed here: have "
+            "its owner or an administrator give it back to you (chown)"
+        )
+    return 1
 
 
 def _print_init(result) -> None:
