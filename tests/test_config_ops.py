@@ -1076,3 +1076,31 @@ def test_every_secret_looking_key_is_redacted_and_no_other(cli, make_workspace):
         **{key: "********" for key in SECRET_LOOKING},
         **{key: f"v-{key}" for key in NOT_SECRET},
     }
+
+
+def test_validate_warns_of_workspace_keys_that_disagree_with_the_workspace(
+    cli, make_workspace
+):
+    ws = make_workspace("dev")
+    text = ws.user_config.read_text()
+    text = text.replace('user = "dev"', 'user = "mallory"')
+    text = text.replace('type = "development"', 'type = "production"')
+    ws.user_config.write_text(text)
+    lines = text.split("\n")
+    user_line = lines.index('user = "mallory"') + 1
+    type_line = lines.index('type = "production"') + 1
+
+    result = cli("config", "validate", *_root(ws))
+    shown = cli("config", "show", *_root(ws), "--format", "json")
+
+    assert result.code == 0
+    assert result.out == (
+        f"config/dev.toml:{user_line}:1: warning: workspace.user = 'mallory' "
+        "disagrees with the user these settings are read for ('dev'), which "
+        "every command uses and ${workspace.user} expands to\n"
+        f"config/dev.toml:{type_line}:1: warning: workspace.type = 'production' "
+        "disagrees with the workspace's type (runtime settings or marker) "
+        "('development'), which every command uses and ${workspace.type} "
+        "expands to\n"
+    )
+    assert json.loads(shown.out)["core"]["name"] == "provisioning-dev"

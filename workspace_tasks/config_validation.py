@@ -121,6 +121,7 @@ def validate_config(
         if merged:
             layers.append(layer)
     problems += _reference_problems(ws, layers)
+    problems += workspace_mismatches(ws, layers)
     log.debug("config of %s: %d problems", ws.user, len(problems))
     return problems
 
@@ -224,6 +225,36 @@ def _reference_problems(ws: Workspace, layers: Iterable[Layer]) -> list[Problem]
     expanded = interpolate(merged, builtins_for(ws))
     cascade = Cascade(layers, merged, settings, expanded.data, expanded.problems)
     return cascade.problems()
+
+
+def workspace_mismatches(ws: Workspace, layers: Iterable[Layer]) -> list[Problem]:
+    """Warn about ``[workspace]`` keys that disagree with the workspace itself.
+
+    ``type`` and ``user`` in a layer are not what the tool goes by: the type
+    comes from the user's ``settings.toml`` (or the marker) and the user
+    from the command line or environment, and ``${workspace.type}`` and
+    ``${workspace.user}`` expand to those. A different value written in a
+    layer is named with its file and line and the value that is used.
+    """
+    _, settings = merge_layers(list(layers))
+    used = {
+        "type": (ws.type, "the workspace's type (runtime settings or marker)"),
+        "user": (ws.user, "the user these settings are read for"),
+    }
+    problems = []
+    for name, (actual, what) in used.items():
+        setting = settings.get(("workspace", name))
+        if setting is None or setting.value == actual:
+            continue
+        line, column = setting.layer.position(setting.key)
+        source = setting.layer.variables.get(setting.key, setting.layer.source)
+        message = (
+            f"workspace.{name} = {setting.value!r} disagrees with {what} "
+            f"({actual!r}), which every command uses and ${{workspace.{name}}} "
+            "expands to"
+        )
+        problems.append(Problem(message, source, line, column, "warning"))
+    return sorted(problems, key=lambda problem: problem.line or 0)
 
 
 def has_errors(problems: Iterable[Problem]) -> bool:
