@@ -832,3 +832,32 @@ def test_resources_run_on_default_thresholds_when_the_configuration_is_broken(
         "TOML: invalid value); the default thresholds are used"
     ]
     assert "free_disk" in resources
+
+
+CONFIG_ADVICE = {
+    "syntax": ("broken = \n", "Fix the configuration syntax in config/dev.toml"),
+    "cycle": (
+        '[http]\nproxy = "${http.via}"\nvia = "${http.proxy}"\n',
+        "Fix the ${...} references in config/dev.toml",
+    ),
+    "unknown-section": (
+        "[zzz]\nq = 1\n",
+        "Check the unknown sections in config/dev.toml",
+    ),
+    "type": ('[http]\ntimeout = "thirty"\n', "Give the values the schema refuses"),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "advised"), CONFIG_ADVICE.values(), ids=CONFIG_ADVICE.keys()
+)
+def test_configuration_advice_matches_the_problem(workspace, cli, text, advised):
+    with workspace.user_config.open("a") as handle:
+        handle.write(text)
+    result = cli(
+        "health", "check-config", "--root", workspace.root, "--report-format", "json"
+    )
+    advice = json.loads(result.out)["workspace_health"]["recommendations"]
+    assert len(advice) == 1
+    assert advice[0].startswith(advised)
+    assert advice[0].endswith(", then run 'workspace health check-config'")
