@@ -77,10 +77,6 @@ def loads(text: str, source: object) -> dict[str, Any]:
     return data
 
 
-def _numbered(text: str) -> list[tuple[int, str]]:
-    return list(enumerate(text.split("\n"), start=1))
-
-
 def _depth(value: Any) -> int:
     """Return how deep tables and arrays nest in ``value`` (without recursion)."""
     deepest = 0
@@ -242,19 +238,20 @@ def parse_value(raw: str, source: object = "value", below: int = 1) -> Any:
     except RecursionError:
         value = None
     if value is None or below + _depth(value) > MAX_NESTING:
-        scanner = _DepthScanner(MAX_NESTING, below)
-        found = (
-            next(
-                filter(None, (scanner.feed(t, n, 0) for n, t in _numbered(raw))),
-                None,
-            )
-            if below <= MAX_NESTING
-            else None
-        )
-        line, column = found or (1, 1)
+        line, column = _value_overflow(raw, below)
         message = f"nesting too deep (more than {MAX_NESTING} levels)"
         raise FileSyntaxError(source, line, column, message)
     return value
+
+
+def _value_overflow(raw: str, below: int) -> tuple[int, int]:
+    """Return where the value ``raw``, ``below`` levels deep, goes too deep."""
+    scanner = _DepthScanner(MAX_NESTING, below)
+    for number, line in enumerate(raw.split("\n"), start=1):
+        found = scanner.feed(line, number, 0) if below <= MAX_NESTING else None
+        if found is not None:
+            return found
+    return 1, 1
 
 
 def key_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
