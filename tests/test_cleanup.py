@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import build_tree
-from workspace_tasks.cleanup import CleanupTarget, execute_plan, plan_cleanup
+from workspace_tasks.cleanup import (
+    KEPT_ASIDE,
+    CleanupTarget,
+    aside_path,
+    execute_plan,
+    is_kept_aside,
+    plan_cleanup,
+)
 from workspace_tasks.errors import UnsafeOperation
 from workspace_tasks.runtime import plan_runtime_cleanup
 
@@ -388,3 +395,34 @@ def test_removals_wait_for_the_users_lock(workspace, cli, command):
     assert "another backup, restore, reset or cleanup holds" in result.err
     for relpath, text in files.items():
         assert (workspace.runtime_root / relpath).read_text() == text
+
+
+def test_what_runtime_init_kept_aside_is_never_cleaned(workspace, cli):
+    extensions = workspace.logs_dir / "extensions"
+    for child in extensions.iterdir():
+        child.unlink()
+    extensions.rmdir()
+    extensions.write_text("a file where the folder belongs")
+    assert cli("runtime", "init", "--root", workspace.root, "--force").code == 0
+    (aside,) = workspace.logs_dir.glob("extensions.broken-*")
+    age(aside, 400)
+    (workspace.logs_dir / "old.log").write_text("old\n")
+    age(workspace.logs_dir / "old.log", 400)
+
+    result = cli(
+        "runtime", "cleanup", "--root", workspace.root, "--type", "logs",
+        "--force", "--format", "json",
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert aside.read_text() == "a file where the folder belongs"
+    assert not (workspace.logs_dir / "old.log").exists()
+    assert {"path": str(aside), "reason": KEPT_ASIDE} in data["skipped"]
+
+
+def test_keeping_aside_twice_in_one_second_replaces_nothing(tmp_path):
+    (tmp_path / "x.broken-20250101000000").write_text("first")
+    second = aside_path(tmp_path / "x", "20250101000000")
+    assert second.name == "x.broken-20250101000000-2"
+    assert is_kept_aside(second.name) and not is_kept_aside("x.broken-2025")

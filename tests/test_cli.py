@@ -304,3 +304,20 @@ def test_file_errors_name_the_file_in_one_line(cli, make_workspace, tmp_path):
     assert broken.err.count("\n") == 1
     assert "infra/dev" in broken.err
     assert "Traceback" not in broken.err
+
+
+def test_an_error_of_the_tool_itself_is_exit_70_not_1(cli, make_workspace, monkeypatch):
+    from workspace_tasks.cli import workspace_cmds
+
+    ws = make_workspace("dev")
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(workspace_cmds, "run_status", broken)
+    result = cli("status", "--root", ws.root)
+    assert result.code == 70
+    assert result.err == (
+        "workspace: error: unexpected ZeroDivisionError: division by zero "
+        "(set PROVISIONING_DEBUG=true to see where)\n"
+    )

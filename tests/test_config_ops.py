@@ -643,9 +643,9 @@ def test_merge_refuses_an_output_it_cannot_write(cli, make_workspace, where, mes
 @pytest.mark.parametrize(
     ("action", "code", "line"),
     [
-        ("show", 2, "workspace: error: config/dev.toml: is a folder, not a file"),
-        ("validate", 1, "config/dev.toml: is a folder, not a file"),
-        ("edit", 2, "is a folder, not a file; nothing was changed"),
+        ("show", 2, "error: config/dev.toml: is a folder, not a regular file"),
+        ("validate", 1, "config/dev.toml: is a folder, not a regular file"),
+        ("edit", 2, "is a folder, not a regular file; nothing was changed"),
     ],
     ids=["show", "validate", "edit"],
 )
@@ -721,7 +721,8 @@ def test_values_nested_too_deep_are_a_problem_of_the_file(cli, make_workspace):
     ws.user_config.write_text("[http]\na = " + "[" * 5000 + "]" * 5000 + "\n")
     shown = cli("config", "show", *_root(ws))
     assert shown.code == 2
-    message = "config/dev.toml:2:105: nesting too deep (more than 100 levels)"
+    # http.a is level 2, so its 100th bracket opens level 101.
+    message = "config/dev.toml:2:104: nesting too deep (more than 100 levels)"
     assert shown.err == f"workspace: error: {message}\n"
     checked = cli("config", "validate", *_root(ws))
     assert (checked.code, checked.out) == (1, f"{message}\n")
@@ -861,3 +862,268 @@ def test_validate_knows_the_types_of_the_backup_settings(
 
     assert result.code == 1
     assert f"config/dev.toml:{number}:1: {key}: " in result.out
+
+
+FIFO_READERS = {
+    "show": (("config", "show"), 2),
+    "hierarchy": (("config", "hierarchy"), 2),
+    "merge": (("config", "merge", "--output", "-"), 2),
+    "resolve": (("resolve", "config", "user"), 2),
+    "edit": (("config", "edit"), 2),
+    "validate": (("config", "validate"), 1),
+    "check-config": (("health", "check-config"), 1),
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"), FIFO_READERS.values(), ids=FIFO_READERS.keys()
+)
+def test_a_fifo_at_the_user_file_is_named_not_waited_on(
+    cli, make_workspace, monkeypatch, argv, code
+):
+    ws = make_workspace("dev")
+    ws.user_config.unlink()
+    os.mkfifo(ws.user_config)
+    monkeypatch.setenv("EDITOR", "true")
+    result = cli(*argv, *_root(ws))
+    assert result.code == code
+    assert "config/dev.toml: is a fifo, not a regular file" in result.out + result.err
+    assert "unexpected" not in result.err
+    assert stat.S_ISFIFO(os.lstat(ws.user_config).st_mode)
+
+
+def test_a_link_to_dev_zero_is_refused_not_read(cli, make_workspace):
+    ws = make_workspace("dev")
+    ws.user_config.unlink()
+    ws.user_config.symlink_to("/dev/zero")
+    result = cli("config", "show", *_root(ws))
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: config/dev.toml: is a character device, not a regular file\n"
+    )
+    assert cli("status", *_root(ws)).code == 0
+
+
+def test_a_layer_past_the_size_limit_is_refused(cli, make_workspace):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write("#" * (16 * 1024 * 1024) + "\n")
+    result = cli("config", "show", *_root(ws))
+    assert result.code == 2
+    assert "config/dev.toml: is larger than 16 MiB" in result.err
+
+
+def _odd_root_workspace(cli, tmp_path):
+    """Initialise a workspace whose path holds a newline, ESC and the byte 0xff."""
+    root = tmp_path / os.fsdecode(b"w\nx\x1b[31my\xffz")
+    assert cli("init", "--root", root, "--user-name", "u").code == 0
+    return root
+
+
+def test_a_root_that_is_not_utf8_shows_as_valid_toml_and_json(cli, tmp_path):
+    root = _odd_root_workspace(cli, tmp_path)
+    argv = ("--root", root, "--workspace-user", "u")
+    extensions = f"{root}/extensions"
+
+    shown = cli("config", "show", *argv)
+    assert shown.code == 0, shown.err
+    assert shown.err == ""
+    visible = extensions.replace("\udcff", "\\377")
+    assert tomllib.loads(shown.out)["paths"]["extensions"] == visible
+
+    as_json = cli("config", "show", *argv, "--format", "json")
+    assert "\\udcff" in as_json.out
+    assert json.loads(as_json.out)["paths"]["extensions"] == extensions
+
+    target = tmp_path / "merged.toml"
+    merged = cli("config", "merge", *argv, "--output", target)
+    assert merged.code == 0, merged.err
+    assert tomllib.loads(target.read_text())["paths"]["extensions"] == visible
+
+
+def test_a_root_that_is_not_utf8_keeps_its_log_and_an_exact_reading(cli, tmp_path):
+    from workspace_tasks.cascade import cache_is_fresh
+    from workspace_tasks.config_ops import write_cache
+    from workspace_tasks.context import default_core_root, load_workspace
+    from workspace_tasks.settings import setting
+
+    root = _odd_root_workspace(cli, tmp_path)
+    assert cli("status", "--root", root, "--workspace-user", "u").err == ""
+    log_file = root / "runtime" / "logs" / "u" / "provisioning.log"
+    assert os.fsencode(root) in log_file.read_bytes()
+
+    ws = load_workspace(root, "u", default_core_root({}), {})
+    write_cache(ws)
+    assert not cache_is_fresh(ws)  # the cache cannot hold the byte: merge anew
+    assert setting(ws, "paths.extensions") == f"{root}/extensions"
+
+
+def test_a_table_header_nested_too_deep_is_placed_at_its_line(cli, make_workspace):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_text()
+    lines = before.count("\n")
+    header = "[" + ".".join(["a"] * 150) + "]"
+    ws.user_config.write_text(f"{before}{header}\n")
+    shown = cli("config", "show", *_root(ws))
+    assert shown.code == 2
+    # The 101st part of the header, at column 2 + 100 * 2.
+    message = (
+        f"config/dev.toml:{lines + 1}:202: nesting too deep (more than 100 levels)"
+    )
+    assert shown.err == f"workspace: error: {message}\n"
+
+
+DEEP_VALUE = "[" * 1000 + "]" * 1000
+DEEP_MESSAGE = "PROVISIONING__A:1:101: nesting too deep (more than 100 levels)"
+
+
+@pytest.mark.parametrize("action", ["show", "hierarchy", "merge"])
+def test_an_override_variable_nested_too_deep_is_one_line(
+    cli, make_workspace, monkeypatch, action
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING__A", DEEP_VALUE)
+    extra = ["--output", "-"] if action == "merge" else []
+    result = cli("config", action, *_root(ws), "--include-overrides", *extra)
+    assert result.code == 2
+    assert result.err == f"workspace: error: {DEEP_MESSAGE}\n"
+
+
+def test_validate_lists_an_override_variable_nested_too_deep(
+    cli, make_workspace, monkeypatch
+):
+    ws = make_workspace("dev")
+    monkeypatch.setenv("PROVISIONING__A", DEEP_VALUE)
+    result = cli("config", "validate", *_root(ws), "--include-overrides")
+    assert (result.code, result.out) == (1, f"{DEEP_MESSAGE}\n")
+    assert cli("config", "show", *_root(ws)).code == 0  # not merged without the flag
+
+
+BROKEN_REFERENCES = {
+    "cycle": '[x]\na = "${x.b}"\nb = "${x.a}"\n',
+    "missing-key": '[x]\na = "${x.nothing}"\n',
+    "unset-variable": '[x]\na = "${env.WORKSPACE_TESTS_UNSET}"\n',
+    "doubling": '[x]\nv0 = "aaaaaaaa"\n'
+    + "".join(f'v{n} = "${{x.v{n - 1}}}${{x.v{n - 1}}}"\n' for n in range(1, 21)),
+}
+
+
+@pytest.mark.parametrize("text", BROKEN_REFERENCES.values(), ids=BROKEN_REFERENCES)
+def test_hierarchy_stops_on_a_broken_reference_as_show_does(cli, make_workspace, text):
+    ws = make_workspace("dev")
+    with ws.user_config.open("a") as handle:
+        handle.write(text)
+    shown = cli("config", "show", *_root(ws))
+    hierarchy = cli("config", "hierarchy", *_root(ws))
+    assert shown.code == hierarchy.code == 2
+    assert hierarchy.err == shown.err
+    assert hierarchy.err.startswith("workspace: error: config/dev.toml:")
+    assert ": x." in hierarchy.err
+    assert hierarchy.out == ""
+
+
+@pytest.fixture
+def config_linked_out(make_workspace, tmp_path):
+    """A workspace whose config/ is a link to a folder outside it, minus dev.toml."""
+    ws = make_workspace("dev")
+    outside = tmp_path / "out" / "config"
+    outside.parent.mkdir()
+    ws.config_dir.rename(outside)
+    ws.config_dir.symlink_to(outside)
+    (outside / "dev.toml").unlink()
+    return ws, outside
+
+
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [("user", "dev.toml"), ("development", "dev-defaults.toml")],
+    ids=["user", "development"],
+)
+def test_create_missing_never_writes_through_a_config_link_leading_out(
+    cli, config_linked_out, name, file
+):
+    ws, outside = config_linked_out
+    if name == "development":
+        (outside / file).unlink()
+    result = cli("resolve", "path", "config", name, *_root(ws), "--create-missing")
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: refusing to write {ws.config_dir / file}: a link on "
+        f"the way leads outside {ws.root} (to {outside / file})\n"
+    )
+    assert not (outside / file).exists()
+
+
+def test_edit_never_writes_through_a_config_link_leading_out(
+    cli, config_linked_out, tmp_path, monkeypatch
+):
+    ws, outside = config_linked_out
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "[http]\ntimeout = 5\n"))
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 2
+    assert "a link on the way leads outside" in result.err
+    assert result.err.endswith("; nothing was changed\n")
+    assert not (outside / "dev.toml").exists()
+
+
+@pytest.mark.parametrize("variable", ["VISUAL", "EDITOR"])
+def test_an_editor_variable_that_does_not_split_is_one_line(
+    cli, make_workspace, monkeypatch, variable
+):
+    ws = make_workspace("dev")
+    before = ws.user_config.read_bytes()
+    monkeypatch.setenv(variable, '"x')
+    result = cli("config", "edit", *_root(ws))
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: {variable}: '\"x' is not a command line (no closing "
+        "quotation); nothing was changed\n"
+    )
+    assert ws.user_config.read_bytes() == before
+
+
+SECRET_LOOKING = [
+    "passphrase", "pwd", "bearer", "session_cookie", "cookie", "credentials",
+    "private_key", "api_key", "apiKey", "auth", "dsn", "access_key", "db_pass",
+]  # fmt: skip
+NOT_SECRET = ["passphrase_env", "identity_file", "author", "keep_last", "monkey"]
+
+
+def test_every_secret_looking_key_is_redacted_and_no_other(cli, make_workspace):
+    ws = make_workspace("dev")
+    keys = SECRET_LOOKING + NOT_SECRET
+    with ws.user_config.open("a") as handle:
+        handle.write("[x]\n" + "".join(f'{key} = "v-{key}"\n' for key in keys))
+    shown = json.loads(cli("config", "show", *_root(ws), "--format", "json").out)
+    assert shown["x"] == {
+        **{key: "********" for key in SECRET_LOOKING},
+        **{key: f"v-{key}" for key in NOT_SECRET},
+    }
+
+
+def test_validate_warns_of_workspace_keys_that_disagree_with_the_workspace(
+    cli, make_workspace
+):
+    ws = make_workspace("dev")
+    text = ws.user_config.read_text()
+    text = text.replace('user = "dev"', 'user = "mallory"')
+    text = text.replace('type = "development"', 'type = "production"')
+    ws.user_config.write_text(text)
+    lines = text.split("\n")
+    user_line = lines.index('user = "mallory"') + 1
+    type_line = lines.index('type = "production"') + 1
+
+    result = cli("config", "validate", *_root(ws))
+    shown = cli("config", "show", *_root(ws), "--format", "json")
+
+    assert result.code == 0
+    assert result.out == (
+        f"config/dev.toml:{user_line}:1: warning: workspace.user = 'mallory' "
+        "disagrees with the user these settings are read for ('dev'), which "
+        "every command uses and ${workspace.user} expands to\n"
+        f"config/dev.toml:{type_line}:1: warning: workspace.type = 'production' "
+        "disagrees with the workspace's type (runtime settings or marker) "
+        "('development'), which every command uses and ${workspace.type} "
+        "expands to\n"
+    )
+    assert json.loads(shown.out)["core"]["name"] == "provisioning-dev"

@@ -132,3 +132,18 @@ def test_deploy_test_takes_only_clusters(cli, workspace):
 
     assert result.code == 2
     assert "clusters/<name>" in result.err
+
+
+def test_invalid_infra_settings_name_the_real_line_and_column(cli, workspace):
+    infra = workspace.infra_dir / "dev" / "lab"
+    infra.mkdir(parents=True)
+    (infra / "settings.toml").write_text('[infra]\nprovider = "local"\nx = [')
+    result = cli(
+        "tools", "deploy-test", "clusters/ci-runners", "--infra", "lab",
+        "--root", workspace.root,
+    )  # fmt: skip
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: {infra / 'settings.toml'}:3:6: invalid TOML: "
+        "invalid value\n"
+    )

@@ -360,8 +360,13 @@ def test_invalid_toml_is_reported_with_file_line_and_column_and_left_alone(
     assert code == 1
     assert body["overall_status"] == "critical"
     assert body["checks"]["configuration"]["status"] == "critical"
+    syntax = f"config/dev.toml:{line}:10: invalid TOML: invalid value"
     assert all_issues(body) == {
-        "configuration": [f"config/dev.toml:{line}:10: invalid TOML: invalid value"]
+        "configuration": [syntax],
+        "resources": [
+            f"The configuration does not load ({syntax}); the default thresholds "
+            "are used"
+        ],
     }
     assert all_fixed(body) == {}
     assert workspace.user_config.read_text() == text
@@ -797,3 +802,62 @@ def test_a_report_that_cannot_be_saved_is_still_shown(workspace, cli, immutable)
         "workspace: warning: the report was not saved to "
         "runtime/state/dev/health.json: Operation not permitted\n"
     )
+
+
+def test_a_root_that_is_not_utf8_is_checked_and_reported(cli, tmp_path):
+    root = tmp_path / os.fsdecode(b"w\nx\x1b[31my\xffz")
+    assert cli("init", "--root", root, "--user-name", "u").code == 0
+    result = cli(
+        "health", "--root", root, "--workspace-user", "u", "--report-format", "json"
+    )
+    assert result.code in (0, 1), result.err
+    assert result.err == ""
+    jsonschema.validate(json.loads(result.out), SCHEMA)
+
+
+def test_resources_run_on_default_thresholds_when_the_configuration_is_broken(
+    workspace, cli
+):
+    with workspace.user_config.open("a") as handle:
+        handle.write("[http]\ntimeout = \n")
+    lines = workspace.user_config.read_text().count("\n")
+    result = cli(
+        "health", "check-resources", "--root", workspace.root,
+        "--report-format", "json",
+    )  # fmt: skip
+    assert result.code == 1, result.err
+    resources = component(result.out, "resources")
+    assert resources["issues"] == [
+        f"The configuration does not load (config/dev.toml:{lines}:11: invalid "
+        "TOML: invalid value); the default thresholds are used"
+    ]
+    assert "free_disk" in resources
+
+
+CONFIG_ADVICE = {
+    "syntax": ("broken = \n", "Fix the configuration syntax in config/dev.toml"),
+    "cycle": (
+        '[http]\nproxy = "${http.via}"\nvia = "${http.proxy}"\n',
+        "Fix the ${...} references in config/dev.toml",
+    ),
+    "unknown-section": (
+        "[zzz]\nq = 1\n",
+        "Check the unknown sections in config/dev.toml",
+    ),
+    "type": ('[http]\ntimeout = "thirty"\n', "Give the values the schema refuses"),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "advised"), CONFIG_ADVICE.values(), ids=CONFIG_ADVICE.keys()
+)
+def test_configuration_advice_matches_the_problem(workspace, cli, text, advised):
+    with workspace.user_config.open("a") as handle:
+        handle.write(text)
+    result = cli(
+        "health", "check-config", "--root", workspace.root, "--report-format", "json"
+    )
+    advice = json.loads(result.out)["workspace_health"]["recommendations"]
+    assert len(advice) == 1
+    assert advice[0].startswith(advised)
+    assert advice[0].endswith(", then run 'workspace health check-config'")

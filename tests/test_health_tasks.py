@@ -138,3 +138,23 @@ def test_invoke_health_runs_the_same_check(workspace, capsys):
     except SystemExit as exc:
         assert exc.code in (0, None)
     assert "Set mode 0700 on runtime/logs/dev (was 0711)" in capsys.readouterr().out
+
+
+def test_a_changed_variable_the_configuration_reads_reruns_its_part(
+    workspace, cli, monkeypatch
+):
+    with workspace.user_config.open("a") as handle:
+        handle.write('[x]\nsite = "${env.WORKSPACE_TESTS_SITE}"\n')
+    monkeypatch.setenv("WORKSPACE_TESTS_SITE", "one")
+    doit_health(workspace)
+    _, unchanged, _ = doit_health(workspace)
+
+    monkeypatch.delenv("WORKSPACE_TESTS_SITE")
+    code, unset, out = doit_health(workspace)
+    direct = cli("health", "check-config", "--root", workspace.root)
+
+    assert not unchanged["configuration"]
+    assert unset["configuration"]
+    assert code == direct.code == 1, out
+    assert "WORKSPACE_TESTS_SITE is not set" in out
+    assert "WORKSPACE_TESTS_SITE is not set" in direct.out

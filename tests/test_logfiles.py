@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shlex
 import shutil
@@ -198,8 +199,21 @@ def test_archive_moves_old_rotated_logs_into_one_archive(workspace, cli):
         (["--action", "rotate", "--follow"], "--follow goes with --action tail"),
         (["--action", "archive", "--older-than", "7x"], "--older-than: '7x'"),
         (["--older-than", "7d"], "--older-than goes with --action archive"),
+        (["--action", "rotate", "--lines", "5"], "--lines goes with --action tail"),
+        (["--action", "archive", "--older-than", ""], "--older-than: '' is not an"),
+        (["--lines", "١"], "--lines: '١' is not a count"),
+        (["--lines", "-1"], "--lines: '-1' is not a count"),
     ],
-    ids=["action", "follow-rotate", "bad-age", "older-than-tail"],
+    ids=[
+        "action",
+        "follow-rotate",
+        "bad-age",
+        "older-than-tail",
+        "lines-rotate",
+        "empty-age",
+        "arabic-indic-lines",
+        "negative-lines",
+    ],
 )
 def test_bad_logs_flags_are_one_line_exit_2(workspace, cli, flags, message):
     result = cli("runtime", "logs", "--root", workspace.root, *flags)
@@ -529,3 +543,54 @@ def test_a_tiny_rotation_size_rotates_without_end(workspace, cli):
     assert result.err == ""
     assert (workspace.logs_dir / "provisioning.log.1.gz").is_file()
     assert not (workspace.logs_dir / "provisioning.log.3.gz").exists()
+
+
+def test_follow_in_json_prints_json_lines_only(workspace, cli, monkeypatch):
+    from workspace_tasks import logfiles
+
+    (workspace.logs_dir / "orchestrator.log").write_text("one\ntwo\n")
+
+    def new_lines(ws):
+        yield "orchestrator.log", "three"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(logfiles, "follow_logs", new_lines)
+    result = cli(
+        "runtime", "logs", "--root", workspace.root, "--follow", "--format", "json",
+        "--lines", "2",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    records = [json.loads(line) for line in result.out.splitlines()]
+    ours = [r["line"] for r in records if r["file"] == "orchestrator.log"]
+    assert ours == ["one", "two", "three"]
+    assert all(set(r) == {"file", "line"} for r in records)
+
+
+SETTINGS_READERS = {
+    "logs-rotate": ("runtime", "logs", "--action", "rotate"),
+    "cache-stats": ("runtime", "cache", "--action", "stats"),
+    "runtime-cleanup": ("runtime", "cleanup", "--dry-run"),
+}
+
+
+@pytest.mark.parametrize("argv", SETTINGS_READERS.values(), ids=SETTINGS_READERS)
+def test_invalid_toml_stops_every_command_reading_settings(workspace, cli, argv):
+    with workspace.user_config.open("a") as handle:
+        handle.write("[http]\ntimeout = \n")
+    lines = workspace.user_config.read_text().count("\n")
+    result = cli(*argv, "--root", workspace.root)
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: config/dev.toml:{lines}:11: invalid TOML: invalid value\n"
+    )
+
+
+def test_a_logging_value_that_is_not_a_count_stops_a_rotation(workspace, cli):
+    with workspace.user_config.open("a") as handle:
+        handle.write('[logging]\nmax_files = "٣"\n')
+    result = cli("runtime", "logs", "--action", "rotate", "--root", workspace.root)
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: [logging] max_files: '٣' is not a count; "
+        "use 0 or more in the digits 0-9\n"
+    )

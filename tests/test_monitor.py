@@ -84,8 +84,10 @@ def test_process_sample_lists_a_process_working_in_the_workspace(workspace):
         (["--duration", "5x"], "--duration: '5x' is not an age"),
         (["--interval", "0s"], "--interval: must be more than 0s"),
         (["--type", "network"], "--type: 'network' is not one of"),
+        (["--duration", "١m"], "--duration: '١m' is not an age"),
+        (["--interval", "١s"], "--interval: '١s' is not an age"),
     ],
-    ids=["duration", "interval", "type"],
+    ids=["duration", "interval", "type", "arabic-indic-duration", "arabic-indic"],
 )
 def test_bad_monitor_flags_are_one_line_exit_2(workspace, cli, flags, message):
     result = cli("runtime", "monitor", "--root", workspace.root, *flags)
@@ -127,3 +129,55 @@ def test_monitor_writes_json_lines_when_stdout_is_not_a_terminal(workspace):
     assert samples[0]["elapsed"] < samples[1]["elapsed"] < samples[2]["elapsed"]
     assert all(s["disk"]["cache"] == {"files": 1, "bytes": 5} for s in samples)
     assert "workspace monitor" not in run.text
+
+
+def test_monitor_in_text_to_a_pipe_prints_a_table_per_sample(workspace, cli):
+    (workspace.cache_dir / "providers" / "x.json").write_text("12345")
+    result = cli(
+        "runtime", "monitor", "--root", workspace.root, "--type", "disk",
+        "--format", "text",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("workspace monitor at ")
+    assert lines[1].split() == [
+        "what",
+        "files",
+        "/",
+        "pid",
+        "size",
+        "/",
+        "rss",
+        "detail",
+    ]
+    assert ["cache", "1", "5B"] in [line.split() for line in lines]
+    assert "{" not in result.out
+
+
+def test_monitor_with_an_interval_alone_samples_until_interrupted(
+    workspace, cli, monkeypatch
+):
+    from workspace_tasks import monitor
+
+    taken = []
+    real = monitor.take_sample
+
+    def sample(*args, **kwargs):
+        if len(taken) == 4:
+            raise KeyboardInterrupt
+        taken.append(real(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(monitor, "take_sample", sample)
+    result = cli(
+        "runtime", "monitor", "--root", workspace.root, "--type", "disk",
+        "--interval", "0.01s",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert len([json.loads(line) for line in result.out.splitlines()]) == 4
+
+
+def test_monitor_without_duration_or_interval_takes_one_sample(workspace, cli):
+    result = cli("runtime", "monitor", "--root", workspace.root, "--type", "disk")
+    assert result.code == 0, result.err
+    assert len(result.out.splitlines()) == 1

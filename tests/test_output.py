@@ -54,6 +54,11 @@ def test_a_block_keeps_its_line_breaks_only(capsys):
     assert capsys.readouterr().out == "[a]\nb = 1\\033\n"
 
 
+def test_a_block_on_standard_error_keeps_its_line_breaks_only(capsys):
+    output.note_block("E   assert 1 == 2\nFAILED x\x1b[31m\n")
+    assert capsys.readouterr().err == "E   assert 1 == 2\nFAILED x\\033[31m\n"
+
+
 def test_a_forged_line_in_a_link_target_stays_on_its_line(workspace, cli):
     forged = "/x\n[directories] Fixed: everything fine"
     (workspace.infra_dir / "dev" / "evil").symlink_to(forged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 
@@ -271,7 +272,7 @@ def test_without_force_what_is_missing_is_created_and_the_rest_reported(workspac
     assert result.out == (
         "Runtime of dev: 1 folders created, 1 files created, 0 repaired\n"
         "  created runtime/workspaces/dev/settings.toml\n"
-        "  not repaired: runtime/state/dev has mode 0o777, not 0o700\n"
+        "  not repaired: runtime/state/dev has mode 0777, not 0700\n"
     )
     assert result.err == (
         "Repair it, keeping your data: run 'workspace runtime init "
@@ -295,3 +296,49 @@ def test_without_force_nothing_is_made_beneath_a_file_in_a_folders_place(
         result.out
     )
     assert workspace.workspace_data_dir.read_text() == "mine"
+
+
+@pytest.fixture
+def foreign_cache(workspace):
+    """The user's cache folder given to another account (needs root to chown)."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a folder to another account needs root")
+    os.chown(workspace.cache_dir, 4242, -1)
+    workspace.cache_dir.chmod(0o755)
+    yield workspace.cache_dir
+    os.chown(workspace.cache_dir, os.getuid(), -1)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_a_folder_of_another_account_is_reported_never_changed(
+    workspace, cli, foreign_cache, force
+):
+    flags = ["--force"] if force else []
+    result = cli("runtime", "init", "--root", workspace.root, *flags)
+
+    assert result.code == 1
+    assert (
+        "  not repaired: runtime/cache/dev belongs to uid 4242, not to you "
+        f"(uid {os.getuid()}); only its owner or an administrator can give it "
+        "back (chown)\n"
+    ) in result.out
+    assert "give it back to you (chown)" in result.err
+    assert foreign_cache.stat().st_uid == 4242 and mode(foreign_cache) == 0o755
+    health = cli("health", "check-runtime", "--root", workspace.root)
+    assert health.code == 1
+    assert "runtime/cache/dev belongs to uid 4242" in health.out
+
+
+def test_force_counts_the_folders_it_puts_back(workspace, cli):
+    providers = workspace.cache_dir / "providers"
+    providers.rmdir()
+    providers.write_text("a file where the folder belongs")
+    shutil.rmtree(workspace.runtime_root / "logs")
+
+    result = cli("runtime", "init", "--root", workspace.root, "--force")
+
+    assert result.code == 0, result.err
+    # providers put back, runtime/logs, logs/dev and logs/dev/extensions made.
+    assert result.out.startswith(
+        "Runtime of dev: 4 folders created, 1 files created, 1 repaired\n"
+    )

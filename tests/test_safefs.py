@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workspace_tasks import safefs
-from workspace_tasks.errors import UnsafeOperation
+from workspace_tasks.errors import UnreadableFile, UnsafeOperation
 
 
 @pytest.fixture
@@ -298,3 +298,31 @@ def test_atomic_symlink_error_names_the_link(root):
 
     assert caught.value.filename == str(root / "here")
     assert sorted(p.name for p in root.iterdir()) == ["here"]
+
+
+def test_read_regular_reads_a_file(root):
+    (root / "a.toml").write_bytes(b"x = 1\n")
+    assert safefs.read_regular(root / "a.toml") == b"x = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: os.mkfifo(path), "fifo"),
+        (lambda path: os.symlink("/dev/zero", path), "character device"),
+        (lambda path: path.mkdir(), "folder"),
+    ],
+    ids=["fifo", "dev-zero", "folder"],
+)
+def test_read_regular_refuses_what_is_not_a_file_without_waiting(root, make, kind):
+    make(root / "a.toml")
+    with pytest.raises(UnreadableFile) as caught:
+        safefs.read_regular(root / "a.toml", shown="config/a.toml")
+    assert str(caught.value) == f"config/a.toml: is a {kind}, not a regular file"
+
+
+def test_read_regular_refuses_a_file_past_its_limit(root):
+    (root / "big.toml").write_bytes(b"#" * 1025)
+    assert safefs.read_regular(root / "big.toml", limit=1025) == b"#" * 1025
+    with pytest.raises(UnreadableFile, match="is larger than 1 KiB"):
+        safefs.read_regular(root / "big.toml", limit=1024)

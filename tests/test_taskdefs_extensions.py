@@ -112,6 +112,8 @@ def test_a_failing_sub_task_says_why_at_the_default_verbosity(small, capsys):
     )
     assert tested == (1, ["test:providers/p"])
     assert "FAILED tests/" in test_err
+    assert "\\n" not in test_err  # pytest's report keeps its lines
+    assert sum(line.startswith("FAILED tests/") for line in test_err.splitlines())
     assert test_err.splitlines()[-1].startswith(
         "workspace: error: providers/p: 1 failed"
     )

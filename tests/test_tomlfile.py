@@ -134,3 +134,45 @@ def test_key_positions_reach_into_inline_tables():
     assert positions[("z", "t", "s")] == (2, 46)
     assert positions[("z", "t", "n", "m")] == (2, 62)
     assert positions[("z", "u")] == (3, 1)
+
+
+DEEP = "nesting too deep (more than 100 levels)"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("\n" * 24 + "[" + ".".join(["a"] * 150) + "]\n", (25, 202)),
+        ("[[" + ".".join(["a"] * 100) + "]]\n", (1, 201)),
+        ("\n\n" + ".".join(["k"] * 120) + " = 1\n", (3, 201)),
+        ("[" + ".".join(["a"] * 99) + "]\nx = [[1]]\n", (2, 6)),
+        ("x = " + "[" * 100 + "1" + "]" * 100, (1, 105)),
+        ("x = " + "{a=" * 101 + "1" + "}" * 101, (1, 303)),
+        ('x = [\n  """\n[[[[\n""",\n' + "[" * 100 + "]" * 101, (5, 100)),
+    ],
+    ids=[
+        "table-header",
+        "array-of-tables",
+        "dotted-key",
+        "table-then-value",
+        "brackets",
+        "inline-tables",
+        "multi-line-string",
+    ],
+)
+def test_nesting_too_deep_is_placed_where_it_goes_too_deep(text, where):
+    with pytest.raises(FileSyntaxError) as caught:
+        tomlfile.loads(text, "f.toml")
+    assert str(caught.value) == f"f.toml:{where[0]}:{where[1]}: {DEEP}"
+
+
+def test_nesting_of_exactly_the_limit_is_accepted():
+    assert tomlfile.loads("x = " + "[" * 99 + "1" + "]" * 99, "f.toml")
+    assert tomlfile.loads("[" + ".".join(["a"] * 99) + "]\nx = 1\n", "f.toml")
+
+
+def test_a_value_read_from_a_variable_has_the_same_limit():
+    with pytest.raises(FileSyntaxError) as caught:
+        tomlfile.parse_value("[" * 1000 + "]" * 1000, "PROVISIONING__A", 1)
+    assert str(caught.value) == f"PROVISIONING__A:1:101: {DEEP}"
+    assert tomlfile.parse_value("[[1]]", "PROVISIONING__A", 98) == [[1]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -299,3 +300,38 @@ def test_unknown_extension_is_a_usage_error(cli, workspace):
 
     assert result.code == 2
     assert "extension 'providers/nosuch' not found" in result.err
+
+
+def test_a_fifo_among_the_templates_is_a_problem_not_a_hang(cli, workspace):
+    folder = _create(cli, workspace, "providers/p")
+    os.mkfifo(folder / "templates" / "x.j2")
+    result = _validate(cli, workspace, "providers/p")
+    assert result.code == 1
+    assert (
+        "extensions/providers/dev/p/templates/x.j2: is a fifo, not a regular file"
+        in result.out
+    )
+    health = cli("health", "check-extensions", "--root", workspace.root)
+    assert health.code == 1
+    assert "templates/x.j2: is a fifo, not a regular file" in health.out
+
+
+def test_a_fifo_at_the_manifest_stops_test_extension_in_one_line(cli, workspace):
+    folder = _create(cli, workspace, "providers/p")
+    (folder / "extension.toml").unlink()
+    os.mkfifo(folder / "extension.toml")
+    result = cli("tools", "test-extension", "providers/p", "--root", workspace.root)
+    assert result.code == 2
+    assert result.err.endswith("extension.toml: is a fifo, not a regular file\n")
+    assert len(result.err.splitlines()) == 1
+
+
+def test_a_manifest_cut_short_is_placed_at_its_end(cli, workspace):
+    folder = _create(cli, workspace, "providers/p")
+    manifest = folder / "extension.toml"
+    text = manifest.read_text().rstrip("\n") + "\nbroken = ["
+    manifest.write_text(text)
+    result = _validate(cli, workspace, "providers/p")
+    assert result.code == 1
+    where = f"{text.count(chr(10)) + 1}:11"
+    assert f"extensions/providers/dev/p/extension.toml:{where}: " in result.out

@@ -36,7 +36,7 @@ from typing import Any
 
 from workspace_tasks import safefs, tomlfile
 from workspace_tasks.context import ENV_OF_TYPE, WORKSPACE_TYPES, Workspace
-from workspace_tasks.errors import UsageError
+from workspace_tasks.errors import FileSyntaxError, UsageError
 from workspace_tasks.interpolation import (
     Builtins,
     InterpolationProblem,
@@ -235,6 +235,11 @@ def environment_layer(environ: Mapping[str, str], below: Mapping[str, Any]) -> L
 
     Names match the keys below them whatever their case; new keys are lower
     case. A value is a TOML value unless the key below holds a string.
+
+    Raises:
+        FileSyntaxError: a value (with the parts of its name) nests more
+            than :data:`tomlfile.MAX_NESTING` levels deep, as a file may
+            not; named by the variable, with the column in its value.
     """
     data: dict[str, Any] = {}
     variables: dict[KeyPath, str] = {}
@@ -247,7 +252,13 @@ def environment_layer(environ: Mapping[str, str], below: Mapping[str, Any]) -> L
             continue
         key, lower = _match_key(parts, below)
         raw = environ[variable]
-        value = raw if isinstance(lower, str) else tomlfile.parse_value(raw)
+        if len(key) > tomlfile.MAX_NESTING:
+            message = f"nesting too deep (more than {tomlfile.MAX_NESTING} levels)"
+            raise FileSyntaxError(variable, 1, 1, message)
+        if isinstance(lower, str):
+            value: Any = raw
+        else:
+            value = tomlfile.parse_value(raw, variable, len(key))
         _set_path(data, key, value)
         variables[key] = variable
         log.debug("%s overrides %s with %r", variable, ".".join(key), value)
@@ -425,7 +436,11 @@ class CacheInputs:
     ``env``: the environment variables its references read (``${env.X}``,
     directly or through other keys, set or not); ``git``: whether it reads
     ``git.branch`` or ``git.commit``; ``timestamp``: whether it reads
-    ``build.timestamp``, which makes it stale as soon as it is written.
+    ``build.timestamp``, which makes it stale as soon as it is written;
+    ``exact``: whether TOML could hold every value as it is (a byte that is
+    not UTF-8, from ``workspace.root`` or a variable, is written visibly
+    instead, see :func:`tomlfile.visible`, and such a cache is never fresh,
+    so readers merge anew and see the real value).
     The ``PROVISIONING__*`` variables are not among them: the cache holds
     the cascade without the override layers.
     """
@@ -433,6 +448,12 @@ class CacheInputs:
     env: tuple[str, ...] = ()
     git: bool = False
     timestamp: bool = False
+    exact: bool = True
+
+    @property
+    def reusable(self) -> bool:
+        """Tell whether a cache made from these inputs can ever be fresh."""
+        return self.exact and not self.timestamp
 
     @classmethod
     def of(cls, cascade: Cascade) -> CacheInputs:
@@ -440,11 +461,14 @@ class CacheInputs:
         used = {name for names in cascade.sources.values() for name in names}
         env = sorted(n[1] for n in used if len(n) == 2 and n[0] == "env")
         git = any(n in used for n in (("git", "branch"), ("git", "commit")))
-        return cls(tuple(env), git, ("build", "timestamp") in used)
+        exact = not tomlfile.has_raw_bytes(cascade.values)
+        return cls(tuple(env), git, ("build", "timestamp") in used, exact)
 
     def to_line(self) -> str:
         """Return the header line recording these inputs (names, no values)."""
         data = {"env": list(self.env), "git": self.git, "timestamp": self.timestamp}
+        if not self.exact:
+            data["exact"] = False
         return INPUTS_PREFIX + json.dumps(data)
 
     @classmethod
@@ -455,9 +479,31 @@ class CacheInputs:
         try:
             data = json.loads(line[len(INPUTS_PREFIX) :])
             env = tuple(str(name) for name in data["env"])
-            return cls(env, bool(data["git"]), bool(data["timestamp"]))
+            exact = bool(data.get("exact", True))
+            return cls(env, bool(data["git"]), bool(data["timestamp"]), exact)
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def freshness_inputs(ws: Workspace) -> CacheInputs:
+    """Return what the user's configuration reads besides its layer files.
+
+    The inputs the ``doit config`` cache recorded when it is fresh, else
+    those of a new merge; a configuration that does not load reads
+    nothing more (its problem is reported where it is loaded).
+    """
+    text = _cache_text(ws)
+    if text is not None:
+        first, second, _ = (text.split("\n", 2) + ["", ""])[:3]
+        if _fresh(ws, first, second):
+            recorded = CacheInputs.from_line(second)
+            if recorded is not None:
+                return recorded
+    try:
+        return CacheInputs.of(load_cascade(ws))
+    except UsageError as exc:
+        log.debug("configuration of %s does not load: %s", ws.user, exc)
+        return CacheInputs()
 
 
 def cascade_signature(
@@ -486,7 +532,8 @@ def cascade_signature(
         parts += [f"env:{n}={json.dumps(ws.environ.get(n))}" for n in inputs.env]
         if inputs.git:
             parts.append("git:{}:{}".format(*(revision or current_revision(ws))))
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    text = "\n".join(parts).encode("utf-8", "surrogateescape")  # names as bytes
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 def current_revision(ws: Workspace) -> tuple[str, str]:
@@ -526,17 +573,32 @@ def cache_is_fresh(ws: Workspace) -> bool:
     branch and commit if it reads them; never, when it reads
     ``build.timestamp`` (the time of each merge).
     """
-    try:
-        with ws.merged_config.open(encoding="utf-8") as handle:
-            first, second = handle.readline(), handle.readline()
-    except (OSError, UnicodeDecodeError):
+    text = _cache_text(ws)
+    if text is None:
         return False
-    return _fresh(ws, first.rstrip("\n"), second.rstrip("\n"))
+    first, second, _ = (text.split("\n", 2) + ["", ""])[:3]
+    return _fresh(ws, first, second)
+
+
+def _cache_text(ws: Workspace) -> str | None:
+    """Return the text of the merged cache, None when it cannot be read.
+
+    Only a regular file inside the workspace is read (never a fifo or a
+    device left at its name).
+    """
+    if not safefs.resolves_within(ws.merged_config, ws.root):
+        log.debug("%s leads outside the workspace; not read", ws.merged_config)
+        return None
+    try:
+        return safefs.read_regular_text(ws.merged_config)
+    except (OSError, UsageError) as exc:
+        log.debug("merged config cache of %s not read: %s", ws.user, exc)
+        return None
 
 
 def _fresh(ws: Workspace, first: str, second: str) -> bool:
     inputs = CacheInputs.from_line(second)
-    if inputs is None or inputs.timestamp:
+    if inputs is None or not inputs.reusable:
         return False
     return first == SIGNATURE_PREFIX + cascade_signature(ws, inputs)
 
@@ -547,12 +609,8 @@ def read_cached(ws: Workspace) -> dict[str, Any] | None:
     Fresh as :func:`cache_is_fresh` decides. A cache reached through a link
     leading out of the workspace is ignored.
     """
-    if not safefs.resolves_within(ws.merged_config, ws.root):
-        log.debug("%s leads outside the workspace; not read", ws.merged_config)
-        return None
-    try:
-        text = ws.merged_config.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = _cache_text(ws)
+    if text is None:
         return None
     first, second, _ = (text.split("\n", 2) + ["", ""])[:3]
     if not _fresh(ws, first, second):

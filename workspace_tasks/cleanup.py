@@ -12,7 +12,9 @@ Safety, checked while planning and again just before each removal:
 - symbolic links are never followed: a link is removed as a link at most;
 - a file whose modification time lies in the future counts as new;
 - a file some process holds open for writing is skipped and named;
-- a file changed between planning and removal is left alone.
+- a file changed between planning and removal is left alone;
+- what ``runtime init --force`` kept aside (``<name>.broken-<time>``) is
+  the user's to look at: it is never a candidate, whatever its age.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +36,28 @@ from workspace_tasks.errors import UnsafeOperation
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+
+# ``<name>.broken-<YYYYmmddHHMMSS>`` (``-2``, ``-3``… when taken): see aside_path.
+_KEPT_ASIDE = re.compile(r"\.broken-[0-9]{14}(?:-[0-9]+)?$")
+
+
+def aside_path(path: Path, stamp: str) -> Path:
+    """Return a free name to keep ``path`` aside under: ``<name>.broken-<stamp>``.
+
+    ``stamp`` is the time as ``YYYYmmddHHMMSS``; a name already taken gets
+    ``-2``, ``-3``… so nothing kept aside before is replaced.
+    """
+    candidate = path.with_name(f"{path.name}.broken-{stamp}")
+    number = 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = path.with_name(f"{path.name}.broken-{stamp}-{number}")
+    return candidate
+
+
+def is_kept_aside(name: str) -> bool:
+    """Tell whether ``name`` is one :func:`aside_path` gives."""
+    return _KEPT_ASIDE.search(name) is not None
 
 
 @dataclass(frozen=True)
@@ -257,6 +282,9 @@ def _check_allowed(folder: Path, allowed_roots: Sequence[Path]) -> None:
         )
 
 
+KEPT_ASIDE = "kept aside by 'runtime init --force': check it and remove it yourself"
+
+
 def describe_age(seconds: float) -> str:
     """Return an age in the largest whole unit: ``30d``, ``12h``, ``90s``."""
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
@@ -325,6 +353,10 @@ class _Walker:
         try:
             for entry in os.scandir(fd):
                 if entry.name in skipped:
+                    everything_goes = False
+                elif is_kept_aside(entry.name):
+                    if self.target.matches(entry.name):  # say so where it counts
+                        self.plan.skipped.append(Skip(folder / entry.name, KEPT_ASIDE))
                     everything_goes = False
                 elif entry.is_dir(follow_symlinks=False):
                     folders.append(entry.name)

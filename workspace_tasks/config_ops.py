@@ -35,16 +35,35 @@ from workspace_tasks.cascade import (
 from workspace_tasks.config_validation import has_errors, validate_config
 from workspace_tasks.context import PACKAGE_DIR, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError, WorkspaceError
+from workspace_tasks.output import escape_surrogates
 from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import ensure_user_dir, temp_dir
 
 log = logging.getLogger(__name__)
 
 REDACTED = "********"
-_SECRET = re.compile(
-    r"(token|passw|secret|webhook|credential|apikey|private|(^|[_-])keys?($|[_-]))",
-    re.IGNORECASE,
+# What makes a key look secret: the one list, documented in the README. A
+# name is split into words at "_", "-", "." and at lowerUpper; a word may
+# contain one of SECRET_PARTS ("github_token", "apitoken", "passwords") or be
+# one of SECRET_WORDS ("access_key", "db_pwd", but not "keep" or "author").
+SECRET_PARTS = (
+    "token",
+    "passw",
+    "passphrase",
+    "secret",
+    "webhook",
+    "credential",
+    "apikey",
+    "private",
+    "bearer",
+    "cookie",
+    "authorization",
 )
+SECRET_WORDS = ("key", "keys", "pass", "pwd", "auth", "dsn")
+# A name whose last word is one of these says where a secret is kept (the
+# variable, the file), which is not itself a secret: ``passphrase_env``.
+LOCATOR_WORDS = ("env", "file", "path", "dir")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 EXAMPLE = "local-overrides.toml.example"
 SHIPPED_CONFIG = PACKAGE_DIR / "templates" / "workspace" / "shared" / "config"
 SHIPPED_EXAMPLE = SHIPPED_CONFIG / EXAMPLE
@@ -53,9 +72,21 @@ SHIPPED_EXAMPLE = SHIPPED_CONFIG / EXAMPLE
 def is_secret(key: tuple[str, ...]) -> bool:
     """Tell whether a key looks like it holds a secret (tokens, passwords...).
 
-    Built-in names count too: ``("env", "GITHUB_TOKEN")`` looks secret.
+    Any part of the key may make it secret (every key of an ``[auth]``
+    table is). Built-in names count too: ``("env", "GITHUB_TOKEN")`` looks
+    secret.
     """
-    return any(_SECRET.search(part) for part in key)
+    return any(_secret_name(part) for part in key)
+
+
+def _secret_name(name: str) -> bool:
+    words = [word.lower() for word in _WORD.findall(name)]
+    if not words or words[-1] in LOCATOR_WORDS:
+        return False
+    return any(
+        word in SECRET_WORDS or any(part in word for part in SECRET_PARTS)
+        for word in words
+    )
 
 
 def secret_derived(
@@ -140,10 +171,14 @@ def config_hierarchy(
 ) -> Hierarchy:
     """Return every key with the layer that set it and the values it overrode.
 
-    Keys are in the order of the merged configuration. References are shown
-    expanded where they can be.
+    Keys are in the order of the merged configuration, references expanded.
+
+    Raises:
+        FileSyntaxError: a layer is not valid TOML.
+        UsageError: a reference is cyclic, names nothing or grows too large,
+            as for :func:`show_config`.
     """
-    cascade = load_cascade(ws, include_overrides=include_overrides)
+    cascade = load_cascade(ws, include_overrides=include_overrides).check()
     derived = secret_derived(cascade.sources)
     rows = []
     for key in _leaf_keys(cascade.merged):
@@ -180,11 +215,11 @@ def merged_document(cascade: Cascade, header: list[str] | None = None):
         merged = _merge_entries(merged, _layer_entries(layer))
     document = tomlkit.document()
     for line in header or []:
-        document.add(tomlkit.comment(line))
+        document.add(tomlkit.comment(escape_surrogates(line)))
     if header:
         document.add(tomlkit.nl())
     _fill(document, merged)
-    _set_values(document, cascade.values)
+    _set_values(document, tomlfile.visible(cascade.values))
     return document
 
 
@@ -208,7 +243,8 @@ def _layer_entries(layer: Layer) -> _Entries:
     if layer.text is None:
         document = tomlkit.document()
         for key, variable in layer.variables.items():
-            _add_path(document, key, _value_in(layer.data, key), variable)
+            value = tomlfile.visible(_value_in(layer.data, key))
+            _add_path(document, tomlfile.visible(key), value, variable)
         return _container_entries(document, top=True)
     return _container_entries(tomlkit.parse(layer.text), top=True)
 
@@ -221,7 +257,7 @@ def _add_path(document: Any, key: tuple[str, ...], value: Any, variable: str) ->
         if part not in node:
             node.add(part, tomlkit.table())
         node = node[part]
-    node.add(tomlkit.comment(f"from {variable}"))
+    node.add(tomlkit.comment(f"from {escape_surrogates(variable)}"))
     node.add(key[-1], value)
 
 
@@ -489,13 +525,24 @@ class EditResult:
 def editor_command(ws: Workspace) -> list[str]:
     """Return the editor to run: ``$VISUAL``, else ``$EDITOR``.
 
+    The value is split as a shell splits words (``code --wait`` is a
+    command and its option).
+
     Raises:
-        UsageError: neither is set.
+        UsageError: neither is set, or the one used does not split into
+            words (an unclosed quotation), naming the variable.
     """
     for variable in ("VISUAL", "EDITOR"):
         value = ws.environ.get(variable, "").strip()
-        if value:
+        if not value:
+            continue
+        try:
             return shlex.split(value)
+        except ValueError as exc:
+            raise UsageError(
+                f"{variable}: {value!r} is not a command line ({str(exc).lower()}); "
+                "nothing was changed"
+            ) from None
     raise UsageError(
         "no editor: set VISUAL or EDITOR (e.g. EDITOR=nano workspace config edit)"
     )
@@ -585,6 +632,7 @@ def edit_user_config(
     """
     command = editor_command(ws)
     path = ws.user_config
+    _check_inside(ws, path)
     before = _editable_bytes(path)
     created = before is None
     start = _example_bytes(ws) if created else before
@@ -603,9 +651,22 @@ def edit_user_config(
         problems = validate_config(ws, user_file=copy)
     if has_errors(problems):
         return EditResult(path, False, False, problems)
-    safefs.atomic_write(path, edited)
+    safefs.atomic_write(path, edited, root=ws.root)
     log.info("%s %s", "created" if created else "saved the edited", path)
     return EditResult(path, created, True, problems, changed=True)
+
+
+def _check_inside(ws: Workspace, path: Path) -> None:
+    """Refuse, before any editing, a user file whose folder leads out.
+
+    Raises:
+        UsageError: ``config/`` (or a folder above it) is a link leading
+            out of the workspace; nothing is changed.
+    """
+    try:
+        safefs.check_within(path, ws.root)
+    except UnsafeOperation as exc:
+        raise UsageError(f"{exc}; nothing was changed") from None
 
 
 def _dropped(path: Path, why: str) -> EditResult:
@@ -643,11 +704,11 @@ def _edit_copy(ws: Workspace, data: bytes) -> Iterator[Path]:
 def _edited_bytes(copy: Path) -> bytes | None:
     """Return what the editor left in ``copy`` (None: it was deleted)."""
     try:
-        return copy.read_bytes()
+        return safefs.read_regular(copy)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise UsageError(f"{copy}: the editor left a folder; nothing changed") from None
+    except UsageError as exc:
+        raise UsageError(f"{exc}; the edit was dropped, nothing changed") from None
 
 
 def _editable_bytes(path: Path) -> bytes | None:
@@ -664,7 +725,9 @@ def _editable_bytes(path: Path) -> bytes | None:
 
     kind = safefs.entry_kind(path)
     if kind == "folder":
-        raise UsageError(f"{path}: is a folder, not a file; nothing was changed")
+        raise UsageError(
+            f"{path}: is a folder, not a regular file; nothing was changed"
+        )
     if kind not in (None, "file"):
         raise UsageError(
             f"{path}: is a {kind}, not a regular file, and is never replaced; "
@@ -674,7 +737,9 @@ def _editable_bytes(path: Path) -> bytes | None:
         if not os.access(where, os.W_OK) or not _writable_flags(where):
             raise UsageError(f"{where}: cannot be written; nothing was changed")
     try:
-        return path.read_bytes() if kind else None
+        return safefs.read_regular(path) if kind else None
+    except UsageError as exc:
+        raise UsageError(f"{exc}; nothing was changed") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -691,10 +756,10 @@ def _example_bytes(ws: Workspace) -> bytes:
     """Return the text a new user file starts from: the workspace's example."""
     example = ws.config_dir / EXAMPLE
     source = example if example.is_file() else SHIPPED_EXAMPLE
-    return source.read_bytes()
+    return safefs.read_regular(source)
 
 
 def create_user_config(ws: Workspace) -> None:
     """Create the user's file from ``config/local-overrides.toml.example``."""
-    safefs.atomic_write(ws.user_config, _example_bytes(ws))
+    safefs.atomic_write(ws.user_config, _example_bytes(ws), root=ws.root)
     log.info("created %s from the example", ws.user_config)

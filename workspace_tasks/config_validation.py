@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from workspace_tasks import safefs
 from workspace_tasks.cascade import (
     Cascade,
     Layer,
@@ -59,7 +60,7 @@ def _validator(path: str):
     from jsonschema.exceptions import SchemaError
 
     try:
-        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+        schema = json.loads(safefs.read_regular_text(Path(path)))
     except json.JSONDecodeError as exc:
         message = f"invalid JSON: {exc.msg}"
         raise FileSyntaxError(path, exc.lineno, exc.colno, message) from None
@@ -78,6 +79,16 @@ def _validator(path: str):
     return Draft202012Validator(schema)
 
 
+# The kinds of problem validation finds, each with its own remedy.
+SYNTAX = "syntax"  # not TOML, not UTF-8, nested too deep
+UNREADABLE = "unreadable"  # a fifo, a folder, too large, no permission
+TYPE = "type"  # a value the schema refuses
+UNKNOWN_SECTION = "unknown-section"
+REFERENCE = "reference"  # a cycle, a missing key, an unset variable, too large
+WORKSPACE = "workspace"  # [workspace] keys that disagree with the workspace
+KINDS = (SYNTAX, UNREADABLE, TYPE, UNKNOWN_SECTION, REFERENCE, WORKSPACE)
+
+
 def validate_config(
     ws: Workspace, *, include_overrides: bool = False, user_file: Path | None = None
 ) -> list[Problem]:
@@ -90,32 +101,51 @@ def validate_config(
     references expanded. With ``user_file`` the user's layer is read from
     that file (an edited copy), still named as the user's file.
     """
-    problems: list[Problem] = []
+    found = classified_problems(
+        ws, include_overrides=include_overrides, user_file=user_file
+    )
+    return [problem for _, problem in found]
+
+
+def classified_problems(
+    ws: Workspace, *, include_overrides: bool = False, user_file: Path | None = None
+) -> list[tuple[str, Problem]]:
+    """Return the problems of :func:`validate_config`, each with its kind.
+
+    The kind (one of :data:`KINDS`) tells what would fix it, for advice.
+    """
+    problems: list[tuple[str, Problem]] = []
     layers: list[Layer] = []
     for source, merged in _all_sources(ws, include_overrides):
-        if source.path is None:
-            below, _ = merge_layers(layers)
-            layer = environment_layer(ws.environ, below)
-        else:
-            read_from = user_file if source.name == "user" else None
-            try:
-                layer = read_layer(ws, source, read_from)
-            except FileSyntaxError as exc:
-                problems.append(
-                    Problem(exc.detail, str(exc.path), exc.line, exc.column)
-                )
-                continue
-            except UnreadableFile as exc:
-                problems.append(Problem(exc.detail, str(exc.path)))
-                continue
+        try:
+            layer = _checked_layer(ws, source, layers, user_file)
+        except FileSyntaxError as exc:
+            where = (str(exc.path), exc.line, exc.column)
+            problems.append((SYNTAX, Problem(exc.detail, *where)))
+            continue
+        except UnreadableFile as exc:
+            problems.append((UNREADABLE, Problem(exc.detail, str(exc.path))))
+            continue
         if layer is None:
             continue
         problems += check_layer(ws, layer)
         if merged:
             layers.append(layer)
-    problems += _reference_problems(ws, layers)
+    problems += [(REFERENCE, problem) for problem in _reference_problems(ws, layers)]
+    problems += [(WORKSPACE, problem) for problem in workspace_mismatches(ws, layers)]
     log.debug("config of %s: %d problems", ws.user, len(problems))
     return problems
+
+
+def _checked_layer(
+    ws: Workspace, source: LayerSource, below: list[Layer], user_file: Path | None
+) -> Layer | None:
+    """Read one layer (the variables' layer from what is below it)."""
+    if source.path is None:
+        merged, _ = merge_layers(below)
+        return environment_layer(ws.environ, merged)
+    read_from = user_file if source.name == "user" else None
+    return read_layer(ws, source, read_from)
 
 
 def unmerged_layers(ws: Workspace, include_overrides: bool) -> list[dict[str, str]]:
@@ -160,18 +190,24 @@ def _all_sources(
     return [*files, *[(source, False) for source in others], *variables]
 
 
-def check_layer(ws: Workspace, layer: Layer) -> list[Problem]:
-    """Check one parsed layer against the schema; warn about unknown sections."""
+def check_layer(ws: Workspace, layer: Layer) -> list[tuple[str, Problem]]:
+    """Check one parsed layer against the schema; warn about unknown sections.
+
+    Each problem comes with its kind (:data:`TYPE`, :data:`UNKNOWN_SECTION`).
+    """
     validator = _validator(str(schema_path(ws)))
     known = validator.schema.get("properties", {})
     problems = [
-        _layer_problem(layer, (name,), f"unknown section [{name}]", "warning")
+        (
+            UNKNOWN_SECTION,
+            _layer_problem(layer, (name,), f"unknown section [{name}]", "warning"),
+        )
         for name in layer.data
         if name not in known
     ]
     for error in sorted(validator.iter_errors(layer.data), key=_error_order):
         key = tuple(str(part) for part in error.absolute_path)
-        problems.append(_layer_problem(layer, key, _schema_message(key, error)))
+        problems.append((TYPE, _layer_problem(layer, key, _schema_message(key, error))))
     return problems
 
 
@@ -217,6 +253,36 @@ def _reference_problems(ws: Workspace, layers: Iterable[Layer]) -> list[Problem]
     expanded = interpolate(merged, builtins_for(ws))
     cascade = Cascade(layers, merged, settings, expanded.data, expanded.problems)
     return cascade.problems()
+
+
+def workspace_mismatches(ws: Workspace, layers: Iterable[Layer]) -> list[Problem]:
+    """Warn about ``[workspace]`` keys that disagree with the workspace itself.
+
+    ``type`` and ``user`` in a layer are not what the tool goes by: the type
+    comes from the user's ``settings.toml`` (or the marker) and the user
+    from the command line or environment, and ``${workspace.type}`` and
+    ``${workspace.user}`` expand to those. A different value written in a
+    layer is named with its file and line and the value that is used.
+    """
+    _, settings = merge_layers(list(layers))
+    used = {
+        "type": (ws.type, "the workspace's type (runtime settings or marker)"),
+        "user": (ws.user, "the user these settings are read for"),
+    }
+    problems = []
+    for name, (actual, what) in used.items():
+        setting = settings.get(("workspace", name))
+        if setting is None or setting.value == actual:
+            continue
+        line, column = setting.layer.position(setting.key)
+        source = setting.layer.variables.get(setting.key, setting.layer.source)
+        message = (
+            f"workspace.{name} = {setting.value!r} disagrees with {what} "
+            f"({actual!r}), which every command uses and ${{workspace.{name}}} "
+            "expands to"
+        )
+        problems.append(Problem(message, source, line, column, "warning"))
+    return sorted(problems, key=lambda problem: problem.line or 0)
 
 
 def has_errors(problems: Iterable[Problem]) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from workspace_tasks import settings
+from workspace_tasks import safefs, settings
 from workspace_tasks.archive import ArchiveError
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
@@ -96,11 +96,13 @@ def decryption_keys(ws: Workspace) -> DecryptionKeys:
         path = ws.expand_home(configured)
         path = path if path.is_absolute() else ws.root / path
         try:
-            text = path.read_text(encoding="utf-8")
+            text = safefs.read_regular_text(path)
         except OSError as exc:
             raise UsageError(
                 f"[backup] identity_file: cannot read {path}: {exc.strerror}"
             ) from None
+        except UsageError as exc:
+            raise UsageError(f"[backup] identity_file: {exc}") from None
         identities = tuple(
             line.strip()
             for line in text.splitlines()

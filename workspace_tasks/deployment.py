@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks import extension_files, safefs
+from workspace_tasks import extension_files, safefs, tomlfile
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import NotFoundError
 from workspace_tasks.manifest import Manifest, load_manifest, toml_error
@@ -81,10 +81,13 @@ def find_infra_settings(ws: Workspace, infra: str) -> Path:
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-    except tomllib.TOMLDecodeError as exc:
-        raise toml_error(path, exc) from None
+    """Read an infrastructure's ``settings.toml`` strictly (file:line:column).
+
+    Raises:
+        FileSyntaxError: it is not UTF-8 or not valid TOML.
+        UnreadableFile: it is not a regular file or is too large.
+    """
+    return tomlfile.load(path)
 
 
 def _render_extension(
@@ -126,10 +129,11 @@ def _rendered_problems(
     for relpath, data in files.items():
         where = f"{shown}/{relpath}"
         if relpath.endswith(".toml"):
+            text = data.decode("utf-8")
             try:
-                tomllib.loads(data.decode("utf-8"))
+                tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
-                error = toml_error(where, exc)
+                error = toml_error(where, exc, text)
                 problems.append(Problem(error.detail, where, error.line, error.column))
         elif relpath.endswith((".yaml", ".yml")):
             kubernetes = "/manifests/" in relpath
@@ -231,8 +235,7 @@ def _write(ws: Workspace, target: Path, files: dict[str, bytes]) -> None:
     staging = safefs.make_temp_dir(target.parent, f".{target.name}.", ws.root)
     try:
         for relpath, data in files.items():
-            safefs.check_within(staging / relpath, staging)
-            safefs.atomic_write(staging / relpath, data)
+            safefs.atomic_write(staging / relpath, data, root=staging)
         safefs.set_mode(staging, 0o755, ws.root)
     except BaseException:
         safefs.remove_path(staging, ws.root)

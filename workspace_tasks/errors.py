@@ -10,6 +10,8 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+# A fault of the tool itself (sysexits' EX_SOFTWARE): never "problems found".
+EXIT_INTERNAL = 70
 
 
 class WorkspaceError(Exception):
@@ -54,6 +56,15 @@ class FileSyntaxError(UsageError):
         self.line = line
         self.column = column
         self.detail = message
+
+
+class UnreadableFile(UsageError):
+    """A file that exists but cannot be read: a fifo, a folder, too large."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
 
 
 class UnsafeOperation(WorkspaceError):

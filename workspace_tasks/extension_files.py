@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workspace_tasks import safefs
 from workspace_tasks.errors import UsageError
 from workspace_tasks.problems import Problem
 
@@ -28,15 +29,33 @@ class OutsideExtension(UsageError):
 
 
 def list_files(folder: Path) -> list[Path]:
-    """Return the extension's files, sorted, skipping caches and symbolic links."""
+    """Return the extension's regular files, sorted, skipping caches and links.
+
+    A fifo, device or socket is no file of an extension: it is left out
+    (reading it could hang), and :func:`special_files` names it.
+    """
+    return [path for path, special in _entries(folder) if not special]
+
+
+def special_files(folder: Path) -> list[Path]:
+    """Return what in ``folder`` is neither a regular file, a folder nor a link."""
+    return [path for path, special in _entries(folder) if special]
+
+
+def _entries(folder: Path) -> list[tuple[Path, bool]]:
+    """Return the extension's files and special files, sorted, links left out."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES)
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if name.endswith(".pyc") or path.is_symlink():
+            try:
+                mode = path.lstat().st_mode
+            except FileNotFoundError:
                 continue
-            found.append(path)
+            if name.endswith(".pyc") or stat.S_ISLNK(mode):
+                continue
+            found.append((path, not stat.S_ISREG(mode)))
     return found
 
 
@@ -69,16 +88,26 @@ def check_inside(folder: Path, path: Path) -> Path:
 def read_bytes(folder: Path, path: Path) -> bytes:
     """Read the file ``path`` of the extension ``folder`` by the rule above.
 
+    Only a regular file of at most :data:`safefs.MAX_READ_SIZE` bytes is
+    read: a fifo or a device at its name is refused, never waited on.
+
     Raises:
         OutsideExtension: ``path`` leads out of ``folder``.
+        UnreadableFile: not a regular file, or too large.
         OSError: the file cannot be read.
     """
-    return check_inside(folder, path).read_bytes()
+    return safefs.read_regular(check_inside(folder, path))
 
 
 def link_problems(folder: Path, shown: Callable[[Path], str]) -> list[Problem]:
-    """Return a problem for each link in ``folder`` that leads out of it."""
-    problems = []
+    """Return a problem for each link in ``folder`` that leads out of it.
+
+    A fifo, device or socket among the files is one too: it is not read.
+    """
+    problems = [
+        Problem(f"is a {safefs.entry_kind(path)}, not a regular file", shown(path))
+        for path in special_files(folder)
+    ]
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
@@ -112,7 +141,7 @@ def template_loader(folder: Path) -> Any:
             self, environment: jinja2.Environment, template: str
         ) -> tuple[str, str, Callable[[], bool]]:
             path = base.joinpath(*split_template_path(template))
-            if not path.is_file():
+            if not path.exists() or path.is_dir():
                 raise jinja2.TemplateNotFound(template)
             data = read_bytes(folder, path)
             mtime = path.stat().st_mtime_ns

@@ -117,9 +117,9 @@ def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
     recorded = {}
     if ws.user_initialised:
         try:
-            with ws.settings_file.open("rb") as handle:
-                recorded = tomllib.load(handle).get("workspace", {})
-        except (OSError, tomllib.TOMLDecodeError):
+            text = safefs.read_regular_text(ws.settings_file)
+            recorded = tomllib.loads(text).get("workspace", {})
+        except (OSError, UsageError, tomllib.TOMLDecodeError):
             recorded = {}
     workspace_type = options.workspace_type or recorded.get("type") or "development"
     template = options.template or recorded.get("template") or "minimal"
@@ -238,8 +238,8 @@ def _digest(data: bytes) -> str:
 def read_manifest(ws: Workspace) -> dict[str, str]:
     """Return the digests of the files ``init`` wrote last (relpath → sha256)."""
     try:
-        return json.loads(ws.manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(safefs.read_regular(ws.manifest))
+    except (OSError, ValueError, UsageError):
         return {}
 
 

@@ -42,7 +42,7 @@ DRAIN_TIMEOUT = 2.0
 MAX_LINE = 16 * 1024
 # What one poll of a followed log reads at most; the rest comes next poll.
 FOLLOW_CHUNK = 4 * 1024 * 1024
-_ROTATED = re.compile(r"^(?P<base>.+\.log)\.(?P<number>\d+)(?P<gz>\.gz)?$")
+_ROTATED = re.compile(r"^(?P<base>.+\.log)\.(?P<number>[0-9]+)(?P<gz>\.gz)?$")
 
 
 @dataclass(frozen=True)
@@ -82,22 +82,34 @@ class RotationReport:
 # Limits from the configuration.
 
 
-def log_limits(ws: Workspace) -> tuple[int, int]:
+def log_limits(ws: Workspace, *, strict: bool = True) -> tuple[int, int]:
     """Return ``(max_bytes, max_files)`` from ``[logging]``; 0 bytes: no rotation.
 
-    An unreadable configuration falls back to the defaults here, so that the
-    log of a command that reports the broken file still works.
+    The configuration is read as every command reading settings reads it:
+    a layer that does not load, or a value that is not a size or a count,
+    is the user's to fix. Without ``strict`` (for the tool's own log file,
+    attached before the command runs) it falls back to the defaults, so
+    that the log of a command that reports the broken file still works.
+
+    Raises:
+        UsageError: with ``strict``, the configuration or a value is broken.
     """
     from workspace_tasks.settings import effective_config
-    from workspace_tasks.units import parse_size
+    from workspace_tasks.units import parse_count, parse_size
 
     try:
         section = effective_config(ws).get("logging", {})
+        if not isinstance(section, dict):
+            raise UsageError("[logging]: not a table in the configuration")
         max_bytes = parse_size(
             section.get("max_size", DEFAULT_MAX_BYTES), "[logging] max_size"
         )
-        max_files = int(section.get("max_files", DEFAULT_MAX_FILES))
-    except Exception as exc:  # any broken layer: keep logging with defaults
+        max_files = parse_count(
+            section.get("max_files", DEFAULT_MAX_FILES), "[logging] max_files"
+        )
+    except UsageError as exc:
+        if strict:
+            raise
         log.debug("logging limits fall back to defaults: %s", exc)
         return DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
     if section.get("file_rotation", True) is False:
@@ -200,7 +212,7 @@ def rotate_log(
         )
     else:
         target = rotated_name(path, 1)
-        compress_file(staging, target, stat.S_IMODE(info.st_mode))
+        compress_file(staging, target, stat.S_IMODE(info.st_mode), root=root)
         safefs.remove_path(staging, root)
     log.info("rotated %s (%d bytes) to %s", path, info.st_size, target.name)
     return Rotation(path, target, info.st_size, tuple(held))
@@ -250,15 +262,17 @@ def _drain(staging: Path, folder: Path, timeout: float) -> list[str]:
         delay = min(delay * 2, 0.1)
 
 
-def compress_file(source: Path, target: Path, mode: int = 0o600) -> None:
-    """Write ``source`` gzip-compressed to ``target`` atomically."""
+def compress_file(
+    source: Path, target: Path, mode: int = 0o600, *, root: Path | None = None
+) -> None:
+    """Write ``source`` gzip-compressed to ``target`` atomically (inside ``root``)."""
     import gzip
     import shutil
 
     # The gzip header names the log itself, not the temporary file.
     name = target.name.removesuffix(SUFFIX)
     with (
-        safefs.atomic_output(target, mode) as tmp,
+        safefs.atomic_output(target, mode, root=root) as tmp,
         open(source, "rb") as src,
         open(tmp, "wb") as raw,
         gzip.GzipFile(name, "wb", 6, raw) as gz,
@@ -598,7 +612,7 @@ def archive_logs(
     target = _free_name(archive_folder(ws), f"logs-{stamp}", ".tar.gz")
     ensure_user_dir(ws, archive_folder(ws))
     with (
-        safefs.atomic_output(target, safefs.PRIVATE_FILE) as tmp,
+        safefs.atomic_output(target, safefs.PRIVATE_FILE, root=ws.root) as tmp,
         tarfile.open(tmp, "w:gz") as tar,
     ):
         for path in chosen:

@@ -194,8 +194,13 @@ def attach_user_log(
         logger.debug("not logging to %s: it leads outside %s", log_file, root)
         return None
     try:
+        # A path with a byte that is not UTF-8 is logged as those bytes.
         handler = UserLogHandler(
-            log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+            log_file,
+            maxBytes=max_bytes,
+            backupCount=backup_count,
+            encoding="utf-8",
+            errors="surrogateescape",
         )
     except OSError as exc:
         _warn_once(log_file, exc)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks import extension_files
+from workspace_tasks import extension_files, tomlfile
 from workspace_tasks.errors import FileSyntaxError
 
 MANIFEST_NAME = "extension.toml"
@@ -77,6 +77,7 @@ REQUIRED_FILES: dict[str, tuple[str, ...]] = {
 }
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_END = re.compile(r"\(at end of document\)")
 
 
 # Folders of every extension's layout, which its package cannot also be.
@@ -179,13 +180,18 @@ class Manifest:
         return self.outputs.get(template) or template.removesuffix(".j2")
 
 
-def toml_error(path: object, exc: tomllib.TOMLDecodeError) -> FileSyntaxError:
-    """Turn a TOML decoding error into a :class:`FileSyntaxError` with position."""
-    text = str(exc)
-    found = _TOML_POSITION.search(text)
-    line, column = (int(found[1]), int(found[2])) if found else (1, 1)
-    message = _TOML_POSITION.sub("", text).strip() or "invalid TOML"
-    return FileSyntaxError(path, line, column, message)
+def toml_error(
+    path: object, exc: tomllib.TOMLDecodeError, text: str
+) -> FileSyntaxError:
+    """Turn a TOML decoding error on ``text`` into a :class:`FileSyntaxError`.
+
+    The position is the one ``tomllib`` names; an error at the end of the
+    document is placed just past its last character.
+    """
+    line, column, _ = tomlfile.error_position(str(exc), text)
+    message = _TOML_POSITION.sub("", str(exc))
+    message = _TOML_END.sub("", message).strip()
+    return FileSyntaxError(path, line, column, message or "invalid TOML")
 
 
 def _names(value: Any, path: object, key: str) -> tuple[str, ...]:
@@ -204,7 +210,7 @@ def parse_manifest(data: bytes | str, path: object) -> Manifest:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise toml_error(path, exc) from None
+        raise toml_error(path, exc, text) from None
     head = document.get("extension", {})
     defaults = document.get("defaults", {})
     jinja = document.get("jinja", {})

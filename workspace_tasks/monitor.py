@@ -10,6 +10,7 @@ a slot missed because a sample took too long is skipped, not made up.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -178,6 +179,9 @@ def run_monitor(
 ) -> MonitorResult:
     """Sample every ``interval`` seconds from now until ``duration`` has passed.
 
+    An infinite ``duration`` samples until interrupted; such a run hands each
+    sample to ``on_sample`` and keeps none, so its memory does not grow.
+
     Raises:
         UsageError: a negative duration, an interval that is not positive,
             or an unknown ``kind``.
@@ -192,7 +196,8 @@ def run_monitor(
     slot = 0
     while True:
         sample = take_sample(ws, kind, clock() - start, skip_pid=os.getpid())
-        result.samples.append(sample)
+        if math.isfinite(duration):
+            result.samples.append(sample)
         if on_sample is not None:
             on_sample(sample)
         slot = _next_slot(clock() - start, interval, slot)

@@ -7,7 +7,10 @@ Text output never carries a control character as it is: a newline, an
 escape sequence or a byte that is not UTF-8 in a path or a name is shown
 escaped (``\n``, ``\033``, ``\377``), as ``ls -b`` and git show file
 names, so a name can neither forge a line of a report nor drive the
-terminal. JSON is printed as it is: JSON escapes control characters itself.
+terminal. JSON escapes control characters itself; a byte that is not UTF-8
+(a lone surrogate to Python) is written as JSON's escape of that surrogate
+(``\udcff`` for the byte 0xff), so the output stays UTF-8 and Python's
+``os.fsencode(json.loads(...))`` gives the byte back.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ PROGRAM = "workspace"
 # C0 controls but the tab, DEL, C1 controls, and the lone surrogates that
 # stand for the bytes of a file name that are not UTF-8.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NAMED = {"\a": "\\a", "\b": "\\b", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
 
 
@@ -50,6 +54,22 @@ def _escape(match: re.Match[str]) -> str:
     if code >= 0xD800:
         return f"\\u{code:04x}"
     return "".join(f"\\{byte:03o}" for byte in char.encode("utf-8"))
+
+
+def escape_surrogates(text: str) -> str:
+    """Return ``text`` with only its lone surrogates escaped, as :func:`shown` does.
+
+    A byte of a file name that is not UTF-8 becomes the four characters
+    ``\377``; other text, control characters included, is left as it is.
+    For formats that escape controls themselves (TOML) but have no way to
+    write such a byte.
+    """
+    return _SURROGATE.sub(_escape, text)
+
+
+def _json_escapes(text: str) -> str:
+    """Write the lone surrogates left in JSON ``text`` as JSON escapes."""
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def json_safe(value: Any) -> Any:
@@ -89,7 +109,7 @@ def print_json(data: Any) -> None:
         ensure_ascii=False,
         allow_nan=False,
     )
-    sys.stdout.write(text)
+    sys.stdout.write(_json_escapes(text))
     sys.stdout.write("\n")
     sys.stdout.flush()
 
@@ -97,7 +117,7 @@ def print_json(data: Any) -> None:
 def print_json_line(data: Any) -> None:
     """Print ``data`` as one line of JSON (a stream of JSON lines)."""
     text = json.dumps(json_safe(data), default=_default, ensure_ascii=False)
-    sys.stdout.write(f"{text}\n")
+    sys.stdout.write(f"{_json_escapes(text)}\n")
     sys.stdout.flush()
 
 
@@ -141,10 +161,14 @@ def print_block(text: str) -> None:
 
     Its own line breaks are kept; every other control character is escaped.
     """
+    print_lines(_block_lines(text))
+
+
+def _block_lines(text: str) -> list[str]:
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
-    print_lines(lines)
+    return lines
 
 
 def print_table(
@@ -181,6 +205,17 @@ def print_table(
 def note(text: str) -> None:
     """Tell the user something on standard error (never part of a result)."""
     sys.stderr.write(f"{shown(text)}\n")
+    sys.stderr.flush()
+
+
+def note_block(text: str) -> None:
+    """Tell the user a multi-line text (another program's report) on standard error.
+
+    As :func:`print_block`: its own line breaks are kept, every other
+    control character is escaped.
+    """
+    for line in _block_lines(text):
+        sys.stderr.write(f"{shown(line)}\n")
     sys.stderr.flush()
 
 

@@ -115,7 +115,8 @@ def _create_config_file(ws: Workspace, name: str, path: Path) -> None:
     elif name == "merged":
         config_ops.write_cache(ws)
     else:
-        safefs.atomic_write(path, (config_ops.SHIPPED_CONFIG / path.name).read_bytes())
+        shipped = safefs.read_regular(config_ops.SHIPPED_CONFIG / path.name)
+        safefs.atomic_write(path, shipped, root=ws.root)
     log.info("created %s", path)
 
 

@@ -46,7 +46,10 @@ class RuntimeInit:
     """What ``runtime init`` created and repaired, and what it left for --force.
 
     ``problems`` are those ``--force`` found and repaired; ``unrepaired``
-    those a run without it found and left as they were.
+    those left as they were: all of them without ``--force``, and with it
+    the folders owned by another account (``not_owned``), which only their
+    owner or an administrator can give back. ``created`` counts every
+    folder made, those put back where a file or link was moved aside too.
     """
 
     user: str
@@ -56,6 +59,12 @@ class RuntimeInit:
     moved_aside: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     unrepaired: list[str] = field(default_factory=list)
+    not_owned: list[str] = field(default_factory=list)
+
+    @property
+    def force_would_help(self) -> bool:
+        """Tell whether ``--force`` would repair something left unrepaired."""
+        return len(self.unrepaired) > len(self.not_owned)
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +75,7 @@ class RuntimeInit:
             "moved_aside": self.moved_aside,
             "problems": self.problems,
             "unrepaired": self.unrepaired,
+            "not_owned": self.not_owned,
         }
 
 
@@ -194,8 +204,15 @@ def _problem(ws: Workspace, folder: Path, private: bool) -> str | None:
         return f"{relative} is a symbolic link, not a folder"
     if not stat.S_ISDIR(info.st_mode):
         return f"{relative} is a file, not a folder"
+    if private and info.st_uid != os.getuid():
+        return (
+            f"{relative} belongs to uid {info.st_uid}, not to you (uid "
+            f"{os.getuid()}); only its owner or an administrator can give it "
+            "back (chown)"
+        )
     if private and stat.S_IMODE(info.st_mode) != safefs.PRIVATE_DIR:
-        return f"{relative} has mode {oct(stat.S_IMODE(info.st_mode))}, not 0o700"
+        mode = stat.S_IMODE(info.st_mode)
+        return f"{relative} has mode {mode:04o}, not {safefs.PRIVATE_DIR:04o}"
     return None
 
 
@@ -204,6 +221,19 @@ def inspect_runtime(ws: Workspace) -> list[str]:
     found = [_problem(ws, folder, False) for folder in shared_folders(ws)]
     found += [_problem(ws, folder, True) for folder in runtime_folders(ws)]
     return [problem for problem in found if problem]
+
+
+def not_owned(ws: Workspace) -> list[Path]:
+    """Return the user's runtime folders that belong to another account."""
+    found = []
+    for folder in runtime_folders(ws):
+        try:
+            info = folder.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid != os.getuid():
+            found.append(folder)
+    return found
 
 
 def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
@@ -216,17 +246,23 @@ def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
     Without ``force`` what is wrong is left as it is and listed under
     ``unrepaired``: a folder that is not private, and a file or a link
     where a folder belongs, beneath which nothing is created (nothing is
-    ever written through a link).
+    ever written through a link). A folder owned by another account is
+    left as it is and listed even with ``force``: its owner, not this
+    user, can give it back.
     """
     result = RuntimeInit(ws.user)
+    foreign = not_owned(ws)
+    result.not_owned = [str(folder.relative_to(ws.root)) for folder in foreign]
+    owned_by_others = [_problem(ws, folder, True) for folder in foreign]
     problems = inspect_runtime(ws)
     if force:
-        result.problems = problems
-        _repair_tree(ws, result)
-        blocked: list[Path] = []
+        result.problems = [p for p in problems if p not in owned_by_others]
+        result.unrepaired = [p for p in problems if p in owned_by_others]
+        _repair_tree(ws, result, foreign)
+        blocked = foreign
     else:
         result.unrepaired = problems
-        blocked = _blocking_folders(ws)
+        blocked = _blocking_folders(ws) + foreign
         _create_missing(ws, result, blocked)
     _seed_files(ws, result, blocked)
     if result.created or result.repaired or result.files_created:
@@ -240,16 +276,18 @@ def init_runtime(ws: Workspace, force: bool = False) -> RuntimeInit:
     return result
 
 
-def _repair_tree(ws: Workspace, result: RuntimeInit) -> None:
+def _repair_tree(ws: Workspace, result: RuntimeInit, foreign: list[Path]) -> None:
     stamp = time.strftime("%Y%m%d%H%M%S")
     # Parents first: a link or file in the way is moved aside before
     # anything is created below it, so nothing is written through it.
     for folder in shared_folders(ws):
         if _move_aside_if_not_folder(ws, folder, stamp, result, None):
             result.repaired.append(str(folder.relative_to(ws.root)))
-        safefs.ensure_dir(folder)
+        elif safefs.ensure_dir(folder):
+            result.created.append(str(folder.relative_to(ws.root)))
     for folder in runtime_folders(ws):
-        _init_user_folder(ws, folder, stamp, result)
+        if not _is_below(folder, foreign):  # another account's: left as it is
+            _init_user_folder(ws, folder, stamp, result)
 
 
 def _blocking_folders(ws: Workspace) -> list[Path]:
@@ -273,8 +311,8 @@ def _is_below(path: Path, blocked: list[Path]) -> bool:
 def _create_missing(ws: Workspace, result: RuntimeInit, blocked: list[Path]) -> None:
     """Create the missing folders that no file or link stands above."""
     for folder in shared_folders(ws):
-        if not _is_below(folder, blocked):
-            safefs.ensure_dir(folder)
+        if not _is_below(folder, blocked) and safefs.ensure_dir(folder):
+            result.created.append(str(folder.relative_to(ws.root)))
     for folder in runtime_folders(ws):
         if _is_below(folder, blocked) or os.path.lexists(folder):
             continue
@@ -309,7 +347,7 @@ def _seed_files(ws: Workspace, result: RuntimeInit, blocked: list[Path]) -> None
             continue  # never overwritten, whatever is there
         check_inside(ws, target)
         ensure_user_dir(ws, target.parent)
-        safefs.atomic_write(target, planned.data, planned.mode)
+        safefs.atomic_write(target, planned.data, planned.mode, root=ws.root)
         result.files_created.append(planned.relpath)
         log.info("put back %s", planned.relpath)
 
@@ -323,10 +361,13 @@ def _move_aside_if_not_folder(
         return False
     if stat.S_ISDIR(info.st_mode):
         return False
-    aside = folder.with_name(f"{folder.name}.broken-{stamp}")
+    from workspace_tasks.cleanup import aside_path
+
+    aside = aside_path(folder, stamp)
     # A rename moves a link as a link and keeps a file's data.
     safefs.rename(folder, aside, ws.root)
     safefs.ensure_dir(folder, mode)
+    result.created.append(str(folder.relative_to(ws.root)))
     result.moved_aside[str(folder)] = str(aside)
     log.info("moved %s aside to %s", folder, aside)
     return True

@@ -1,5 +1,8 @@
-"""Safe file operations: every module writes, deletes and locks through here.
+"""Safe file operations: every module reads, writes, deletes and locks here.
 
+- reads of the files the tool understands (configuration, templates,
+  manifests, settings) take regular files only, of a bounded size, so a fifo
+  or a device at such a name cannot hang a command or fill its memory;
 - writes are atomic: a temporary file in the same folder, flushed, synced and
   renamed over the target, so a reader never sees half a file;
 - deletion never follows a symbolic link and never leaves the allowed root;
@@ -19,12 +22,81 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from workspace_tasks.errors import LockedError, UnsafeOperation
+from workspace_tasks.errors import LockedError, UnreadableFile, UnsafeOperation
 
 log = logging.getLogger(__name__)
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+# The largest configuration, template, manifest or settings file read whole.
+MAX_READ_SIZE = 16 * 1024 * 1024
+
+
+def read_regular(
+    path: Path, *, limit: int = MAX_READ_SIZE, shown: object = None
+) -> bytes:
+    """Return the bytes of the regular file at ``path`` (links followed).
+
+    The file is opened without waiting (a fifo with no writer would block
+    an ordinary open) and checked on the open descriptor before a byte is
+    read, so a fifo, a device such as ``/dev/zero``, a socket or a folder
+    is refused instead of hanging the command or filling its memory; so is
+    a file larger than ``limit`` bytes (:data:`MAX_READ_SIZE`, 16 MiB, by
+    default), even one that grows while it is read. ``shown`` names the
+    file in messages (``path`` without it).
+
+    Raises:
+        FileNotFoundError: nothing is at ``path``.
+        UnreadableFile: not a regular file, or larger than ``limit``.
+        OSError: the file cannot be opened or read (no permission).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "special file")
+            raise UnreadableFile(shown or path, f"is a {kind}, not a regular file")
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, min(1024 * 1024, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise UnreadableFile(
+                    shown or path,
+                    f"is larger than {_size_text(limit)}, the most read of such "
+                    "a file; it is not read",
+                )
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _size_text(size: int) -> str:
+    """Say a byte count as the limits are documented (``16 MiB``, ``512 bytes``)."""
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
+    if size >= 1024 and size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    return f"{size} bytes"
+
+
+def read_regular_text(
+    path: Path, *, limit: int = MAX_READ_SIZE, shown: object = None
+) -> str:
+    """Return the text of the regular file at ``path``, as :func:`read_regular`.
+
+    Raises:
+        UnreadableFile: as :func:`read_regular`, or the bytes are not UTF-8.
+    """
+    data = read_regular(path, limit=limit, shown=shown)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(
+            shown or path, f"not UTF-8 text (byte {exc.start})"
+        ) from None
 
 
 def fsync_dir(folder: Path) -> None:
@@ -589,9 +661,21 @@ def why_untrusted(path: Path) -> str:
 
 
 def check_within(path: Path, root: Path) -> None:
-    """Raise :class:`UnsafeOperation` unless ``path`` is inside ``root``."""
-    if not is_within(path, root):
-        raise UnsafeOperation(f"refusing to touch {path}: it is outside {root}")
+    """Raise :class:`UnsafeOperation` unless ``path`` is inside ``root``.
+
+    A path written inside ``root`` whose folders lead out through a link is
+    named with the place it really leads to.
+    """
+    if is_within(path, root):
+        return
+    absolute = Path(os.path.abspath(path))
+    if absolute.is_relative_to(os.path.abspath(root)):
+        real = Path(os.path.realpath(absolute.parent)) / absolute.name
+        raise UnsafeOperation(
+            f"refusing to write {path}: a link on the way leads outside {root} "
+            f"(to {real})"
+        )
+    raise UnsafeOperation(f"refusing to touch {path}: it is outside {root}")
 
 
 def remove_path(path: Path, root: Path) -> int:

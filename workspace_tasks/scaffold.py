@@ -291,7 +291,7 @@ def init_extension(
     if options.dry_run:
         return result
     for item in plan.files:
-        safefs.atomic_write(folder / item.relpath, item.data, item.mode)
+        safefs.atomic_write(folder / item.relpath, item.data, item.mode, root=ws.root)
     for relpath in result.removed:
         safefs.remove_path(folder / relpath, ws.root)
     _remove_template_folders(ws, folder)

@@ -9,15 +9,15 @@ the manifest names a ``plugins`` file, from a function of that name there.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks import extension_files
-from workspace_tasks.errors import FileSyntaxError, UsageError
+from workspace_tasks import extension_files, safefs
+from workspace_tasks.errors import FileSyntaxError, UnreadableFile, UsageError
 from workspace_tasks.manifest import Manifest
 
 _VERSION_PART = re.compile(r"(\d+)|([a-z]+)")
@@ -99,12 +99,16 @@ def plugin_functions(path: Path) -> dict[str, int]:
         FileSyntaxError: the file does not parse as Python.
     """
     try:
-        source = path.read_text(encoding="utf-8")
+        source = safefs.read_regular(path)
         tree = ast.parse(source, filename=str(path))
+    except UnreadableFile as exc:
+        raise FileSyntaxError(path, 1, 1, exc.detail) from None
     except OSError as exc:
         raise FileSyntaxError(path, 1, 1, f"cannot read: {exc.strerror}") from None
     except SyntaxError as exc:
         raise FileSyntaxError(path, exc.lineno or 1, exc.offset or 1, exc.msg) from None
+    except ValueError as exc:  # null bytes, on older Pythons
+        raise FileSyntaxError(path, 1, 1, str(exc)) from None
     return {
         node.name: node.lineno
         for node in tree.body
@@ -112,12 +116,16 @@ def plugin_functions(path: Path) -> dict[str, int]:
     }
 
 
-def _load_module(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"_plugins_{abs(hash(path))}", path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"{path}: cannot load the template plugins")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def _load_module(folder: Path, path: Path) -> Any:
+    """Run the plugins file ``path`` of the extension ``folder`` as a module.
+
+    Its source is read by the rule of :mod:`~workspace_tasks.extension_files`
+    (a regular file inside the extension), then compiled and run.
+    """
+    source = extension_files.read_bytes(folder, path)
+    module = types.ModuleType(f"_plugins_{abs(hash(path))}")
+    module.__file__ = str(path)
+    exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     return module
 
 
@@ -144,7 +152,7 @@ def environment(folder: Path, manifest: Manifest) -> Any:
     module = None
     if manifest.plugins:
         plugins = Path(folder) / manifest.plugins
-        module = _load_module(extension_files.check_inside(folder, plugins))
+        module = _load_module(folder, plugins)
     for names, library, table in (
         (manifest.filters, FILTERS, env.filters),
         (manifest.tests, TESTS, env.tests),

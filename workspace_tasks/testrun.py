@@ -7,16 +7,19 @@ imports by name; no bytecode or pytest cache is written into the extension.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from workspace_tasks import extension_files
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
-from workspace_tasks.manifest import load_manifest
+from workspace_tasks.manifest import MANIFEST_NAME, load_manifest
 from workspace_tasks.resolver import Extension, resolve_extension
 
 log = logging.getLogger(__name__)
@@ -105,6 +108,19 @@ def _check_inside(ws: Workspace, extension: Extension) -> None:
         )
 
 
+def _check_manifest_readable(folder: Path) -> None:
+    """Refuse to run tests that would read a manifest no reader can read.
+
+    The tests of an extension read its ``extension.toml``: a fifo there
+    would leave them waiting for ever, a huge file fill their memory.
+
+    Raises:
+        UnreadableFile: the manifest is not a regular file, or too large.
+    """
+    with contextlib.suppress(FileNotFoundError):  # validation reports it missing
+        extension_files.read_bytes(folder, folder / MANIFEST_NAME)
+
+
 def run_tests(ws: Workspace, extension: Extension) -> ExtensionTestRun:
     """Run the unit and integration tests of ``extension``; return the outcome.
 
@@ -115,6 +131,7 @@ def run_tests(ws: Workspace, extension: Extension) -> ExtensionTestRun:
     folder = extension.path
     if not (folder / "tests").is_dir():
         raise UsageError(f"{extension.kind}/{extension.name} has no tests folder")
+    _check_manifest_readable(folder)
     command = pytest_command()
     environ = {
         **ws.environ,

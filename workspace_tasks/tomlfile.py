@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from workspace_tasks.errors import FileSyntaxError, UsageError
+from workspace_tasks import safefs
+from workspace_tasks.errors import FileSyntaxError, UnreadableFile
 
 BOM = "\ufeff"
 # Deeper values are refused: every reader of the values walks them recursively.
@@ -24,29 +25,22 @@ _END = re.compile(r"\s*\(at end of document\)\s*$")
 KeyPath = tuple[str, ...]
 
 
-class UnreadableFile(UsageError):
-    """A file that exists but cannot be read as text: a folder, no permission."""
-
-    def __init__(self, path: object, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
-        self.path = path
-        self.detail = detail
-
-
 def read_text(path: Path, source: str | None = None) -> str:
     """Return the text of ``path`` as UTF-8 without its byte-order mark.
+
+    Only a regular file of at most :data:`safefs.MAX_READ_SIZE` bytes is
+    read (see :func:`safefs.read_regular`).
 
     Raises:
         FileSyntaxError: the bytes are not UTF-8, naming the first bad one.
         FileNotFoundError: there is no file at ``path``.
-        UnreadableFile: ``path`` is a folder or cannot be read.
+        UnreadableFile: ``path`` is not a regular file (a folder, a fifo),
+            is too large or cannot be read.
     """
     try:
-        data = Path(path).read_bytes()
+        data = safefs.read_regular(Path(path), shown=source or path)
     except FileNotFoundError:
         raise
-    except IsADirectoryError:
-        raise UnreadableFile(source or path, "is a folder, not a file") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UnreadableFile(source or path, f"cannot read: {reason}") from None
@@ -72,7 +66,7 @@ def loads(text: str, source: object) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line, column, message = _position(str(exc), text)
+        line, column, message = error_position(str(exc), text)
         raise FileSyntaxError(source, line, column, message) from None
     except RecursionError:
         data = None
@@ -99,24 +93,98 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _deep_position(text: str) -> tuple[int, int]:
-    """Return where brackets first open more than ``MAX_NESTING`` deep (or 1:1)."""
-    depth, line, column, quote = 0, 1, 0, ""
-    for char in text:
-        column += 1
-        if char == "\n":
-            line, column = line + 1, 0
-        elif quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_NESTING:
-                return line, column
-        elif char in "]}":
-            depth -= 1
+def _deep_position(text: str, limit: int = MAX_NESTING) -> tuple[int, int]:
+    """Return where ``text`` first nests more than ``limit`` levels (or 1:1).
+
+    Levels count as the parsed values nest: each part of a table header
+    (``[a.b]``, one more for an array of tables) or of a dotted key, and
+    each array or inline table opened in a value. The position is the key
+    part or the bracket that goes one level too deep.
+    """
+    table = 0
+    value = _DepthScanner(limit)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if value.busy:
+            found = value.feed(line, number, 0)
+        else:
+            found, table = _line_depth(line, number, table, value)
+        if found is not None:
+            return found
     return 1, 1
+
+
+def _line_depth(
+    line: str, number: int, table: int, value: _DepthScanner
+) -> tuple[tuple[int, int] | None, int]:
+    """Scan one line that starts outside any value; return overflow and table."""
+    stripped = line.lstrip(" \t")
+    indent = len(line) - len(stripped)
+    if stripped.startswith("["):
+        array = stripped.startswith("[[")
+        opening = 2 if array else 1
+        parts, starts, _ = _key_spans(stripped[opening:])
+        level = len(parts) + array
+        if level > value.limit:
+            index = min(value.limit, len(parts) - 1)
+            return (number, indent + opening + starts[index] + 1), level
+        return None, level
+    parts, starts, rest = _key_spans(stripped)
+    if not parts or not rest.startswith("="):
+        return None, table
+    base = table + len(parts)
+    if base > value.limit:
+        index = max(value.limit - table, 0)
+        return (number, indent + starts[index] + 1), table
+    value.base = base
+    offset = len(line) - len(rest) + 1
+    return value.feed(line[offset:], number, offset), table
+
+
+class _DepthScanner:
+    """Follow one value over lines, counting the brackets open in it.
+
+    An item inside ``depth`` brackets of a value at level ``base`` sits at
+    level ``base + depth``: the first past ``limit`` is the overflow.
+    """
+
+    def __init__(self, limit: int, base: int = 1) -> None:
+        self.limit = limit
+        self.base = base  # the level of the value itself
+        self.depth = 0
+        self.multiline: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.depth > 0 or self.multiline is not None
+
+    def feed(self, text: str, number: int, offset: int) -> tuple[int, int] | None:
+        """Scan ``text`` (at ``offset`` of line ``number``); return an overflow."""
+        index = 0
+        while index < len(text):
+            if self.multiline is not None:
+                end = text.find(self.multiline, index)
+                if end < 0:
+                    return None
+                index, self.multiline = end + 3, None
+                continue
+            char = text[index]
+            if text.startswith(('"""', "'''"), index):
+                self.multiline = text[index : index + 3]
+                index += 3
+                continue
+            if char == "#":
+                return None
+            if char in "]}":
+                self.depth -= 1
+            elif char not in " \t,=" and self.base + self.depth > self.limit:
+                return number, offset + index + 1  # an item one level too deep
+            elif char in "\"'":
+                index = _string_end(text, index)
+                continue
+            elif char in "[{":
+                self.depth += 1
+            index += 1
+        return None
 
 
 def load(path: Path, source: str | None = None) -> dict[str, Any]:
@@ -124,7 +192,11 @@ def load(path: Path, source: str | None = None) -> dict[str, Any]:
     return loads(read_text(path, source), source or path)
 
 
-def _position(message: str, text: str) -> tuple[int, int, str]:
+def error_position(message: str, text: str) -> tuple[int, int, str]:
+    """Return the line, column and sentence of a ``tomllib`` error on ``text``.
+
+    An error "at end of document" is placed just past the last character.
+    """
     found = _POSITION.search(message)
     if found:
         detail = message[: found.start()]
@@ -148,15 +220,38 @@ def load_document(path: Path, source: str | None = None):
     return tomlkit.parse(text)
 
 
-def parse_value(raw: str) -> Any:
+def parse_value(raw: str, source: object = "value", below: int = 1) -> Any:
     """Read ``raw`` as a TOML value (``45`` an integer, ``true`` a boolean).
 
-    Text that is not a TOML value stays the string it is.
+    Text that is not a TOML value stays the string it is. The value sits
+    ``below`` levels deep (the parts of its key); with what nests in it,
+    it may reach :data:`MAX_NESTING` levels, as in a file.
+
+    Raises:
+        FileSyntaxError: the value nests deeper, named by ``source`` with
+            the line and column in ``raw`` where it goes too deep.
     """
     try:
-        return tomllib.loads(f"value = {raw}")["value"]
+        value = tomllib.loads(f"value = {raw}")["value"]
     except tomllib.TOMLDecodeError:
         return raw
+    except RecursionError:
+        value = None
+    if value is None or below + _depth(value) > MAX_NESTING:
+        line, column = _value_overflow(raw, below)
+        message = f"nesting too deep (more than {MAX_NESTING} levels)"
+        raise FileSyntaxError(source, line, column, message)
+    return value
+
+
+def _value_overflow(raw: str, below: int) -> tuple[int, int]:
+    """Return where the value ``raw``, ``below`` levels deep, goes too deep."""
+    scanner = _DepthScanner(MAX_NESTING, below)
+    for number, line in enumerate(raw.split("\n"), start=1):
+        found = scanner.feed(line, number, 0) if below <= MAX_NESTING else None
+        if found is not None:
+            return found
+    return 1, 1
 
 
 def key_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
@@ -267,29 +362,38 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 def _split_key(text: str) -> tuple[KeyPath, str]:
     """Read a dotted key at the start of ``text``; return it and the rest."""
+    parts, _, rest = _key_spans(text)
+    return parts, rest
+
+
+def _key_spans(text: str) -> tuple[KeyPath, list[int], str]:
+    """Read a dotted key at the start of ``text``: its parts, where each
+    starts in ``text``, and the rest (``text`` itself when there is none)."""
     parts: list[str] = []
+    starts: list[int] = []
     rest = text
     while True:
         rest = rest.lstrip(" \t")
+        starts.append(len(text) - len(rest))
         if rest[:1] in ('"', "'"):
             quote = rest[0]
             end = rest.find(quote, 1)
             while quote == '"' and end > 0 and rest[end - 1] == "\\":
                 end = rest.find(quote, end + 1)
             if end < 0:
-                return (), text
+                return (), [], text
             raw = rest[1:end]
             parts.append(_unescape(raw) if quote == '"' else raw)
             rest = rest[end + 1 :]
         else:
             bare = _BARE.match(rest)
             if not bare:
-                return (), text
+                return (), [], text
             parts.append(bare.group(0))
             rest = rest[bare.end() :]
         rest = rest.lstrip(" \t")
         if not rest.startswith("."):
-            return tuple(parts), rest
+            return tuple(parts), starts, rest
         rest = rest[1:]
 
 
@@ -388,8 +492,35 @@ def dumps(values: Mapping[str, Any]) -> str:
     """Return ``values`` as TOML text: each table's values before its sub-tables.
 
     The text is the one ``tomlkit.dumps`` writes, in time linear in the keys.
+    Bytes that are not UTF-8 are written as :func:`visible` shows them.
     """
-    return _table_of(values, document=True).as_string()
+    return _table_of(visible(values), document=True).as_string()
+
+
+def visible(value: Any) -> Any:
+    """Return ``value`` with the bytes TOML cannot hold written visibly.
+
+    TOML text is UTF-8 and its escapes name characters, not bytes, so a
+    byte of a file name that is not UTF-8 (``workspace.root`` of a folder
+    named so, an environment variable) cannot be written as it is. In
+    keys and strings it becomes the four characters ``\377``, as text
+    output shows it (TOML then writes the backslash as ``\\``): the text
+    stays valid TOML, and that one value differs from the real name.
+    """
+    from workspace_tasks.output import escape_surrogates
+
+    if isinstance(value, str):
+        return escape_surrogates(value)
+    if isinstance(value, Mapping):
+        return {escape_surrogates(k): visible(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible(item) for item in value]
+    return value
+
+
+def has_raw_bytes(value: Any) -> bool:
+    """Tell whether :func:`visible` would change ``value``."""
+    return visible(value) != value
 
 
 def _table_of(values: Mapping[str, Any], document: bool = False) -> Any:
@@ -419,7 +550,7 @@ def inline_value(value: Any) -> str:
     Strings are quoted and escaped, dates bare (``1979-05-27``), ``nan``
     and ``inf`` as TOML spells them: what a reader could paste into a file.
     """
-    return _inline(value).as_string()
+    return _inline(visible(value)).as_string()
 
 
 def _inline(value: Any) -> Any:

@@ -1,11 +1,14 @@
-"""Parse the ages, durations and sizes users write: ``30d``, ``5m``, ``10MB``.
+"""Parse the ages, durations, sizes and counts users write: ``30d``, ``10MB``.
 
+Numbers are ASCII digits only: Python's ``int`` and ``\\d`` also take other
+scripts' digits (``١`` is 1 to them), which no user means in a flag.
 Also write an elapsed time back the same way (:func:`format_elapsed`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from workspace_tasks.errors import UsageError
 
@@ -26,8 +29,9 @@ SIZE_UNITS = {
     "T": 1024**4,
     "TIB": 1024**4,
 }
-_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)")
+_AGE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t]*([A-Za-z]*)")
+_COUNT = re.compile(r"[0-9]+")
 
 
 def parse_age(text: str, flag: str = "--age") -> float:
@@ -58,6 +62,35 @@ def parse_size(text: str | int, flag: str = "size") -> int:
     if not match or unit not in SIZE_UNITS:
         raise UsageError(f"{flag}: {text!r} is not a size; use e.g. 400MB or 1GB")
     return int(float(match.group(1)) * SIZE_UNITS[unit])
+
+
+def parse_count(text: str | int, flag: str = "count") -> int:
+    """Return a whole number of 0 or more written in ASCII digits (``50``).
+
+    Raises:
+        UsageError: naming ``flag`` for ``-1``, ``5x``, ``١``, an empty value.
+    """
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    value = str(text).strip(" \t")
+    if not _COUNT.fullmatch(value):
+        raise UsageError(
+            f"{flag}: {text!r} is not a count; use 0 or more in the digits 0-9"
+        )
+    return int(value)
+
+
+def count_type(flag: str) -> Callable[[str], int]:
+    """Return an argparse ``type`` reading ``flag``'s value with :func:`parse_count`.
+
+    The error is raised as the usage error it is (one line, exit 2), not
+    argparse's own message.
+    """
+
+    def read(text: str) -> int:
+        return parse_count(text, flag)
+
+    return read
 
 
 def format_elapsed(seconds: float) -> str:

@@ -13,9 +13,9 @@ import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from workspace_tasks import template_plugins
+from workspace_tasks import safefs, template_plugins
 from workspace_tasks.context import Workspace
-from workspace_tasks.errors import FileSyntaxError
+from workspace_tasks.errors import FileSyntaxError, UnreadableFile
 from workspace_tasks.extension_files import (
     link_problems,
     list_files,
@@ -35,6 +35,8 @@ from workspace_tasks.resolver import Extension, resolve_extension
 
 log = logging.getLogger(__name__)
 
+# What stands at a name instead of a file is reported as itself, not as missing.
+SPECIAL_KINDS = ("fifo", "character device", "block device", "socket", "special file")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _KCL_WHERE = re.compile(r"-->\s*(.+?):(\d+):(\d+)")
 
@@ -238,7 +240,10 @@ def yaml_problems(path: Path, shown: str, *, kubernetes: bool = True) -> list[Pr
     import yaml
 
     try:
-        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        text = safefs.read_regular(path).decode("utf-8")
+        documents = list(yaml.safe_load_all(text))
+    except UnreadableFile as exc:
+        return [Problem(exc.detail, shown)]
     except UnicodeDecodeError:
         return [Problem("not UTF-8 text", shown)]
     except yaml.YAMLError as exc:
@@ -265,7 +270,9 @@ def yaml_problems(path: Path, shown: str, *, kubernetes: bool = True) -> list[Pr
 def python_problems(path: Path, shown: str) -> list[Problem]:
     """Compile a Python module without writing bytecode."""
     try:
-        compile(path.read_bytes(), shown, "exec", dont_inherit=True)
+        compile(safefs.read_regular(path), shown, "exec", dont_inherit=True)
+    except UnreadableFile as exc:
+        return [Problem(exc.detail, shown)]
     except SyntaxError as exc:
         return [Problem(f"Python: {exc.msg}", shown, exc.lineno, exc.offset)]
     except ValueError as exc:
@@ -280,7 +287,7 @@ def _structure_problems(
     for entry in required_files(kind, name, module):
         path = folder / entry.rstrip("/")
         present = path.is_dir() if entry.endswith("/") else path.is_file()
-        if not present:
+        if not present and safefs.entry_kind(path) not in SPECIAL_KINDS:
             what = "folder" if entry.endswith("/") else "file"
             problems.append(Problem(f"required {what} is missing", shown(path)))
     return problems
@@ -292,7 +299,11 @@ def _manifest(
     path = folder / MANIFEST_NAME
     if not path.is_file() or outside_target(folder, path) is not None:
         return None, "", []  # a link leading out is reported as a link
-    text = read_bytes(folder, path).decode("utf-8-sig", errors="replace")
+    try:
+        text = read_bytes(folder, path).decode("utf-8-sig", errors="replace")
+    except (UnreadableFile, OSError) as exc:
+        detail = getattr(exc, "detail", None) or f"cannot read: {exc.strerror}"
+        return None, "", [Problem(detail, shown(path))]
     try:
         manifest = parse_manifest(text, shown(path))
     except FileSyntaxError as exc:
@@ -318,13 +329,16 @@ def _manifest(
     return manifest, text, problems
 
 
-def _toml_problems(path: Path, shown: str) -> list[Problem]:
+def _toml_problems(folder: Path, path: Path, shown: str) -> list[Problem]:
     try:
-        tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+        text = read_bytes(folder, path).decode("utf-8-sig")
+        tomllib.loads(text)
+    except UnreadableFile as exc:
+        return [Problem(exc.detail, shown)]
     except UnicodeDecodeError:
         return [Problem("not UTF-8 text", shown)]
     except tomllib.TOMLDecodeError as exc:
-        error = toml_error(shown, exc)
+        error = toml_error(shown, exc, text)
         return [Problem(f"TOML: {error.detail}", shown, error.line, error.column)]
     return []
 
@@ -376,7 +390,10 @@ def _template_files_problems(
         if path.suffix != ".j2":
             continue
         try:
-            source = path.read_text(encoding="utf-8")
+            source = safefs.read_regular(path).decode("utf-8")
+        except UnreadableFile as exc:
+            problems.append(Problem(exc.detail, shown(path)))
+            continue
         except UnicodeDecodeError:
             problems.append(Problem("not UTF-8 text", shown(path)))
             continue
@@ -407,7 +424,7 @@ def _file_problems(folder: Path, path: Path, shown) -> list[Problem]:
     if relative.parts[0] == "manifests" and path.suffix in (".yaml", ".yml"):
         return yaml_problems(path, shown(path))
     if path.name == "kcl.mod":
-        return _toml_problems(path, shown(path))
+        return _toml_problems(folder, path, shown(path))
     return []
 
 

@@ -2,7 +2,8 @@
 
 Only this package and ``tasks.py`` print or exit; library errors become exit
 codes here (0 ok, 1 a check found problems, 2 anything else that stopped the
-command: bad input, a file or store that cannot be read or written).
+command: bad input, a file or store that cannot be read or written; 70 an
+error of the tool itself, which no check or input should cause).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shlex
 import sys
 
 from workspace_tasks import output
-from workspace_tasks.errors import EXIT_USAGE, WorkspaceError
+from workspace_tasks.errors import EXIT_INTERNAL, EXIT_USAGE, WorkspaceError
 
 log = logging.getLogger("workspace_tasks.cli")
 
@@ -76,4 +77,4 @@ def _run(argv: list[str]) -> int:
             f"unexpected {type(exc).__name__}: {exc} "
             "(set PROVISIONING_DEBUG=true to see where)"
         )
-        return 1
+        return EXIT_INTERNAL

@@ -36,7 +36,7 @@ def open_workspace(
     )
     from workspace_tasks.logfiles import log_limits
 
-    max_bytes, max_files = log_limits(ws)
+    max_bytes, max_files = log_limits(ws, strict=False)
     logsetup.attach_user_log(ws.log_file, max_bytes, max_files, root=ws.root)
     return ws
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from workspace_tasks.cli.cleanup_view import (
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
+from workspace_tasks.units import count_type
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
@@ -56,8 +58,17 @@ def register(commands: argparse._SubParsersAction, common) -> None:
 
     logs = verbs.add_parser("logs", parents=parents, help="tail, rotate, archive logs")
     logs.add_argument("--action", default="tail", metavar="tail|rotate|archive")
-    logs.add_argument("--lines", type=int, default=50, metavar="N")
-    logs.add_argument("--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "--lines",
+        type=count_type("--lines"),
+        metavar="N",
+        help="the last N lines of each log (tail only; default 50)",
+    )
+    logs.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep printing new lines (with --format json: JSON lines only)",
+    )
     logs.add_argument(
         "--older-than", metavar="AGE", help="archive rotated logs older (default 7d)"
     )
@@ -78,11 +89,26 @@ def register(commands: argparse._SubParsersAction, common) -> None:
     cache.set_defaults(handler=run_cache)
 
     monitor = verbs.add_parser(
-        "monitor", parents=parents, help="sample disk use and workspace processes"
+        "monitor",
+        parents=[common.root, common.user],
+        help="sample disk use and workspace processes",
     )
-    monitor.add_argument("--duration", default="0s", metavar="AGE")
-    monitor.add_argument("--interval", default="30s", metavar="AGE")
+    monitor.add_argument(
+        "--duration",
+        metavar="AGE",
+        help="how long to sample (default: one sample; with --interval alone, "
+        "until interrupted)",
+    )
+    monitor.add_argument(
+        "--interval", metavar="AGE", help="time between samples (default 30s)"
+    )
     monitor.add_argument("--type", default="all", metavar="disk|processes|all")
+    monitor.add_argument(
+        "--format",
+        choices=("text", "json"),
+        help="text: a table per sample (live on a terminal); json: JSON lines "
+        "(default: text on a terminal, json otherwise)",
+    )
     monitor.set_defaults(handler=run_monitor)
 
 
@@ -116,13 +142,19 @@ def run_init(args: argparse.Namespace) -> int:
     ws = open_workspace(args, user_flag="--user-name", existing_user=False)
     result = init_runtime(ws, force=args.force)
     show(args, result, _print_init)
-    if result.unrepaired:
+    if not result.unrepaired:
+        return 0
+    if result.force_would_help:
         output.note(
             f"Repair it, keeping your data: run 'workspace runtime init "
             f"--user-name {result.user} --force'"
         )
-        return 1
-    return 0
+    if result.not_owned:
+        output.note(
+            "A folder owned by another account is never changed here: have "
+            "its owner or an administrator give it back to you (chown)"
+        )
+    return 1
 
 
 def _print_init(result) -> None:
@@ -178,6 +210,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
 # logs
 
 LOG_ACTIONS = ("tail", "rotate", "archive")
+DEFAULT_TAIL_LINES = 50
 
 
 def run_logs(args: argparse.Namespace) -> int:
@@ -187,11 +220,14 @@ def run_logs(args: argparse.Namespace) -> int:
     action = _choice(args.action, LOG_ACTIONS, "--action")
     if args.follow and action != "tail":
         raise UsageError("--follow goes with --action tail")
+    if args.lines is not None and action != "tail":
+        raise UsageError("--lines goes with --action tail")
     if args.older_than is not None and action != "archive":
         raise UsageError("--older-than goes with --action archive")
-    if args.lines < 0:
-        raise UsageError(f"--lines: {args.lines} is negative; give 0 or more")
-    older_than = parse_age(args.older_than or "7d", "--older-than")
+    lines = DEFAULT_TAIL_LINES if args.lines is None else args.lines
+    older_than = parse_age(
+        "7d" if args.older_than is None else args.older_than, "--older-than"
+    )
     ws = open_workspace(args)
     if action == "rotate":
         show(args, logfiles.rotate_user_logs(ws), _print_rotations)
@@ -201,8 +237,14 @@ def run_logs(args: argparse.Namespace) -> int:
         with locked(ws, "runtime logs --action archive"):
             archived = logfiles.archive_logs(ws, older_than)
         show(args, archived, _print_archive)
+    elif args.follow and args.format == "json":
+        # JSON lines only: each line shown so far, then each new one.
+        for name, shown_lines in logfiles.tail_logs(ws, lines).files.items():
+            for line in shown_lines:
+                output.print_json_line({"file": name, "line": line})
+        return _follow(args, ws)
     else:
-        show(args, logfiles.tail_logs(ws, args.lines), _print_tail)
+        show(args, logfiles.tail_logs(ws, lines), _print_tail)
         if args.follow:
             return _follow(args, ws)
     return 0
@@ -320,20 +362,37 @@ def run_monitor(args: argparse.Namespace) -> int:
     from workspace_tasks.units import parse_age
 
     kind = monitor.check_monitor_type(args.type)
-    duration = parse_age(args.duration, "--duration")
-    interval = parse_age(args.interval, "--interval")
+    interval = parse_age(args.interval or "30s", "--interval")
     if interval <= 0:
         raise UsageError("--interval: must be more than 0s")
+    if args.duration is not None:
+        duration = parse_age(args.duration, "--duration")
+    else:  # one sample, or with an interval of its own until interrupted
+        duration = math.inf if args.interval is not None else 0.0
+    fmt = args.format or ("text" if sys.stdout.isatty() else "json")
     ws = open_workspace(args)
-    if sys.stdout.isatty() and args.format != "json":
-        _monitor_live(ws, duration, interval, kind)
-    else:
-        monitor.run_monitor(ws, duration, interval, kind, _print_sample_json)
+    try:
+        if fmt == "text" and sys.stdout.isatty():
+            _monitor_live(ws, duration, interval, kind)
+        else:
+            show_sample = _print_sample_json if fmt == "json" else _print_sample_text
+            monitor.run_monitor(ws, duration, interval, kind, show_sample)
+    except KeyboardInterrupt:
+        pass  # the way to end a run without a duration
     return 0
 
 
 def _print_sample_json(sample) -> None:
     output.print_json_line(sample.to_dict())
+
+
+def _print_sample_text(sample) -> None:
+    output.print_table(
+        ["what", "files / pid", "size / rss", "detail"],
+        _sample_rows(sample),
+        title=f"workspace monitor at {sample.time}",
+    )
+    output.print_line()
 
 
 def _monitor_live(ws, duration: float, interval: float, kind: str) -> None:
@@ -346,10 +405,23 @@ def _monitor_live(ws, duration: float, interval: float, kind: str) -> None:
         def update(sample) -> None:
             live.update(_sample_table(sample), refresh=True)
 
-        try:
-            sample_loop(ws, duration, interval, kind, update)
-        except KeyboardInterrupt:
-            return
+        sample_loop(ws, duration, interval, kind, update)
+
+
+def _sample_rows(sample) -> list[list[str]]:
+    """Return one sample as table rows: areas, free disk, processes."""
+    rows = [
+        [area, str(use["files"]), output.human_size(use["bytes"]), ""]
+        for area, use in (sample.disk or {}).items()
+    ]
+    if sample.free_bytes is not None:
+        rows.append(["free", "", output.human_size(sample.free_bytes), ""])
+    for process in sample.processes or []:
+        detail = f"{process.cpu_percent:.0f}% cpu, {process.reason}"
+        rows.append(
+            [process.name, str(process.pid), output.human_size(process.rss), detail]
+        )
+    return rows
 
 
 def _sample_table(sample):
@@ -363,16 +435,7 @@ def _sample_table(sample):
     table.add_column("detail")
     if sample is None:
         return table
-    for area, use in (sample.disk or {}).items():
-        table.add_row(area, str(use["files"]), output.human_size(use["bytes"]), "")
-    if sample.free_bytes is not None:
-        table.add_row("free", "", output.human_size(sample.free_bytes), "")
-    for process in sample.processes or []:
+    for row in _sample_rows(sample):
         # A process's name and folder are anybody's text: shown, never markup.
-        table.add_row(
-            Text(output.shown(process.name)),
-            str(process.pid),
-            output.human_size(process.rss),
-            Text(output.shown(f"{process.cpu_percent:.0f}% cpu, {process.reason}")),
-        )
+        table.add_row(*(Text(output.shown(cell)) for cell in row))
     return table

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from workspace_tasks import init, settings
+from workspace_tasks import init, safefs, settings
 from workspace_tasks.context import ENV_OF_TYPE, Workspace
 from workspace_tasks.errors import FileSyntaxError
 from workspace_tasks.health.model import ComponentResult, Finding
@@ -37,13 +37,10 @@ def check_configuration(ws: Workspace, fix: bool = False) -> ComponentResult:
     conclude(ws, result, _missing_files(ws), fix)
 
     # Parsed after the repairs, so a file just created counts as present.
-    problems = _config_problems(ws)
+    found = _config_problems(ws)
+    problems = [problem for _, problem in found]
     if problems:
-        where = ", ".join(dict.fromkeys(str(p.file) for p in problems))
-        result.recommendations.append(
-            f"Fix the configuration syntax in {where}, then run "
-            "'workspace health check-config'"
-        )
+        result.recommendations += advice(found)
     else:
         problems = _completeness_problems(ws)
         if problems:
@@ -71,8 +68,8 @@ def required_files(ws: Workspace) -> list[Path]:
 def _missing_files(ws: Workspace) -> list[Finding]:
     findings = []
     for path in required_files(ws):
-        if path.is_file() or path.is_symlink():
-            continue
+        if safefs.entry_kind(path) is not None:
+            continue  # what stands there instead of a file is reported as such
         name = relative(ws, path)
         source, data = _default_content(ws, path)
         what = "user configuration" if path == ws.user_config else "defaults file"
@@ -88,18 +85,44 @@ def _missing_files(ws: Workspace) -> list[Finding]:
 def _default_content(ws: Workspace, path: Path) -> tuple[str, bytes | None]:
     example = ws.config_dir / EXAMPLE
     if path == ws.user_config and example.is_file() and not example.is_symlink():
-        return relative(ws, example), example.read_bytes()
+        return relative(ws, example), safefs.read_regular(example)
     planned = init.generated_file(ws, relative(ws, path))
     if planned is None:
         return "", None
     return "the shipped template", planned.data
 
 
-def _config_problems(ws: Workspace) -> list[Problem]:
-    """Return every layer's problems: syntax, schema types, references."""
-    from workspace_tasks.config_validation import validate_config
+def _config_problems(ws: Workspace) -> list[tuple[str, Problem]]:
+    """Return every layer's problems (syntax, schema types, references), kinds."""
+    from workspace_tasks.config_validation import classified_problems
 
-    return validate_config(ws)
+    return classified_problems(ws)
+
+
+def advice(found: list[tuple[str, Problem]]) -> list[str]:
+    """Return one recommendation per kind of problem, naming its files."""
+    from workspace_tasks import config_validation as kinds
+
+    remedies = {
+        kinds.SYNTAX: "Fix the configuration syntax in {where}",
+        kinds.UNREADABLE: "Put a regular TOML file (at most 16 MiB) at {where}",
+        kinds.TYPE: "Give the values the schema refuses in {where} their right "
+        "type (see 'workspace config validate')",
+        kinds.REFERENCE: "Fix the ${{...}} references in {where} (a cycle, a "
+        "missing key, an unset variable or an expansion too large)",
+        kinds.UNKNOWN_SECTION: "Check the unknown sections in {where}: fix a "
+        "misspelt name or remove the section",
+        kinds.WORKSPACE: "Remove [workspace] type and user from {where} or make "
+        "them agree with the workspace",
+    }
+    files: dict[str, dict[str, None]] = {}
+    for kind, problem in found:
+        files.setdefault(kind, {})[str(problem.file or "the configuration")] = None
+    return [
+        remedies[kind].format(where=", ".join(names))
+        + ", then run 'workspace health check-config'"
+        for kind, names in files.items()
+    ]
 
 
 def toml_syntax_problem(name: str, text: str) -> Problem:

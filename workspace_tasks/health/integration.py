@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import tomllib
 
-from workspace_tasks import __version__, init
+from workspace_tasks import __version__, init, safefs
 from workspace_tasks.context import Workspace
-from workspace_tasks.errors import WorkspaceError
+from workspace_tasks.errors import UsageError, WorkspaceError
 from workspace_tasks.health.configuration import toml_syntax_problem
 from workspace_tasks.health.model import ComponentResult, Finding
 from workspace_tasks.health.repairs import Repair, conclude, relative
@@ -49,8 +49,8 @@ def _core_problems(ws: Workspace) -> list[Problem]:
             Problem(f"Core root {ws.core_root} not found; check PROVISIONING_CORE_ROOT")
         ]
     try:
-        tomllib.loads(ws.core_defaults.read_text(encoding="utf-8"))
-    except OSError as exc:
+        tomllib.loads(safefs.read_regular_text(ws.core_defaults))
+    except (OSError, UsageError) as exc:
         return [Problem(f"Core defaults {ws.core_defaults} cannot be read: {exc}")]
     except tomllib.TOMLDecodeError as exc:
         return [toml_syntax_problem(str(ws.core_defaults), str(exc))]
@@ -64,8 +64,8 @@ def _core_problems(ws: Workspace) -> list[Problem]:
 def _version_problems(ws: Workspace) -> tuple[str | None, list[Problem]]:
     name = relative(ws, ws.marker)
     try:
-        marker = tomllib.loads(ws.marker.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        marker = tomllib.loads(safefs.read_regular_text(ws.marker))
+    except (OSError, UsageError) as exc:
         return None, [Problem(f"Workspace marker {name} cannot be read: {exc}")]
     except tomllib.TOMLDecodeError as exc:
         return None, [toml_syntax_problem(name, str(exc))]

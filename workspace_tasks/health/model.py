@@ -17,6 +17,7 @@ from typing import Any
 
 from workspace_tasks import safefs
 from workspace_tasks.context import Workspace
+from workspace_tasks.errors import UsageError
 from workspace_tasks.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -192,8 +193,8 @@ def latest_report(ws: Workspace) -> dict[str, Any] | None:
         log.debug("%s leads outside the workspace; not read", path)
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(safefs.read_regular(path))
+    except (OSError, ValueError, UsageError):
         return None
     body = data.get("workspace_health") if isinstance(data, dict) else None
     return body if isinstance(body, dict) else None

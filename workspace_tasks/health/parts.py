@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from workspace_tasks import safefs
 from workspace_tasks.context import Workspace
+from workspace_tasks.errors import UsageError
 from workspace_tasks.health.model import (
     COMPONENTS,
     ComponentResult,
@@ -43,9 +44,14 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
     """Return the files part ``name`` reads, and what it expects to exist.
 
     The second list names the files and extensions looked for, present or
-    not, so that one appearing or disappearing makes the part run again.
+    not, so that one appearing or disappearing makes the part run again;
+    for the configuration it also holds what ``doit config`` counts besides
+    the files (:func:`~workspace_tasks.cascade.freshness_inputs`): the
+    values of the environment variables the references read and the git
+    revision, so the part runs again when they change.
     """
     if name == "configuration":
+        from workspace_tasks.cascade import cascade_signature, freshness_inputs
         from workspace_tasks.health.configuration import config_layers, required_files
 
         defaults = sorted(ws.config_dir.glob("*-defaults.toml"))
@@ -53,7 +59,8 @@ def part_inputs(ws: Workspace, name: str) -> tuple[list[Path], list[str]]:
         files = [*config_layers(ws), *required_files(ws), *defaults, schema]
         layers = list(dict.fromkeys(files))
         present = [p for p in layers if p.is_file()]
-        return present, [f"{p}:{p in present}" for p in layers]
+        signature = cascade_signature(ws, freshness_inputs(ws))
+        return present, [f"{p}:{p in present}" for p in layers] + [signature]
     if name == "extensions":
         from workspace_tasks.extension_files import list_files
         from workspace_tasks.health.extensions import workspace_extensions
@@ -99,9 +106,9 @@ def assemble_report(ws: Workspace) -> HealthReport:
     components = []
     for name in COMPONENTS:
         try:
-            data = json.loads(part_path(ws, name).read_text(encoding="utf-8"))
+            data = json.loads(safefs.read_regular(part_path(ws, name)))
             components.append(ComponentResult.from_dict(name, data))
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, UsageError):
             components.append(record_part(ws, name))
     report = HealthReport(ws.user, components)
     save_report(ws, report)

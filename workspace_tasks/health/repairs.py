@@ -85,12 +85,14 @@ def apply_plan(ws: Workspace, plan: list[Repair]) -> dict[Repair, str | None]:
 def _apply(ws: Workspace, repair: Repair) -> None:
     path = repair.path
     if repair.action == "create-folder":
+        safefs.check_within(path, ws.root)
         safefs.ensure_dir(path, repair.mode)
     elif repair.action == "create-file":
         if path.exists() or path.is_symlink():
             raise FileExistsError(17, "something appeared there meanwhile")
-        safefs.atomic_write(path, repair.data or b"", repair.mode)
+        safefs.atomic_write(path, repair.data or b"", repair.mode, root=ws.root)
     elif repair.action == "relink":
+        safefs.check_within(path, ws.root)
         safefs.atomic_symlink(path, repair.target or "")
     elif repair.action == "remove-link":
         safefs.remove_path(path, ws.root)

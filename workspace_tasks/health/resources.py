@@ -15,7 +15,7 @@ from typing import Any
 
 from workspace_tasks import settings
 from workspace_tasks.context import Workspace
-from workspace_tasks.errors import FileSyntaxError, UsageError
+from workspace_tasks.errors import UsageError
 from workspace_tasks.health.model import ComponentResult, Finding
 from workspace_tasks.health.repairs import Repair, conclude, relative
 from workspace_tasks.health.survey import Survey, survey_workspace
@@ -77,15 +77,23 @@ def check_resources(
 def read_limits(ws: Workspace) -> tuple[Limits, list[Problem]]:
     """Return the thresholds of ``ws``'s configuration and any bad value in it.
 
-    A configuration that does not parse (reported by the configuration
-    check) or a value that is not a size falls back to the shipped default.
+    A configuration that does not load (its problem is the configuration
+    check's) or a value that is not a size falls back to the shipped
+    default, with a warning saying so: the check still runs.
     """
+    problems = []
     try:
         config = settings.effective_config(ws)
-    except (FileSyntaxError, UnicodeDecodeError, OSError):
+    except (UsageError, OSError) as exc:
         config = {}
+        problems.append(
+            Problem(
+                f"The configuration does not load ({_one_line(exc)}); the default "
+                "thresholds are used",
+                severity="warning",
+            )
+        )
     health = config.get("health", {}) if isinstance(config.get("health"), dict) else {}
-    problems = []
     sizes = {}
     for key, fallback in FALLBACK.items():
         try:
@@ -101,6 +109,13 @@ def read_limits(ws: Workspace) -> tuple[Limits, list[Problem]]:
         keep,
     )
     return limits, problems
+
+
+def _one_line(exc: Exception) -> str:
+    """Return the first problem an error names (a cascade may name several)."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename or 'a file'}: {exc.strerror or exc}"
+    return str(exc).split("\n", 1)[0]
 
 
 def _keep_logs(config: dict[str, Any]) -> int:

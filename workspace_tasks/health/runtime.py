@@ -19,7 +19,7 @@ from pathlib import Path
 
 from workspace_tasks import init, safefs
 from workspace_tasks.context import RESTORE_STAGING_PREFIX, Workspace
-from workspace_tasks.errors import UnsafeOperation
+from workspace_tasks.errors import UnsafeOperation, UsageError
 from workspace_tasks.health.model import ComponentResult, Finding
 from workspace_tasks.health.repairs import Repair, conclude, relative
 from workspace_tasks.health.survey import SIDECAR_SUFFIX, Survey, survey_workspace
@@ -239,13 +239,13 @@ def _is_folder(path: Path) -> bool:
 
 def _sidecar_mismatch(entry: Path, sidecar: Path) -> str | None:
     try:
-        words = sidecar.read_text(encoding="ascii").split()
+        words = safefs.read_regular(sidecar, limit=4096).decode("ascii").split()
         expected = words[0].lower() if words else ""
         digest = hashlib.sha256()
         with entry.open("rb") as handle:
             while chunk := handle.read(1024 * 1024):
                 digest.update(chunk)
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, UsageError):
         return "its checksum cannot be read"
     if digest.hexdigest() != expected:
         return "checksum does not match"

@@ -54,7 +54,7 @@ def run_suite(ws: Workspace, extension: Extension) -> bool:
     if run.ok:
         output.print_line(verdict)
         return True
-    output.note(run.output.rstrip("\n"))
+    output.note_block(run.output.rstrip("\n"))
     output.error(f"{verdict} (tests in {run.path}/tests)")
     return False
 
