@@ -34,6 +34,7 @@ from workspace_tasks.context import (
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import area_of, check_inside, ensure_user_dir
+from workspace_tasks.text import quoted
 from workspace_tasks.units import parse_age
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,7 @@ def outside_user_areas(ws: Workspace, path: str, kind: str, excluded: set[str]) 
         )
     )
     if not own:
-        return f"is outside the areas of user {u!r}"
+        return f"is outside the areas of user {quoted(u)}"
     if _is_excluded(path, excluded):
         return "is tool state (backups, lock, health or task state)"
     return ""
@@ -279,10 +280,10 @@ def protected_from_plain_archives(
     if outside_user_areas(ws, path, kind, excluded) == "":
         return ""
     if top == "runtime":
-        return f"is outside the runtime areas of user {ws.user!r}"
+        return f"is outside the runtime areas of user {quoted(ws.user)}"
     owner = _area_owner(parts)
     if owner and owner != ws.user and owner in ws.known_users():
-        return f"is in the areas of user {owner!r}"
+        return f"is in the areas of user {quoted(owner)}"
     from workspace_tasks.init import read_manifest
 
     if path in read_manifest(ws):
@@ -428,7 +429,7 @@ def find_backup(ws: Workspace, name: str, remote: str | None = None) -> BackupIn
             return info
     where = remote or backups_dir(ws)
     raise NotFoundError(
-        f"--backup-name: no backup {name!r} in {where}; "
+        f"--backup-name: no backup {quoted(name)} in {where}; "
         "see 'workspace restore --list-backups'"
     )
 
@@ -650,7 +651,7 @@ def _check_options(options: BackupOptions) -> None:
     check_components(options.components)
     if options.compression not in archive.COMPRESSIONS:
         raise UsageError(
-            f"--compress: {options.compression!r} is not one of zstd, gzip"
+            f"--compress: {quoted(options.compression)} is not one of zstd, gzip"
         )
     if options.remote is not None:
         from workspace_tasks import remote
@@ -716,7 +717,8 @@ def make_backup(
     existing = [b for b in list_backups(ws) if b.name == name]
     if existing and not options.force:
         raise UsageError(
-            f"--name: a backup {name!r} already exists; pass --force to replace it"
+            f"--name: a backup {quoted(name)} already exists; "
+            "pass --force to replace it"
         )
     _check_target(ws, target, options)
 

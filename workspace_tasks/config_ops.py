@@ -37,6 +37,7 @@ from workspace_tasks.context import PACKAGE_DIR, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError, WorkspaceError
 from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import ensure_user_dir, temp_dir
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -519,7 +520,7 @@ def run_editor(command: list[str], path: Path, environ: Mapping[str, str]) -> in
         with _editor_signals():
             return subprocess.run([*command, str(path)], env=dict(environ)).returncode
     except OSError as exc:
-        raise UsageError(f"cannot run the editor {command[0]!r}: {exc}") from None
+        raise UsageError(f"cannot run the editor {quoted(command[0])}: {exc}") from None
 
 
 class _Stopped(Exception):

@@ -22,6 +22,7 @@ from workspace_tasks.errors import (
     UsageError,
 )
 from workspace_tasks.names import RESERVED_USER_NAMES, check_name, check_user_name
+from workspace_tasks.text import quoted
 
 MARKER = ".provisioning-workspace.toml"
 MANIFEST = ".provisioning-generated.json"
@@ -265,7 +266,7 @@ def check_user_areas_free(ws: Workspace, flag: str) -> None:
         return
     place, what = taken
     raise UsageError(
-        f"{flag}: {ws.user!r} is the name of {place.relative_to(ws.root)}, "
+        f"{flag}: {quoted(ws.user)} is the name of {place.relative_to(ws.root)}, "
         f"a {what}; choose another user name"
     )
 
@@ -347,7 +348,8 @@ def _read_workspace_table(path: Path, root: Path) -> dict:
             shown,
             line,
             column,
-            f"[workspace] type: {kind!r} is not one of {', '.join(WORKSPACE_TYPES)}",
+            f"[workspace] type: {quoted(kind)} is not one of "
+            + ", ".join(WORKSPACE_TYPES),
         )
     return table
 

@@ -31,6 +31,7 @@ from typing import BinaryIO
 from workspace_tasks import settings
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError, WorkspaceError
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def _parse_recipients(recipients: tuple[str, ...]) -> list:
                 parsed.append(pyrage.x25519.Recipient.from_str(text))
         except pyrage.RecipientError:
             raise UsageError(
-                f"[backup] recipients: {text!r} is not an age or SSH public key"
+                f"[backup] recipients: {quoted(text)} is not an age or SSH public key"
             ) from None
     return parsed
 

@@ -31,6 +31,7 @@ from workspace_tasks.context import (
 )
 from workspace_tasks.errors import UnsafeOperation, UsageError
 from workspace_tasks.names import MAX_NAME_LENGTH, check_name
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,12 @@ def _recorded_template_dir(ws: Workspace, recorded: dict) -> Path | None:
 def _check_options(options: InitOptions) -> None:
     if options.workspace_type not in WORKSPACE_TYPES:
         raise UsageError(
-            f"--workspace-type: {options.workspace_type!r} is not one of "
+            f"--workspace-type: {quoted(options.workspace_type)} is not one of "
             + ", ".join(WORKSPACE_TYPES)
         )
     if options.template not in TEMPLATE_CHOICES:
         raise UsageError(
-            f"--template: {options.template!r} is not one of "
+            f"--template: {quoted(options.template)} is not one of "
             + ", ".join(TEMPLATE_CHOICES)
         )
     if options.template == "custom":

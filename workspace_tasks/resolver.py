@@ -29,6 +29,7 @@ from workspace_tasks.context import (
 )
 from workspace_tasks.errors import NotFoundError, UsageError
 from workspace_tasks.names import check_name
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _type_parts(type_: str) -> list[str]:
     parts = [check_name(part, "TYPE") for part in type_.split("/")]
     if parts[0] == "runtime" and "/".join(parts) not in RUNTIME_TYPES:
         raise UsageError(
-            f"TYPE: {type_!r} is not one runtime area; use one of "
+            f"TYPE: {quoted(type_)} is not one runtime area; use one of "
             + ", ".join(RUNTIME_TYPES)
         )
     return parts
@@ -81,7 +82,8 @@ def _check_creatable(type_: str, name: str) -> None:
         )
     if type_ not in CREATABLE_TYPES:
         raise UsageError(
-            f"--create-missing: TYPE {type_!r} has no folders of each user's own; "
+            f"--create-missing: TYPE {quoted(type_)} has no folders of each "
+            "user's own; "
             "it creates them in " + ", ".join(CREATABLE_TYPES)
         )
 
@@ -201,7 +203,9 @@ def _create_folder(ws: Workspace, folder: Path) -> None:
 
 def _check_kind(kind: str) -> str:
     if kind not in EXTENSION_KINDS:
-        raise UsageError(f"KIND: {kind!r} is not one of {', '.join(EXTENSION_KINDS)}")
+        raise UsageError(
+            f"KIND: {quoted(kind)} is not one of {', '.join(EXTENSION_KINDS)}"
+        )
     return kind
 
 

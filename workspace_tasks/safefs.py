@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workspace_tasks.errors import LockedError, UnsafeOperation
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -722,7 +723,9 @@ def set_folder_modes(root: Path, folders: Iterable[tuple[str, int, int]]) -> Non
         for relative, mode, mtime_ns in ordered:
             parts = relative.split("/")
             if not relative or ".." in parts or "" in parts:
-                raise UnsafeOperation(f"refusing to change the mode of {relative!r}")
+                raise UnsafeOperation(
+                    f"refusing to change the mode of {quoted(relative)}"
+                )
             parent = "/".join(parts[:-1])
             while stack[-1][0] and not _leads_to(stack[-1][0], parent):
                 os.close(stack.pop()[1])
@@ -823,7 +826,7 @@ def remove_entry(folder_fd: int, name: str, *, folder: bool = False) -> None:
     A link is removed as a link; a folder is removed only when empty.
     """
     if "/" in name or name in ("", ".", ".."):
-        raise UnsafeOperation(f"refusing to remove {name!r}: not a plain name")
+        raise UnsafeOperation(f"refusing to remove {quoted(name)}: not a plain name")
     if folder:
         os.rmdir(name, dir_fd=folder_fd)
     else:

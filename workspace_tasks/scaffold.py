@@ -25,6 +25,7 @@ from workspace_tasks.manifest import (
 )
 from workspace_tasks.names import check_name
 from workspace_tasks.problems import Problem
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def parse_reference(reference: str, flag: str = "EXTENSION") -> tuple[str, str]:
     kind, _, name = reference.partition("/")
     if kind not in EXTENSION_KINDS:
         raise UsageError(
-            f"{flag}: {reference!r} must be <kind>/<name> with kind one of "
+            f"{flag}: {quoted(reference)} must be <kind>/<name> with kind one of "
             + ", ".join(EXTENSION_KINDS)
         )
     return kind, check_name(name, flag)
@@ -175,7 +176,7 @@ def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
         )
     if ws.is_known_user(name):
         raise UsageError(
-            f"EXTENSION: {name!r} is the name of a user, whose area is "
+            f"EXTENSION: {quoted(name)} is the name of a user, whose area is "
             f"extensions/{kind}/{name}; choose another name"
         )
 

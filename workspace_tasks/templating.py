@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workspace_tasks.errors import FileSyntaxError, UsageError
+from workspace_tasks.text import quoted
 
 RENDER_SUFFIX = ".jinja"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -163,11 +164,13 @@ def _render_name(env: Any, name: str, variables: Mapping[str, Any], where: Path)
         rendered = render_text(env, name, variables, str(where))
     except FileSyntaxError as exc:
         raise UsageError(
-            f"{where}: the name {name!r} does not render ({exc.detail}); "
+            f"{where}: the name {quoted(name)} does not render ({exc.detail}); "
             "a {{ }} in a name opens and closes within that one name"
         ) from None
     if not rendered or rendered in (".", "..") or "/" in rendered or "\\" in rendered:
-        raise UsageError(f"{where}: the name renders to {rendered!r}, not a file name")
+        raise UsageError(
+            f"{where}: the name renders to {quoted(rendered)}, not a file name"
+        )
     return rendered
 
 

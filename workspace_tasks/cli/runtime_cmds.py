@@ -19,6 +19,7 @@ from workspace_tasks.cli.cleanup_view import (
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
+from workspace_tasks.text import quoted
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
@@ -103,7 +104,7 @@ def _locked_unless(
 
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
     if value not in choices:
-        raise UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
+        raise UsageError(f"{flag}: {quoted(value)} is not one of {', '.join(choices)}")
     return value
 
 

@@ -9,6 +9,7 @@ from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import ChecksFailed, UsageError
+from workspace_tasks.text import quoted
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
@@ -158,7 +159,7 @@ def run_init(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} goes with {other_kind}/<name>, not {kind}")
         if given != name:
             raise UsageError(
-                f"{flag}: {given!r} differs from the name in {args.extension}"
+                f"{flag}: {quoted(given)} differs from the name in {args.extension}"
             )
     from workspace_tasks.edge import current_folder
 
