@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import build_tree
 from workspace_tasks import context
 from workspace_tasks.context import MARKER, expand_home, locate
 
@@ -215,3 +216,43 @@ def test_any_single_area_makes_a_user_known(workspace):
     (workspace.infra_dir / "solo").mkdir()
 
     assert other.has_areas()
+
+
+CREATING_COMMANDS = {
+    "create-extension": ["tools", "create-extension", "providers/gp"],
+    "create-infra": ["resolve", "path", "infra", "i1", "--create-missing"],
+    "create-runtime": ["resolve", "path", "runtime/cache", "x", "--create-missing"],
+    "create-config": ["resolve", "path", "config", "user", "--create-missing"],
+    "create-merged": ["resolve", "path", "config", "merged", "--create-missing"],
+    "config-edit": ["config", "edit"],
+}
+
+
+# With a user file left under the name, resolving "config user" finds it.
+CREATING_CASES = [
+    pytest.param(command, leftover, id=f"{name}-{leftover or 'nothing'}-left")
+    for name, command in CREATING_COMMANDS.items()
+    for leftover in (None, "config/ghost.toml")
+    if not (leftover and name == "create-config")
+]
+
+
+@pytest.mark.parametrize(("command", "leftover"), CREATING_CASES)
+def test_commands_creating_in_a_users_area_refuse_a_name_that_is_no_user(
+    cli, workspace, monkeypatch, command, leftover
+):
+    monkeypatch.setenv("EDITOR", "true")
+    if leftover:
+        build_tree(workspace.root, {leftover: "[workspace]\n"})
+    before = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+
+    result = cli(*command, "--root", workspace.root, "--workspace-user", "ghost")
+
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: --workspace-user: 'ghost' is not a user of "
+        f"{workspace.root} (users: dev); run 'workspace init --user-name ghost' "
+        "to create the user\n"
+    )
+    after = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+    assert after == before

@@ -367,3 +367,49 @@ def test_recorded_module_that_is_no_package_name_is_a_problem(make_workspace, cl
 
     assert checked.code == 1
     assert "[extension] module must be a Python package name" in checked.out
+
+
+# A user's area is for users.
+
+
+def test_creating_in_the_area_of_a_name_that_is_no_user_is_refused(cli, workspace):
+    kind_dir = workspace.extension_kind_dir("providers")
+    before = sorted(p.name for p in kind_dir.iterdir())
+
+    result = cli(
+        "tools", "create-extension", "providers/gp", "--workspace-user", "ghoost",
+        "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "--workspace-user: 'ghoost' is not a user of" in result.err
+    assert "run 'workspace init --user-name ghoost'" in result.err
+    assert sorted(p.name for p in kind_dir.iterdir()) == before
+    assert cli("init", "--root", workspace.root, "--user-name", "ghoost").code == 0
+
+
+def test_a_name_that_is_no_user_may_still_create_a_shared_extension(cli, workspace):
+    result = cli(
+        "tools", "create-extension", "providers/gp", "--shared",
+        "--workspace-user", "ghoost", "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert (workspace.extension_kind_dir("providers") / "gp").is_dir()
+
+
+def test_init_extension_in_the_area_of_no_user_is_refused(cli, workspace):
+    template = workspace.extension_kind_dir("providers") / "template"
+    copy = workspace.extension_kind_dir("providers") / "ghoost" / "x"
+    shutil.copytree(template, copy)
+    before = _tree(copy)
+
+    result = cli(
+        "tools", "init-extension", "providers/x", "--workspace-user", "ghoost",
+        cwd=copy,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "'ghoost' is not a user of" in result.err
+    assert _tree(copy) == before

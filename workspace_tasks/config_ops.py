@@ -33,7 +33,7 @@ from workspace_tasks.cascade import (
     load_for_cache,
 )
 from workspace_tasks.config_validation import has_errors, validate_config
-from workspace_tasks.context import PACKAGE_DIR, Workspace
+from workspace_tasks.context import PACKAGE_DIR, Workspace, require_user
 from workspace_tasks.errors import UnsafeOperation, UsageError, WorkspaceError
 from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import ensure_user_dir, temp_dir
@@ -582,8 +582,11 @@ def edit_user_config(
 
     Raises:
         UsageError: no editor, or the file cannot be edited (nothing changed).
+        NotFoundError: the user is no user of the workspace: the copy and
+            the file are the user's own.
         EditStopped: a signal stopped the edit (nothing changed).
     """
+    require_user(ws)
     command = editor_command(ws)
     path = ws.user_config
     before = _editable_bytes(path)

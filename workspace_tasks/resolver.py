@@ -26,6 +26,7 @@ from workspace_tasks.context import (
     EXTENSION_KINDS,
     RUNTIME_AREAS,
     Workspace,
+    require_user,
 )
 from workspace_tasks.errors import NotFoundError, UsageError
 from workspace_tasks.names import check_name
@@ -156,7 +157,8 @@ def resolve_path(
         create_missing: create the user's path when nothing exists.
 
     Raises:
-        NotFoundError: nothing exists, naming every place looked at.
+        NotFoundError: nothing exists, naming every place looked at; or
+            something would be created for a name that is no user.
     """
     named = config_file(ws, name) if type_ == "config" else None
     if create_missing and named is None:
@@ -165,6 +167,8 @@ def resolve_path(
     if named is not None:
         if not named.exists() and create_missing:
             _check_no_dead_link(named)
+            if name in ("user", "merged"):
+                require_user(ws)  # the user's own file: a user's, not a name's
             _create_config_file(ws, name, named)
         if named.exists():
             return named
@@ -178,6 +182,7 @@ def resolve_path(
             log.debug("resolved %s/%s to %s", type_, name, place)
             return place
     if create_missing:
+        require_user(ws)  # a mistyped name never gets areas of its own
         _create_folder(ws, places[0])
         log.info("created %s", places[0])
         return places[0]

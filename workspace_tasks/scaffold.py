@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workspace_tasks import __version__, safefs, templating
-from workspace_tasks.context import EXTENSION_KINDS, Workspace
+from workspace_tasks.context import EXTENSION_KINDS, Workspace, require_user
 from workspace_tasks.errors import UsageError
 from workspace_tasks.manifest import (
     MANIFEST_NAME,
@@ -184,6 +184,9 @@ def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
 def _destination(ws: Workspace, kind: str, name: str, shared: bool) -> Path:
     if shared:
         check_shared_name(ws, kind, name)
+    else:
+        # extensions/<kind>/<name> of no user would be taken for a shared one.
+        require_user(ws)
     base = ws.extension_kind_dir(kind) if shared else ws.user_extensions_dir(kind)
     target = base / name
     safefs.check_within(target, ws.root)
@@ -205,6 +208,8 @@ def create_extension(
 
     Raises:
         UsageError: a bad name or flag, an existing extension, a bad template.
+        NotFoundError: without ``shared``, the user is no user of the
+            workspace (see :func:`~workspace_tasks.context.require_user`).
     """
     check_name(name, "EXTENSION")
     _check_options(kind, options)
@@ -254,6 +259,8 @@ def _check_copied_template(ws: Workspace, folder: Path, kind: str, name: str) ->
         raise UsageError("the template itself is not initialised; copy it first")
     if folder.parent == ws.extension_kind_dir(kind):
         check_shared_name(ws, kind, name)
+    else:
+        require_user(ws)
     if not (folder / TEMPLATE_MARK).is_file():
         raise UsageError(
             f"{folder} holds no {TEMPLATE_MARK}: it is not a copied template "

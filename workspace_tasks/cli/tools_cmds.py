@@ -132,8 +132,10 @@ def _show_scaffold(result) -> None:
 def _user_workspace(args: argparse.Namespace) -> Workspace:
     """Open the workspace for the flags' user, areas or not.
 
-    Extensions are created, validated and tested in shared or user folders
-    that creation makes; only deploy-test writes into the user's runtime.
+    Extensions are validated and tested for any user. Creating one in the
+    user's area (not ``--shared``) refuses a name that is no user there
+    (see :func:`~workspace_tasks.context.require_user`); only deploy-test
+    writes into the user's runtime.
     """
     return open_workspace(args, existing_user=False)
 
