@@ -256,3 +256,23 @@ def test_commands_creating_in_a_users_area_refuse_a_name_that_is_no_user(
     )
     after = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
     assert after == before
+
+
+def test_users_are_the_recorded_ones_not_names_areas_were_left_under(workspace):
+    build_tree(
+        workspace.root,
+        {
+            "config/ghost.toml": "",
+            "infra/typo/i1/": None,
+            "runtime/workspaces/x/": None,
+        },
+    )
+    (workspace.root / "runtime/workspaces/dev/settings.toml").unlink()
+
+    assert workspace.known_users() == ["dev"]  # recorded by its init
+    assert not workspace.is_known_user("ghost")
+    assert not workspace.is_known_user("typo")
+    assert workspace.foreign_user_folders() == [
+        "runtime/workspaces/x: no settings.toml and no recorded init; "
+        "not listed as a user"
+    ]

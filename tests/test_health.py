@@ -797,3 +797,21 @@ def test_a_report_that_cannot_be_saved_is_still_shown(workspace, cli, immutable)
         "workspace: warning: the report was not saved to "
         "runtime/state/dev/health.json: Operation not permitted\n"
     )
+
+
+def test_lost_settings_come_back_with_the_users_type_infra_and_template(
+    make_workspace, cli
+):
+    make_workspace("first")
+    pu = make_workspace(
+        "pu", "--workspace-type", "production", "--infra-name", "prod1",
+        "--template", "full",
+    )  # fmt: skip
+    before = pu.settings_file.read_text()
+    pu.settings_file.unlink()
+
+    _, fixed = health(cli, pu, "--fix-issues")
+
+    assert pu.settings_file.read_text() == before
+    assert sorted(p.name for p in (pu.infra_dir / "pu").iterdir()) == ["prod1"]
+    assert "Created folder" not in json.dumps(fixed)

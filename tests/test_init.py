@@ -556,3 +556,51 @@ def test_full_fills_a_minimal_template_folder_only_with_overwrite(cli, tmp_path)
     again = cli("init", "--root", root, "--overwrite", "--template", "full")
     assert again.code == 0, again.err
     assert (template / "extension.toml.jinja").is_file()
+
+
+def test_overwrite_keeps_when_the_user_was_created(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    created = _settings(root, "dev")["created"]
+    settings = root / "runtime/workspaces/dev/settings.toml"
+    settings.write_text(settings.read_text().replace(created, "2001-01-01T00:00:00Z"))
+
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert result.code == 0, result.err
+    assert _settings(root, "dev")["created"] == "2001-01-01T00:00:00Z"
+
+
+def test_overwrite_after_settings_are_lost_keeps_type_infra_and_template(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--user-name", "first")
+    cli(
+        "init", "--root", root, "--user-name", "pu", "--workspace-type",
+        "production", "--infra-name", "prod1", "--template", "full",
+    )  # fmt: skip
+    before = _settings(root, "pu")
+    (root / "runtime/workspaces/pu/settings.toml").unlink()
+
+    result = cli("init", "--root", root, "--user-name", "pu", "--overwrite")
+
+    assert result.code == 0, result.err
+    assert _settings(root, "pu") == before
+    assert sorted(p.name for p in (root / "infra" / "pu").iterdir()) == ["prod1"]
+
+
+def test_a_bad_recorded_infra_name_names_its_file(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    settings = root / "runtime/workspaces/dev/settings.toml"
+    settings.write_text(settings.read_text().replace("dev-dev", "Bad Infra"))
+
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "runtime/workspaces/dev/settings.toml [workspace] infra_name" in result.err
+    assert "'Bad Infra' is not a valid name" in result.err
+    assert not result.err.startswith("workspace: error: --infra-name")
+
+
+# Custom templates: where they lie and where their files go.

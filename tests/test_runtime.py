@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+import tomllib
 
 import pytest
 
@@ -295,3 +296,34 @@ def test_without_force_nothing_is_made_beneath_a_file_in_a_folders_place(
         result.out
     )
     assert workspace.workspace_data_dir.read_text() == "mine"
+
+
+def test_runtime_init_puts_lost_settings_back_as_they_were(cli, make_workspace):
+    make_workspace("first")
+    pu = make_workspace(
+        "pu", "--workspace-type", "production", "--infra-name", "prod1",
+        "--template", "full",
+    )  # fmt: skip
+    before = pu.settings_file.read_text()
+    pu.settings_file.unlink()
+
+    result = cli("runtime", "init", "--root", pu.root, "--user-name", "pu")
+
+    assert result.code == 0, result.err
+    assert pu.settings_file.read_text() == before
+
+
+def test_lost_settings_without_a_record_come_from_what_else_is_known(
+    cli, make_workspace
+):
+    ws = make_workspace("dev", "--workspace-type", "testing", "--infra-name", "lab")
+    ws.settings_file.unlink()
+    record = ws.root / ".provisioning-generated.json"
+    files = json.loads(record.read_text())["files"]
+    record.write_text(json.dumps(files))  # as written before users were recorded
+
+    result = cli("runtime", "init", "--root", ws.root)
+
+    assert result.code == 0, result.err
+    settings = tomllib.loads(ws.settings_file.read_text())["workspace"]
+    assert (settings["type"], settings["infra_name"]) == ("testing", "lab")

@@ -12,16 +12,15 @@ it (or a link standing where ``init`` writes a file) is kept in a new folder
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import stat
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from workspace_tasks import __version__, safefs, templating
+from workspace_tasks.choices import TEMPLATE_CHOICES, UserChoices, user_choices
 from workspace_tasks.context import (
     ENV_OF_TYPE,
     EXTENSION_KINDS,
@@ -31,11 +30,11 @@ from workspace_tasks.context import (
 )
 from workspace_tasks.errors import UnsafeOperation, UsageError
 from workspace_tasks.names import MAX_NAME_LENGTH, check_name
+from workspace_tasks.records import read_record
 from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_CHOICES = ("minimal", "full", "custom")
 EXAMPLES = ("minimal", "development", "testing")
 KIND_TITLES = {
     "providers": "Provider",
@@ -105,32 +104,33 @@ def default_infra_name(user: str, workspace_type: str) -> str:
 
 
 def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
-    """Fill the choices not given with what this user's ``init`` recorded.
+    """Fill the choices not given with what is known of this user's ``init``.
 
     So ``init --overwrite`` regenerates the workspace the user has (its type,
     infra and template, a custom template's folder included), not a default
-    one. For a new user the defaults are development, ``<user>-<env>`` and
-    minimal.
+    one, even when ``settings.toml`` is lost (see
+    :mod:`workspace_tasks.choices`). For a new user the defaults are
+    development, ``<user>-<env>`` and minimal.
 
     Raises:
-        UsageError: the recorded custom template folder is gone.
+        UsageError: a known choice is not a valid one (naming its file and
+            key), or the recorded custom template folder is gone.
     """
-    recorded = {}
-    if ws.user_initialised:
-        try:
-            with ws.settings_file.open("rb") as handle:
-                recorded = tomllib.load(handle).get("workspace", {})
-        except (OSError, tomllib.TOMLDecodeError):
-            recorded = {}
-    workspace_type = options.workspace_type or recorded.get("type") or "development"
-    template = options.template or recorded.get("template") or "minimal"
+    known = user_choices(ws)
+    workspace_type = (
+        options.workspace_type
+        or known.checked("type", "--workspace-type")
+        or "development"
+    )
+    template = options.template or known.checked("template", "--template")
+    template = template or "minimal"
     infra = options.infra_name
-    same_type = options.workspace_type in (None, recorded.get("type"))
+    same_type = options.workspace_type in (None, known.value("type"))
     if infra is None and same_type:
-        infra = recorded.get("infra_name")  # a new type brings its own default
+        infra = known.checked("infra_name", "--infra-name")  # a new type: its own
     template_dir = options.template_dir
     if template == "custom" and template_dir is None:
-        template_dir = _recorded_template_dir(ws, recorded)
+        template_dir = _recorded_template_dir(known)
     return replace(
         options,
         workspace_type=workspace_type,
@@ -140,15 +140,15 @@ def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
     )
 
 
-def _recorded_template_dir(ws: Workspace, recorded: dict) -> Path | None:
-    if recorded.get("template") != "custom" or not recorded.get("template_dir"):
+def _recorded_template_dir(known: UserChoices) -> Path | None:
+    recorded = known.template_dir()
+    if recorded is None:
         return None
-    folder = Path(str(recorded["template_dir"]))
+    folder = Path(recorded.value)
     if not folder.is_dir():
         raise UsageError(
             f"--template-dir: the template folder {folder} recorded in "
-            f"{ws.settings_file.relative_to(ws.root)} is not a folder any more; "
-            "pass --template-dir DIR"
+            f"{recorded.source} is not a folder any more; pass --template-dir DIR"
         )
     return folder
 
@@ -175,7 +175,10 @@ def _check_options(options: InitOptions) -> None:
         check_name(options.infra_name, "--infra-name")
 
 
-def _variables(ws: Workspace, options: InitOptions, infra: str) -> dict:
+def _variables(
+    ws: Workspace, options: InitOptions, infra: str, created: str | None = None
+) -> dict:
+    """Return the variables of the templates; ``created`` is the user's creation."""
     return {
         "user": ws.user,
         "infra_name": infra,
@@ -183,7 +186,7 @@ def _variables(ws: Workspace, options: InitOptions, infra: str) -> dict:
         "env_name": ENV_OF_TYPE[options.workspace_type],
         "template": options.template,
         "template_dir": _shown_template_dir(options),
-        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tool_version": __version__,
         "kind_titles": KIND_TITLES,
         "root": str(ws.root),
@@ -238,10 +241,20 @@ def _digest(data: bytes) -> str:
 
 def read_manifest(ws: Workspace) -> dict[str, str]:
     """Return the digests of the files ``init`` wrote last (relpath → sha256)."""
-    try:
-        return json.loads(ws.manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return read_record(ws.root).files
+
+
+def _user_record(options: InitOptions, variables: dict) -> dict[str, str]:
+    """Return what the record keeps of this user's ``init``."""
+    choices = {
+        "type": options.workspace_type or "",
+        "infra_name": variables["infra_name"],
+        "template": options.template or "",
+        "created": variables["created"],
+    }
+    if variables["template_dir"]:
+        choices["template_dir"] = variables["template_dir"]
+    return choices
 
 
 def _decide(
@@ -342,7 +355,7 @@ def expected_folders(ws: Workspace) -> list[Path]:
     The user's runtime folders (private, mode 0700) are the last ones; see
     :func:`private_folders`.
     """
-    infra = ws.infra or default_infra_name(ws.user, _known_type(ws.type))
+    infra = known_setup(ws).infra_name
     shared = [ws.runtime_root / area for area in RUNTIME_SUBFOLDERS]
     return _folders(ws, InitOptions(), infra) + shared + _runtime_folders(ws)
 
@@ -375,16 +388,35 @@ def runtime_seed_files(ws: Workspace) -> list[templating.PlannedFile]:
     return [f for f in _generated_files(ws) if f.relpath.startswith(prefix)]
 
 
-def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
-    # The template a lost settings.toml recorded is unknown: minimal's files
-    # are the ones every template writes.
-    options = InitOptions(
-        infra_name=ws.infra or None,
-        workspace_type=_known_type(ws.type),
-        template="minimal",
+def known_setup(ws: Workspace) -> InitOptions:
+    """Return the user's choices as known, defaults only for what is unknown.
+
+    The type, infra and template ``settings.toml`` holds or, when it is
+    lost, the record of the user's ``init`` and the other places of
+    :mod:`workspace_tasks.choices`; the workspace's type and ``<user>-<env>``
+    when nothing knows them. What a lost ``settings.toml`` is made again
+    from, by every repair.
+    """
+    known = user_choices(ws)
+    workspace_type = known.value("type") or _known_type(ws.type)
+    infra = known.value("infra_name") or default_infra_name(ws.user, workspace_type)
+    template = known.value("template") or "minimal"
+    folder = known.template_dir() if template == "custom" else None
+    return InitOptions(
+        infra_name=infra,
+        workspace_type=workspace_type,
+        template=template,
+        template_dir=Path(folder.value) if folder else None,
     )
-    infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
-    return plan_files(ws, options, _variables(ws, options, infra))
+
+
+def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
+    setup = known_setup(ws)
+    created = user_choices(ws).value("created")
+    variables = _variables(ws, setup, setup.infra_name or "", created)
+    # Minimal's files are the ones every template writes (a custom folder
+    # may be gone); the settings still say which template the user has.
+    return plan_files(ws, replace(setup, template="minimal"), variables)
 
 
 def init_workspace(
@@ -409,14 +441,16 @@ def init_workspace(
         )
     check_user_areas_free(ws, "--user-name")
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
-    variables = _variables(ws, options, infra)
+    # A user made again keeps the time it was first made.
+    created = user_choices(ws).value("created")
+    variables = _variables(ws, options, infra, created)
     files = plan_files(ws, options, variables)
     from workspace_tasks.runtime import check_inside
 
     for folder in _runtime_folders(ws):
         check_inside(ws, folder)  # a link out of the workspace: nothing written
-    manifest = read_manifest(ws)
-    steps = _decide(ws, files, manifest, options)
+    record = read_record(ws.root)
+    steps = _decide(ws, files, record.files, options)
     _check_plan(ws, options, infra, steps)
 
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
@@ -427,9 +461,10 @@ def init_workspace(
         _make_folders(ws, undo, options, infra, result)
         copies = _Copies(ws, undo, f"overwritten-{stamp}")
         for step in steps:
-            _apply(ws, undo, step, copies, manifest, result)
+            _apply(ws, undo, step, copies, record.files, result)
         _write_marker(ws, undo, variables)
-        undo.write(ws.manifest, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        record.users[ws.user] = _user_record(options, variables)
+        undo.write(ws.manifest, record.to_json())
     skipped = {_template_folder(s.file.relpath) for s in steps if s.action == "skip"}
     result.template_folders_kept = sorted(folder for folder in skipped if folder)
     log.info(
