@@ -604,3 +604,149 @@ def test_a_bad_recorded_infra_name_names_its_file(cli, tmp_path):
 
 
 # Custom templates: where they lie and where their files go.
+
+
+def test_a_template_folder_holding_the_workspace_is_refused(cli, tmp_path):
+    project = tmp_path / "proj"
+    build_tree(project, {"NOTES.md.jinja": "notes {{ user }}\n"})
+
+    result = cli(
+        "init", "--user-name", "alice", "--template", "custom", "--template-dir",
+        ".", cwd=project,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"--template-dir: {project} holds the workspace" in result.err
+    assert not (project / "workspace").exists()
+
+
+def test_a_template_folder_inside_the_workspace_is_refused(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    inside = root / "infra" / "local" / "tpl"
+    build_tree(inside, {"notes.txt": "x\n"})
+    before = snapshot(root)
+
+    result = cli(
+        "init", "--root", root, "--user-name", "bob", "--template", "custom",
+        "--template-dir", inside,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "lies inside the workspace" in result.err
+    assert snapshot(root) == before
+
+
+def test_a_template_folder_holding_a_workspace_marker_is_refused(cli, tmp_path):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {"notes.txt": "x\n", "old/workspace/" + MARKER: ""})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert f"{custom}/old/workspace/{MARKER}: a workspace marker" in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+TOOL_OWNED = {
+    "marker": MARKER,
+    "record": ".provisioning-generated.json",
+    "health-report": "runtime/state/{{ user }}/health.json",
+    "settings": "runtime/workspaces/{{ user }}/settings.toml.jinja",
+    "log": "runtime/logs/{{ user }}/provisioning.log",
+    "backups": "runtime/data/{{ user }}/backups/b.tar",
+    "tool-code": "tools/dodo.py",
+    "restore-staging": ".workspace-restore-x/f",
+}
+
+
+@pytest.mark.parametrize("relpath", TOOL_OWNED.values(), ids=TOOL_OWNED.keys())
+def test_template_files_at_the_tools_own_paths_are_refused(cli, tmp_path, relpath):
+    custom = tmp_path / "tpl"
+    part = "" if relpath.startswith((".", "tools")) else "user/"
+    build_tree(custom, {part + relpath: "x\n", "notes.txt": "n\n"})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert str(custom / part / relpath) in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["a{{ '\\x01' }}b", "a\x1bb"], ids=["rendered", "written"]
+)
+def test_template_names_with_control_characters_are_refused(cli, tmp_path, name):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {name: "x\n"})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "holds a control character" in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    ["who.txt.jinja", "infra/shared.txt", "config/other.toml", "extensions/x.txt"],
+)
+def test_a_per_user_template_file_outside_the_users_areas_is_refused(
+    cli, tmp_path, relpath
+):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {f"user/{relpath}": "who {{ user }}\n"})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"{custom}/user/{relpath}: renders to" in result.err
+    assert "outside the areas of 'dev'" in result.err
+
+
+def test_per_user_template_files_land_in_each_users_area(cli, tmp_path):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {"user/infra/{{ user }}/who.txt.jinja": "who {{ user }}\n"})
+    root = tmp_path / "ws"
+    args = ("--template", "custom", "--template-dir", custom)
+
+    for user in ("alice", "bob"):
+        assert cli("init", "--root", root, "--user-name", user, *args).code == 0
+    again = cli("init", "--root", root, "--user-name", "alice", "--overwrite")
+
+    assert again.code == 0, again.err
+    for user in ("alice", "bob"):
+        assert (root / "infra" / user / "who.txt").read_text() == f"who {user}\n"
+
+
+def test_a_shared_template_file_in_a_users_area_is_refused(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--user-name", "alice")
+    custom = tmp_path / "tpl"
+    build_tree(custom, {"shared/infra/alice/x.txt": "x\n"})
+    before = snapshot(root)
+
+    result = cli(
+        "init", "--root", root, "--user-name", "bob", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "renders to infra/alice/x.txt, in a user's area" in result.err
+    assert snapshot(root) == before

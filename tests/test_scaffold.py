@@ -413,3 +413,20 @@ def test_init_extension_in_the_area_of_no_user_is_refused(cli, workspace):
     assert result.code == 2
     assert "'ghoost' is not a user of" in result.err
     assert _tree(copy) == before
+
+
+def test_a_template_holding_the_workspace_is_refused(cli, workspace):
+    before = sorted(
+        p.name for p in workspace.user_extensions_dir("taskservs").iterdir()
+    )
+
+    result = cli(
+        "tools", "create-extension", "taskservs/t", "--template",
+        workspace.root.parent, "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "--template: " in result.err
+    assert "holds the workspace" in result.err
+    after = sorted(p.name for p in workspace.user_extensions_dir("taskservs").iterdir())
+    assert after == before

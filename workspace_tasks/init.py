@@ -24,8 +24,12 @@ from workspace_tasks.choices import TEMPLATE_CHOICES, UserChoices, user_choices
 from workspace_tasks.context import (
     ENV_OF_TYPE,
     EXTENSION_KINDS,
+    MANIFEST,
+    MARKER,
+    RESTORE_STAGING_PREFIX,
     WORKSPACE_TYPES,
     Workspace,
+    area_name,
     check_user_areas_free,
 )
 from workspace_tasks.errors import UnsafeOperation, UsageError
@@ -35,6 +39,8 @@ from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
+# The code init generates: the workspace's copy of the tool, not a template's.
+TOOL_CODE = ("lib/path_resolver.py", "tools/tasks.py", "tools/dodo.py")
 EXAMPLES = ("minimal", "development", "testing")
 KIND_TITLES = {
     "providers": "Provider",
@@ -207,7 +213,12 @@ def _custom_parts(folder: Path) -> tuple[Path | None, Path | None]:
 
 
 def plan_files(ws: Workspace, options: InitOptions, variables: dict) -> list:
-    """Return every file ``init`` would write, rendered and checked."""
+    """Return every file ``init`` would write, rendered and checked.
+
+    Raises:
+        UsageError: a template does not render, two files take one path,
+            or a custom template is refused (see :func:`_custom_files`).
+    """
     plan = templating.RenderPlan()
     folders = [templating.template_path("workspace", "shared")]
     if options.template == "full":
@@ -224,15 +235,112 @@ def plan_files(ws: Workspace, options: InitOptions, variables: dict) -> list:
     if options.create_examples or options.template == "full":
         folders.append(templating.template_path("workspace", "examples"))
     folders.append(templating.template_path("workspace", "user"))
-    if options.template == "custom":
-        folders.extend(p for p in _custom_parts(Path(options.template_dir)) if p)
     for folder in folders:
         plan.extend(templating.render_folder(folder, variables))
+    if options.template == "custom":
+        plan.files += _custom_files(ws, Path(options.template_dir), variables)
     # A later folder (a custom template) wins over an earlier one.
     unique = {f.relpath: f for f in plan.files}
     files = list(unique.values())
     templating.check_overlaps(files)
     return files
+
+
+def _custom_files(
+    ws: Workspace, folder: Path, variables: dict
+) -> list[templating.PlannedFile]:
+    """Plan a custom template folder's files, each where it may go.
+
+    ``DIR/shared/`` (or all of ``DIR``) writes shared files, never into a
+    user's areas; ``DIR/user/`` writes this user's files, only into this
+    user's areas. No file may take a path the tool keeps for itself.
+
+    Raises:
+        UsageError: the folder holds the workspace or lies in it, or one
+            of its files would go where it may not (naming that file).
+    """
+    templating.check_template_place(folder, ws.root, "--template-dir")
+    shared, user = _custom_parts(folder)
+    files = []
+    for part, per_user in ((shared, False), (user, True)):
+        if part is None:
+            continue
+        for planned in templating.render_folder(part, variables).files:
+            _check_custom_output(ws, planned, per_user)
+            files.append(planned)
+    return files
+
+
+def tool_owned(relpath: str) -> str | None:
+    """Return what the tool keeps at ``relpath`` (None: a template may write it).
+
+    The marker and the record of ``init``, a restore's staging folders, the
+    tool's state, each user's settings, temporary files, log and backups,
+    and the generated tool code.
+    """
+    parts = relpath.split("/")
+    if relpath in (MARKER, MANIFEST):
+        return "a file the workspace keeps for itself"
+    if parts[0].startswith(RESTORE_STAGING_PREFIX):
+        return "a restore's staging folder"
+    if relpath in TOOL_CODE:
+        return "the tool's own code"
+    if parts[0] != "runtime" or len(parts) < 4:
+        return None
+    area, inside = parts[1], parts[3:]
+    if area == "state":
+        return "the tool's state"
+    if area == "workspaces" and (
+        inside in (["settings.toml"], ["current-infra"]) or inside[0] == "tmp"
+    ):
+        return "the user's settings and temporary files"
+    if area == "logs" and inside[0].startswith("provisioning.log"):
+        return "the tool's log"
+    if area == "data" and inside[0] == "backups":
+        return "the user's backups"
+    return None
+
+
+def _check_custom_output(
+    ws: Workspace, planned: templating.PlannedFile, per_user: bool
+) -> None:
+    """Refuse a custom template file that would go where it may not."""
+    relpath = planned.relpath
+    why = tool_owned(relpath)
+    if why is not None:
+        raise UsageError(
+            f"{planned.source}: renders to {relpath}, {why}; a template may "
+            "not write there"
+        )
+    parts = relpath.split("/")
+    if per_user and not in_user_area(parts, ws.user):
+        raise UsageError(
+            f"{planned.source}: renders to {relpath}, outside the areas of "
+            f"'{ws.user}'; a file of the template's user/ folder goes into "
+            "config/{{ user }}.toml, extensions/<kind>/{{ user }}/, "
+            "infra/{{ user }}/ or runtime/<area>/{{ user }}/"
+        )
+    owner = area_name(parts)
+    if not per_user and (
+        parts[0] == "runtime"
+        or (owner is not None and (owner == ws.user or ws.is_known_user(owner)))
+    ):
+        raise UsageError(
+            f"{planned.source}: renders to {relpath}, in a user's area; a shared "
+            "file of the template goes elsewhere (a user's files belong in its "
+            "user/ folder)"
+        )
+
+
+def in_user_area(parts: list[str], user: str) -> bool:
+    """Tell whether the path ``parts`` lies within ``user``'s own areas."""
+    if parts[:1] == ["config"]:
+        return parts == ["config", f"{user}.toml"]
+    if parts[:1] == ["infra"]:
+        return len(parts) >= 3 and parts[1] == user
+    if parts[:1] in (["extensions"], ["runtime"]):
+        return len(parts) >= 4 and area_name(parts) == user
+    return False
 
 
 def _digest(data: bytes) -> str:

@@ -214,6 +214,8 @@ def create_extension(
     check_name(name, "EXTENSION")
     _check_options(kind, options)
     target = _destination(ws, kind, name, options.shared)
+    if options.template_dir is not None:
+        templating.check_template_place(options.template_dir, ws.root, "--template")
     template = options.template_dir or templating.template_path("extensions", kind)
     plan = plan_extension(
         Path(template), variables(ws, kind, name, options), kind, name
