@@ -14,7 +14,7 @@ import pytest
 
 from tests.backup_helpers import snapshot
 from tests.conftest import build_tree
-from workspace_tasks import safefs
+from workspace_tasks import __version__, safefs
 from workspace_tasks.context import MARKER
 from workspace_tasks.init import InitOptions, init_workspace
 
@@ -750,3 +750,20 @@ def test_a_shared_template_file_in_a_users_area_is_refused(cli, tmp_path):
     assert result.code == 2
     assert "renders to infra/alice/x.txt, in a user's area" in result.err
     assert snapshot(root) == before
+
+
+def test_overwrite_brings_the_marker_to_this_version(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--workspace-type", "testing")
+    marker = root / MARKER
+    marker.write_text(marker.read_text().replace(__version__, "0.0.1"))
+
+    cli("init", "--root", root, "--user-name", "tester")
+    assert 'tool_version = "0.0.1"' in marker.read_text()
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert result.code == 0, result.err
+    table = tomllib.loads(marker.read_text())["workspace"]
+    assert (table["tool_version"], table["type"]) == (__version__, "testing")
+    checked = cli("health", "check-integration", "--root", root)
+    assert checked.code == 0, checked.out

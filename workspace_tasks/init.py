@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import stat
+import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -570,7 +571,7 @@ def init_workspace(
         copies = _Copies(ws, undo, f"overwritten-{stamp}")
         for step in steps:
             _apply(ws, undo, step, copies, record.files, result)
-        _write_marker(ws, undo, variables)
+        _write_marker(ws, undo, variables, options.overwrite)
         record.users[ws.user] = _user_record(options, variables)
         undo.write(ws.manifest, record.to_json())
     skipped = {_template_folder(s.file.relpath) for s in steps if s.action == "skip"}
@@ -767,11 +768,42 @@ def _apply(
         result.regenerated.append(planned.relpath)
 
 
-def _write_marker(ws: Workspace, undo: safefs.Undo, variables: dict) -> None:
-    if ws.marker.is_file():
+def _write_marker(
+    ws: Workspace, undo: safefs.Undo, variables: dict, overwrite: bool
+) -> None:
+    """Write the marker if missing; with ``overwrite`` bring its version up.
+
+    Regenerating the workspace makes it this version's: the marker then
+    names this version (the rest of it kept as it is), which is what
+    health's version check compares.
+    """
+    if not ws.marker.is_file():
+        source = templating.template_path("workspace", "marker.toml.jinja")
+        text = templating.render_text(
+            templating.environment(), source.read_text(), variables, str(source)
+        )
+        undo.write(ws.marker, text)
         return
-    source = templating.template_path("workspace", "marker.toml.jinja")
-    text = templating.render_text(
-        templating.environment(), source.read_text(), variables, str(source)
-    )
-    undo.write(ws.marker, text)
+    if overwrite:
+        updated = _marker_with_version(ws, variables["tool_version"])
+        if updated is not None:
+            undo.write(ws.marker, updated)
+
+
+def _marker_with_version(ws: Workspace, version: str) -> str | None:
+    """Return the marker's text naming ``version`` (None: as it is, or unreadable).
+
+    A marker that does not parse is left for health to report.
+    """
+    import tomlkit
+
+    try:
+        text = ws.marker.read_text(encoding="utf-8")
+        table = tomllib.loads(text).get("workspace")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    if not isinstance(table, dict) or table.get("tool_version") == version:
+        return None
+    document = tomlkit.parse(text)
+    document["workspace"]["tool_version"] = version  # type: ignore[index]
+    return tomlkit.dumps(document)
