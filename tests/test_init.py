@@ -556,6 +556,8 @@ def test_full_fills_a_minimal_template_folder_only_with_overwrite(cli, tmp_path)
     again = cli("init", "--root", root, "--overwrite", "--template", "full")
     assert again.code == 0, again.err
     assert (template / "extension.toml.jinja").is_file()
+    assert not (template / "README.md").exists()
+    assert "extensions/providers/template/README.md was removed" in again.out
 
 
 def test_overwrite_keeps_when_the_user_was_created(cli, tmp_path):
@@ -767,3 +769,26 @@ def test_overwrite_brings_the_marker_to_this_version(cli, tmp_path):
     assert (table["tool_version"], table["type"]) == (__version__, "testing")
     checked = cli("health", "check-integration", "--root", root)
     assert checked.code == 0, checked.out
+
+
+def test_full_over_minimal_keeps_a_changed_placeholder_aside(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    readme = root / "extensions" / "providers" / "template" / "README.md"
+    readme.write_text("my notes\n")
+
+    result = cli("init", "--root", root, "--overwrite", "--template", "full")
+
+    assert result.code == 0, result.err
+    assert not readme.exists()
+    kept = list((root / "runtime/data/dev/backups").glob("overwritten-*"))
+    copy = kept[0] / "extensions/providers/template/README.md"
+    assert copy.read_text() == "my notes\n"
+
+
+def test_minimal_placeholder_says_what_the_folder_holds(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    text = (root / "extensions/taskservs/template/README.md").read_text()
+    assert "holds\nthis README only" in text
+    assert "empty" not in text

@@ -430,3 +430,35 @@ def test_a_template_holding_the_workspace_is_refused(cli, workspace):
     assert "holds the workspace" in result.err
     after = sorted(p.name for p in workspace.user_extensions_dir("taskservs").iterdir())
     assert after == before
+
+
+def test_copy_then_init_replaces_the_minimal_placeholder(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    kind_dir = root / "extensions" / "providers"
+    placeholder = (kind_dir / "template" / "README.md").read_bytes()
+    cli("init", "--root", root, "--overwrite", "--template", "full")
+    copy = kind_dir / "cp1"
+    shutil.copytree(kind_dir / "template", copy)
+    (copy / "README.md").write_bytes(placeholder)  # as copied before the switch
+
+    result = cli("tools", "init-extension", "providers/cp1", "--path", copy, cwd=root)
+
+    assert result.code == 0, result.err
+    assert (copy / "README.md").read_text().startswith("# Provider cp1")
+    assert not (copy / "README.md.jinja").exists()
+
+
+def test_copy_then_init_keeps_a_readme_of_the_users_own(cli, workspace):
+    kind_dir = workspace.extension_kind_dir("providers")
+    copy = kind_dir / "cp2"
+    shutil.copytree(kind_dir / "template", copy)
+    (copy / "README.md").write_text("mine\n")
+    before = _tree(copy)
+
+    result = cli("tools", "init-extension", "providers/cp2", cwd=copy)
+
+    assert result.code == 2
+    assert "README.md.jinja and" in result.err
+    assert "both render to README.md" in result.err
+    assert _tree(copy) == before

@@ -85,6 +85,7 @@ class InitResult:
     unchanged: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     preserved: dict[str, str] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
     not_regenerated: dict[str, str] = field(default_factory=dict)
     template_folders_kept: list[str] = field(default_factory=list)
     folders_created: list[str] = field(default_factory=list)
@@ -95,7 +96,8 @@ class InitResult:
 
 @dataclass(frozen=True)
 class _Step:
-    # create, regenerate, preserve, move-aside, unchanged, keep, skip, blocked
+    # create, regenerate, preserve, move-aside, unchanged, keep, skip, blocked;
+    # for what an earlier template left (see _stale_steps): remove, move-aside
     action: str
     file: templating.PlannedFile
     why: str = ""
@@ -439,6 +441,61 @@ def _filled_template_folders(ws: Workspace, options: InitOptions) -> set[str]:
     return filled
 
 
+def _stale_steps(
+    ws: Workspace, steps: list[_Step], manifest: dict[str, str]
+) -> list[_Step]:
+    """Plan taking away what an earlier template left in a folder filled now.
+
+    When ``--template full --overwrite`` fills an extension template folder
+    that held the minimal README, that README is no part of the new
+    template: the one ``init`` wrote, unchanged, is removed; one the user
+    changed (or a link there) is kept aside as any replaced file is.
+    """
+    filled = {
+        _template_folder(step.file.relpath) for step in steps if step.action != "skip"
+    }
+    planned = {step.file.relpath for step in steps}
+    stale = []
+    for relpath in sorted(manifest):
+        if relpath in planned or _template_folder(relpath) not in filled - {None}:
+            continue
+        target = ws.root / relpath
+        try:
+            info = target.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        source = templating.PlannedFile(relpath, b"", 0, target)
+        if stat.S_ISLNK(info.st_mode):
+            stale.append(_Step("move-aside", source))
+        elif stat.S_ISREG(info.st_mode):
+            unchanged = manifest[relpath] == _digest(target.read_bytes())
+            stale.append(_Step("remove" if unchanged else "move-aside", source))
+    return stale
+
+
+def _drop(
+    ws: Workspace,
+    undo: safefs.Undo,
+    step: _Step,
+    copies: _Copies,
+    manifest: dict[str, str],
+    result: InitResult,
+) -> None:
+    """Carry out a step of :func:`_stale_steps`: remove, or keep aside."""
+    relpath = step.file.relpath
+    target = ws.root / relpath
+    if step.action == "remove":
+        undo.remove_file(target)
+        log.info("removed %s, which the new template replaces", relpath)
+    else:
+        copy = copies.place_for(relpath)
+        undo.rename(target, copy)
+        result.preserved[relpath] = str(copy)
+        log.info("moved your %s aside to %s", relpath, copy)
+    manifest.pop(relpath, None)
+    result.removed.append(relpath)
+
+
 def _folders(ws: Workspace, options: InitOptions, infra: str) -> list[Path]:
     root = ws.root
     wanted = [root / "config", root / "lib", root / "tools", root / "infra" / "local"]
@@ -528,6 +585,27 @@ def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
     return plan_files(ws, replace(setup, template="minimal"), variables)
 
 
+def placeholder_digests(ws: Workspace, kind: str) -> dict[str, set[str]]:
+    """Return the digests of the files ``init`` writes in a template folder.
+
+    Per file of ``extensions/<kind>/template/`` (relative to it): the
+    minimal template's placeholder as this version renders it, and what the
+    record says ``init`` wrote there, so a copy of the folder tells the
+    tool's own unchanged files from the user's.
+    """
+    setup = known_setup(ws)
+    variables = _variables(ws, setup, setup.infra_name or "")
+    folder = templating.template_path("workspace", "minimal", "extensions", kind)
+    digests: dict[str, set[str]] = {}
+    for planned in templating.render_folder(folder / "template", variables).files:
+        digests.setdefault(planned.relpath, set()).add(_digest(planned.data))
+    prefix = f"extensions/{kind}/template/"
+    for relpath, digest in read_manifest(ws).items():
+        if relpath.startswith(prefix):
+            digests.setdefault(relpath[len(prefix) :], set()).add(digest)
+    return digests
+
+
 def init_workspace(
     ws: Workspace, options: InitOptions, now: datetime | None = None
 ) -> InitResult:
@@ -560,6 +638,7 @@ def init_workspace(
         check_inside(ws, folder)  # a link out of the workspace: nothing written
     record = read_record(ws.root)
     steps = _decide(ws, files, record.files, options)
+    stale = _stale_steps(ws, steps, record.files)
     _check_plan(ws, options, infra, steps)
 
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
@@ -569,6 +648,8 @@ def init_workspace(
     with safefs.Undo(ws.root) as undo:
         _make_folders(ws, undo, options, infra, result)
         copies = _Copies(ws, undo, f"overwritten-{stamp}")
+        for step in stale:
+            _drop(ws, undo, step, copies, record.files, result)
         for step in steps:
             _apply(ws, undo, step, copies, record.files, result)
         _write_marker(ws, undo, variables, options.overwrite)

@@ -415,6 +415,22 @@ class Undo:
         atomic_write(path, data, mode)
         self._steps.append(("file", path, previous))
 
+    def remove_file(self, path: Path) -> None:
+        """Remove the regular file ``path``; undone by writing it back.
+
+        Raises:
+            UnsafeOperation: ``path`` is not a regular file inside the root.
+        """
+        path = Path(path)
+        check_within(path, self.root)
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeOperation(f"refusing to remove {path}: not a regular file")
+        times = (info.st_atime_ns, info.st_mtime_ns)
+        previous = (path.read_bytes(), stat.S_IMODE(info.st_mode), times)
+        remove_path(path, self.root)
+        self._steps.append(("file", path, previous))
+
     def rename(self, source: Path, target: Path) -> None:
         """Rename ``source`` to ``target`` as :func:`rename` does."""
         rename(source, target, self.root)

@@ -9,6 +9,7 @@ extension into a hidden staging folder and renames it into place;
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import asdict, dataclass, field
@@ -138,9 +139,12 @@ def _template_problems(plan: templating.RenderPlan) -> list[Problem]:
 
 
 def plan_extension(
-    template: Path, variables_: dict, kind: str, name: str
+    template: Path, variables_: dict, kind: str, name: str, skip: set[str] = frozenset()
 ) -> templating.RenderPlan:
     """Render ``template`` into a plan, refusing a template with problems.
+
+    ``skip`` names files of the template (relative to it) left out of the
+    plan (see :func:`init_extension`).
 
     Raises:
         UsageError: a ``.jinja`` file fails to render, or a ``.j2`` template
@@ -148,7 +152,7 @@ def plan_extension(
     """
     if not template.is_dir():
         raise UsageError(f"--template: {template} is not a folder")
-    plan = templating.render_folder(template, variables_)
+    plan = templating.render_folder(template, variables_, skip=skip)
     problems = [p for p in _template_problems(plan) if p.severity == "error"]
     if problems:
         details = "; ".join(str(p) for p in problems)
@@ -291,7 +295,9 @@ def init_extension(
     folder = Path(os.path.abspath(folder))
     safefs.check_within(folder, ws.root)
     _check_copied_template(ws, folder, kind, name)
-    plan = plan_extension(folder, variables(ws, kind, name, options), kind, name)
+    values = variables(ws, kind, name, options)
+    replaced = _replaced_plain_files(ws, folder, kind, values)
+    plan = plan_extension(folder, values, kind, name, skip=replaced)
 
     planned = {p.relpath for p in plan.files}
     sources = _template_sources(folder)
@@ -307,6 +313,45 @@ def init_extension(
     _remove_template_folders(ws, folder)
     log.info("initialised %s/%s in %s", kind, name, folder)
     return result
+
+
+def _replaced_plain_files(
+    ws: Workspace, folder: Path, kind: str, values: dict
+) -> set[str]:
+    """Return the plain files of a copied template its ``.jinja`` files replace.
+
+    ``README.md.jinja`` renders to ``README.md``; a ``README.md`` beside it
+    (the minimal template's placeholder, copied with the folder) is replaced
+    by the rendered one when it is the tool's own unchanged file or the
+    very text the template renders to. Any other file of that name is the
+    user's, and the clash is reported as such.
+    """
+    from workspace_tasks.init import placeholder_digests
+
+    placeholders = placeholder_digests(ws, kind)
+    replaced = set()
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            plain = name[: -len(templating.RENDER_SUFFIX)]
+            if not name.endswith(templating.RENDER_SUFFIX) or plain not in filenames:
+                continue
+            here = Path(dirpath)
+            relpath = (here / plain).relative_to(folder).as_posix()
+            data = (here / plain).read_bytes()
+            ours = hashlib.sha256(data).hexdigest() in placeholders.get(relpath, set())
+            if ours or data == _rendered(here / name, values):
+                replaced.add(relpath)
+    return replaced
+
+
+def _rendered(source: Path, values: dict) -> bytes | None:
+    """Return what the ``.jinja`` file ``source`` renders to (None: it fails)."""
+    try:
+        text = source.read_text(encoding="utf-8")
+        env = templating.environment()
+        return templating.render_text(env, text, values, str(source)).encode()
+    except (OSError, UnicodeDecodeError, UsageError):
+        return None
 
 
 def _template_sources(folder: Path) -> list[str]:

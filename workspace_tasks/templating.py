@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,12 +262,17 @@ def check_overlaps(files: list[PlannedFile]) -> None:
 
 
 def render_folder(
-    folder: Path, variables: Mapping[str, Any], *, render: bool = True
+    folder: Path,
+    variables: Mapping[str, Any],
+    *,
+    render: bool = True,
+    skip: Collection[str] = (),
 ) -> RenderPlan:
     """Plan what ``folder`` renders to, checking every template first.
 
     With ``render`` false the folder is planned as a verbatim copy (names and
     ``.jinja`` files kept as they are), as a template to be rendered later.
+    The files named in ``skip`` (relative to ``folder``) are left out.
 
     Nothing is written: a missing variable or a syntax error in any file
     stops the plan before the first file lands on disk. Symbolic links in a
@@ -293,6 +298,8 @@ def render_folder(
             _check_name_characters(name, here / name)
         for name in sorted(filenames):
             if name == "__pycache__" or name.endswith(".pyc"):
+                continue
+            if "/".join([*relative, name]) in skip:
                 continue
             planned = _plan_file(env, here / name, rel_here, variables, render)
             plan.files.append(planned)
