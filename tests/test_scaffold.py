@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from workspace_tasks.manifest import package_of
+from workspace_tasks.templating import template_path
 
 DATA = Path(__file__).parent / "data"
 KINDS = ["providers", "taskservs", "clusters"]
@@ -26,6 +27,9 @@ hostname = "h-01"
 ansible_managed = "managed by the workspace"
 version = "2.1"
 zone = "zone-1"
+provider = "case"
+network_name = "case-private"
+network_cidr = "10.10.0.0/24"
 """
 
 
@@ -254,8 +258,10 @@ def test_init_refuses_an_initialised_extension(cli, workspace):
 
 
 def _case_template(tmp_path: Path) -> Path:
+    """Return the shipped provider template with the case files over it."""
     template = tmp_path / "provider-template"
-    shutil.copytree(DATA / "provider-template", template)
+    shutil.copytree(template_path("extensions", "providers"), template)
+    shutil.copytree(DATA / "provider-template", template, dirs_exist_ok=True)
     (template / "extension.toml.jinja").write_text(CASE_MANIFEST)
     return template
 
@@ -369,7 +375,7 @@ def test_recorded_module_that_is_no_package_name_is_a_problem(make_workspace, cl
     assert "[extension] module must be a Python package name" in checked.out
 
 
-# A user's area is for users.
+# A user's area is for users; a template must give a valid extension.
 
 
 def test_creating_in_the_area_of_a_name_that_is_no_user_is_refused(cli, workspace):
@@ -415,23 +421,6 @@ def test_init_extension_in_the_area_of_no_user_is_refused(cli, workspace):
     assert _tree(copy) == before
 
 
-def test_a_template_holding_the_workspace_is_refused(cli, workspace):
-    before = sorted(
-        p.name for p in workspace.user_extensions_dir("taskservs").iterdir()
-    )
-
-    result = cli(
-        "tools", "create-extension", "taskservs/t", "--template",
-        workspace.root.parent, "--root", workspace.root,
-    )  # fmt: skip
-
-    assert result.code == 2
-    assert "--template: " in result.err
-    assert "holds the workspace" in result.err
-    after = sorted(p.name for p in workspace.user_extensions_dir("taskservs").iterdir())
-    assert after == before
-
-
 def test_copy_then_init_replaces_the_minimal_placeholder(cli, tmp_path):
     root = tmp_path / "ws"
     cli("init", "--root", root)
@@ -462,3 +451,59 @@ def test_copy_then_init_keeps_a_readme_of_the_users_own(cli, workspace):
     assert "README.md.jinja and" in result.err
     assert "both render to README.md" in result.err
     assert _tree(copy) == before
+
+
+def test_an_empty_template_is_refused_and_nothing_created(cli, workspace, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    kind_dir = workspace.user_extensions_dir("providers")
+    before = sorted(p.name for p in kind_dir.iterdir())
+
+    result = cli(
+        "tools", "create-extension", "providers/e1", "--template", empty,
+        "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "it lacks what a provider requires: extension.toml, README.md" in result.err
+    assert sorted(p.name for p in kind_dir.iterdir()) == before
+
+
+def test_a_template_giving_an_invalid_extension_leaves_nothing(
+    cli, workspace, tmp_path
+):
+    template = tmp_path / "tpl"
+    shutil.copytree(template_path("extensions", "providers"), template)
+    (template / "{{ module }}" / "servers.py").write_text("def broken(:\n")
+    kind_dir = workspace.user_extensions_dir("providers")
+    before = sorted(p.name for p in kind_dir.iterdir())
+
+    result = cli(
+        "tools", "create-extension", "providers/bad", "--template", template,
+        "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "the result would not be a valid extension: bad/servers.py:1" in result.err
+    assert sorted(p.name for p in kind_dir.iterdir()) == before
+    listed = cli("health", "check-extensions", "--root", workspace.root)
+    assert listed.code == 0, listed.out
+
+
+def test_a_template_holding_the_workspace_is_refused(cli, workspace):
+    before = sorted(
+        p.name for p in workspace.user_extensions_dir("taskservs").iterdir()
+    )
+
+    result = cli(
+        "tools", "create-extension", "taskservs/t", "--template",
+        workspace.root.parent, "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "--template: " in result.err
+    assert "holds the workspace" in result.err
+    after = sorted(p.name for p in workspace.user_extensions_dir("taskservs").iterdir())
+    assert after == before

@@ -23,6 +23,7 @@ from workspace_tasks.manifest import (
     Manifest,
     module_name,
     parse_manifest,
+    required_files,
 )
 from workspace_tasks.names import check_name
 from workspace_tasks.problems import Problem
@@ -147,12 +148,19 @@ def plan_extension(
     plan (see :func:`init_extension`).
 
     Raises:
-        UsageError: a ``.jinja`` file fails to render, or a ``.j2`` template
-            uses a variable, filter or test its manifest does not declare.
+        UsageError: a ``.jinja`` file fails to render, a ``.j2`` template
+            uses a variable, filter or test its manifest does not declare, or
+            a file or folder the kind requires is not in the template.
     """
     if not template.is_dir():
         raise UsageError(f"--template: {template} is not a folder")
     plan = templating.render_folder(template, variables_, skip=skip)
+    missing = _missing_required(plan, kind, name)
+    if missing:
+        raise UsageError(
+            f"cannot create {kind}/{name} from {template}: it lacks what a "
+            f"{KIND_TITLES[kind]} requires: {', '.join(missing)}"
+        )
     problems = [p for p in _template_problems(plan) if p.severity == "error"]
     if problems:
         details = "; ".join(str(p) for p in problems)
@@ -161,6 +169,29 @@ def plan_extension(
             "declare the names in the template's extension.toml"
         )
     return plan
+
+
+def _missing_required(plan: templating.RenderPlan, kind: str, name: str) -> list[str]:
+    """Return the required files and folders of ``kind`` the plan lacks."""
+    by_path = {planned.relpath: planned for planned in plan.files}
+    module = None
+    manifest_file = by_path.get(MANIFEST_NAME)
+    if manifest_file is not None:
+        try:
+            module = parse_manifest(manifest_file.data, MANIFEST_NAME).module
+        except UsageError:
+            module = None  # the validation of the result names the error
+    folders = set(plan.folders)
+    for relpath in by_path:
+        parts = relpath.split("/")
+        folders.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+    missing = []
+    for entry in required_files(kind, name, module):
+        wanted = entry.rstrip("/")
+        present = wanted in folders if entry.endswith("/") else wanted in by_path
+        if not present:
+            missing.append(entry)
+    return missing
 
 
 def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
@@ -229,13 +260,22 @@ def create_extension(
     result.written = sorted(planned.relpath for planned in plan.files)
     if options.dry_run:
         return result
-    _write_staged(ws, target, plan)
+    _write_staged(ws, target, plan, kind, name)
     log.info("created %s/%s at %s (%d files)", kind, name, target, len(plan.files))
     return result
 
 
-def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> None:
-    """Write the plan into a hidden sibling folder, then rename it into place."""
+def _write_staged(
+    ws: Workspace, target: Path, plan: templating.RenderPlan, kind: str, name: str
+) -> None:
+    """Write the plan into a hidden sibling folder, then rename it into place.
+
+    The staged extension is validated first: one that would not pass its
+    own validation is removed again and never appears.
+
+    Raises:
+        UsageError: the staged extension is not valid (its first problem).
+    """
     safefs.make_dirs(target.parent, root=ws.root)
     staging = safefs.make_temp_dir(target.parent, f".{target.name}.", ws.root)
     try:
@@ -244,6 +284,7 @@ def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> N
         for planned in plan.files:
             safefs.check_within(staging / planned.relpath, staging)
             safefs.atomic_write(staging / planned.relpath, planned.data, planned.mode)
+        _check_staged(ws, staging, kind, name)
         safefs.set_mode(staging, 0o755, ws.root)
         # A rename is atomic: the extension appears whole or not at all.
         safefs.rename(staging, target, ws.root)
@@ -251,6 +292,23 @@ def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> N
         safefs.remove_path(staging, ws.root)
         raise
     safefs.fsync_dir(target.parent)
+
+
+def _check_staged(ws: Workspace, staging: Path, kind: str, name: str) -> None:
+    """Refuse a staged extension that does not pass validation."""
+    from workspace_tasks.validation import check_folder, taskserv_finder
+
+    problems = check_folder(
+        staging, kind, name, base=staging, find_taskserv=taskserv_finder(ws)
+    )
+    errors = [problem for problem in problems if problem.severity == "error"]
+    if not errors:
+        return
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise UsageError(
+        f"cannot create {kind}/{name}: the result would not be a valid "
+        f"extension: {errors[0]}{more}; nothing was written"
+    )
 
 
 def _check_copied_template(ws: Workspace, folder: Path, kind: str, name: str) -> None:
