@@ -128,7 +128,7 @@ def test_cluster_type_reaches_the_manifest(cli, workspace):
     [
         (["providers/x", "--service-type", "db"], "--service-type"),
         (["taskservs/x", "--cluster-type", "web"], "--cluster-type"),
-        (["widgets/x"], "EXTENSION"),
+        (["widgets/x"], "KIND/NAME"),
     ],
     ids=["service-type-on-provider", "cluster-type-on-taskserv", "unknown-kind"],
 )
@@ -154,7 +154,7 @@ def test_bad_name_is_refused_and_nothing_created(cli, workspace, name):
 
     assert result.code == 2
     assert result.err.count("\n") == 1
-    assert "EXTENSION" in result.err
+    assert "KIND/NAME" in result.err
     assert _tree(workspace.extensions_dir) == before
     assert not (workspace.root.parent / "elsewhere").exists()
 

@@ -42,6 +42,8 @@ KIND_TITLES = {
     "clusters": "cluster",
 }
 TEMPLATE_MARK = MANIFEST_NAME + templating.RENDER_SUFFIX
+# What the commands and their messages call the extension argument.
+REFERENCE = "KIND/NAME"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class ScaffoldResult:
         return asdict(self)
 
 
-def parse_reference(reference: str, flag: str = "EXTENSION") -> tuple[str, str]:
+def parse_reference(reference: str, flag: str = REFERENCE) -> tuple[str, str]:
     """Split ``<kind>/<name>`` and check both parts.
 
     Raises:
@@ -206,12 +208,12 @@ def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
     """
     if name == "template":
         raise UsageError(
-            f"EXTENSION: 'template' is the name of extensions/{kind}/template, "
+            f"{REFERENCE}: 'template' is the name of extensions/{kind}/template, "
             "the shared template folder; choose another name"
         )
     if ws.is_known_user(name):
         raise UsageError(
-            f"EXTENSION: {quoted(name)} is the name of a user, whose area is "
+            f"{REFERENCE}: {quoted(name)} is the name of a user, whose area is "
             f"extensions/{kind}/{name}; choose another name"
         )
 
@@ -246,7 +248,7 @@ def create_extension(
         NotFoundError: without ``shared``, the user is no user of the
             workspace (see :func:`~workspace_tasks.context.require_user`).
     """
-    check_name(name, "EXTENSION")
+    check_name(name, REFERENCE)
     _check_options(kind, options)
     target = _destination(ws, kind, name, options.shared)
     if options.template_dir is not None:
@@ -348,7 +350,7 @@ def init_extension(
         UsageError: the folder is not a copied template of this workspace, or
             the template has problems.
     """
-    check_name(name, "EXTENSION")
+    check_name(name, REFERENCE)
     _check_options(kind, options)
     folder = Path(os.path.abspath(folder))
     safefs.check_within(folder, ws.root)
