@@ -605,6 +605,16 @@ def test_a_bad_recorded_infra_name_names_its_file(cli, tmp_path):
     assert not result.err.startswith("workspace: error: --infra-name")
 
 
+def test_first_init_of_a_workspace_and_of_a_user_is_logged(cli, tmp_path):
+    root = tmp_path / "ws"
+    for user in ("dev", "tester"):
+        result = cli("init", "--root", root, "--user-name", user)
+        assert result.code == 0, result.err
+        log = (root / "runtime/logs" / user / "provisioning.log").read_text()
+        assert f"initialised {root} for {user}" in log
+        assert log.rstrip().endswith(": exit code 0")
+
+
 # Custom templates: where they lie and where their files go.
 
 
