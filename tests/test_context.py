@@ -276,3 +276,45 @@ def test_users_are_the_recorded_ones_not_names_areas_were_left_under(workspace):
         "runtime/workspaces/x: no settings.toml and no recorded init; "
         "not listed as a user"
     ]
+
+
+def test_an_empty_root_is_refused(cli, tmp_path):
+    result = cli("init", "--root", "", cwd=tmp_path)
+
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: --root: the folder name is empty; pass a folder, e.g. ./ws\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_inside_a_workspace_is_no_workspace(cli, workspace):
+    inside = workspace.root / "infra"
+
+    result = cli("status", "--root", inside)
+
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: --root: {inside} lies inside the workspace "
+        f"{workspace.root} and is not one; pass --root {workspace.root}\n"
+    )
+
+
+@pytest.mark.parametrize("how", ["--root", "PROVISIONING_WORKSPACE_ROOT"])
+def test_no_workspace_is_made_inside_another(cli, workspace, monkeypatch, how):
+    nested = workspace.root / "infra" / "nested"
+    args = ["--root", nested] if how == "--root" else []
+    if how != "--root":
+        monkeypatch.setenv(how, str(nested))
+    before = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+
+    result = cli("init", "--user-name", "other", *args)
+
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: {how}: {nested} lies inside the workspace "
+        f"{workspace.root}; a workspace cannot hold another: choose a folder "
+        "outside it\n"
+    )
+    after = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+    assert after == before

@@ -434,6 +434,27 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+def _refuse_inside_workspace(chosen: Path, how: str, creating: bool) -> None:
+    """Refuse a folder that lies inside a workspace without being one.
+
+    Raises:
+        UsageError: naming what chose the folder and the workspace holding
+            it; ``init`` (``creating``) would make a workspace in it.
+    """
+    outer = next((f for f in chosen.parents if (f / MARKER).is_file()), None)
+    if outer is None:
+        return
+    if creating:
+        raise UsageError(
+            f"{how}: {chosen} lies inside the workspace {outer}; a workspace "
+            "cannot hold another: choose a folder outside it"
+        )
+    raise UsageError(
+        f"{how}: {chosen} lies inside the workspace {outer} and is not one; "
+        f"pass --root {outer}"
+    )
+
+
 USER_VARIABLES = ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME")
 
 
@@ -549,6 +570,8 @@ def locate(
     the user's areas never start a user's areas of their own.
     """
     chosen: Path | None = None
+    if root is not None and not root.strip():
+        raise UsageError("--root: the folder name is empty; pass a folder, e.g. ./ws")
     if root:
         chosen, how = expand_home(root, environ), "--root"
     elif environ.get("PROVISIONING_WORKSPACE_ROOT"):
@@ -567,6 +590,8 @@ def locate(
     log.debug("workspace %s chosen by %s", chosen, how)
     if chosen.exists() and not chosen.is_dir():
         raise UsageError(f"{how}: {chosen} is a file, not a workspace folder")
+    if not (chosen / MARKER).is_file():
+        _refuse_inside_workspace(chosen, how, creating=not must_exist)
     if must_exist and not (chosen / MARKER).is_file():
         raise NotFoundError(
             f"{chosen} is not a workspace (no {MARKER}); "
