@@ -799,6 +799,22 @@ def test_a_report_that_cannot_be_saved_is_still_shown(workspace, cli, immutable)
     )
 
 
+def test_repairs_leave_another_users_links_alone(make_workspace, cli):
+    developer = make_workspace("developer")
+    tester = make_workspace("tester")
+    link = developer.infra_dir / "tester" / "usbdata"
+    link.symlink_to("/mnt/none")
+
+    _, fixed = health(cli, developer, "--fix-issues")
+    _, theirs = health(cli, tester)
+
+    assert link.is_symlink()
+    assert "usbdata" not in json.dumps(fixed)
+    assert theirs["checks"]["directories"]["issues"] == [
+        "Broken symlink infra/tester/usbdata -> /mnt/none"
+    ]
+
+
 def test_lost_settings_come_back_with_the_users_type_infra_and_template(
     make_workspace, cli
 ):
