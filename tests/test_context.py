@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import build_tree
 from workspace_tasks import context
 from workspace_tasks.context import MARKER, expand_home, locate
 
@@ -215,3 +216,105 @@ def test_any_single_area_makes_a_user_known(workspace):
     (workspace.infra_dir / "solo").mkdir()
 
     assert other.has_areas()
+
+
+CREATING_COMMANDS = {
+    "create-extension": ["tools", "create-extension", "providers/gp"],
+    "create-infra": ["resolve", "path", "infra", "i1", "--create-missing"],
+    "create-runtime": ["resolve", "path", "runtime/cache", "x", "--create-missing"],
+    "create-config": ["resolve", "path", "config", "user", "--create-missing"],
+    "create-merged": ["resolve", "path", "config", "merged", "--create-missing"],
+    "config-edit": ["config", "edit"],
+}
+
+
+# With a user file left under the name, resolving "config user" finds it.
+CREATING_CASES = [
+    pytest.param(command, leftover, id=f"{name}-{leftover or 'nothing'}-left")
+    for name, command in CREATING_COMMANDS.items()
+    for leftover in (None, "config/ghost.toml")
+    if not (leftover and name == "create-config")
+]
+
+
+@pytest.mark.parametrize(("command", "leftover"), CREATING_CASES)
+def test_commands_creating_in_a_users_area_refuse_a_name_that_is_no_user(
+    cli, workspace, monkeypatch, command, leftover
+):
+    monkeypatch.setenv("EDITOR", "true")
+    if leftover:
+        build_tree(workspace.root, {leftover: "[workspace]\n"})
+    before = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+
+    result = cli(*command, "--root", workspace.root, "--workspace-user", "ghost")
+
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: --workspace-user: 'ghost' is not a user of "
+        f"{workspace.root} (users: dev); run 'workspace init --user-name ghost' "
+        "to create the user\n"
+    )
+    after = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+    assert after == before
+
+
+def test_users_are_the_recorded_ones_not_names_areas_were_left_under(workspace):
+    build_tree(
+        workspace.root,
+        {
+            "config/ghost.toml": "",
+            "infra/typo/i1/": None,
+            "runtime/workspaces/x/": None,
+        },
+    )
+    (workspace.root / "runtime/workspaces/dev/settings.toml").unlink()
+
+    assert workspace.known_users() == ["dev"]  # recorded by its init
+    assert not workspace.is_known_user("ghost")
+    assert not workspace.is_known_user("typo")
+    assert workspace.foreign_user_folders() == [
+        "runtime/workspaces/x: no settings.toml and no recorded init; "
+        "not listed as a user"
+    ]
+
+
+def test_an_empty_root_is_refused(cli, tmp_path):
+    result = cli("init", "--root", "", cwd=tmp_path)
+
+    assert result.code == 2
+    assert result.err == (
+        "workspace: error: --root: the folder name is empty; pass a folder, e.g. ./ws\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_inside_a_workspace_is_no_workspace(cli, workspace):
+    inside = workspace.root / "infra"
+
+    result = cli("status", "--root", inside)
+
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: --root: {inside} lies inside the workspace "
+        f"{workspace.root} and is not one; pass --root {workspace.root}\n"
+    )
+
+
+@pytest.mark.parametrize("how", ["--root", "PROVISIONING_WORKSPACE_ROOT"])
+def test_no_workspace_is_made_inside_another(cli, workspace, monkeypatch, how):
+    nested = workspace.root / "infra" / "nested"
+    args = ["--root", nested] if how == "--root" else []
+    if how != "--root":
+        monkeypatch.setenv(how, str(nested))
+    before = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+
+    result = cli("init", "--user-name", "other", *args)
+
+    assert result.code == 2
+    assert result.err == (
+        f"workspace: error: {how}: {nested} lies inside the workspace "
+        f"{workspace.root}; a workspace cannot hold another: choose a folder "
+        "outside it\n"
+    )
+    after = sorted(p.relative_to(workspace.root) for p in workspace.root.rglob("*"))
+    assert after == before

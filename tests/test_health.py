@@ -861,3 +861,37 @@ def test_configuration_advice_matches_the_problem(workspace, cli, text, advised)
     assert len(advice) == 1
     assert advice[0].startswith(advised)
     assert advice[0].endswith(", then run 'workspace health check-config'")
+
+
+def test_repairs_leave_another_users_links_alone(make_workspace, cli):
+    developer = make_workspace("developer")
+    tester = make_workspace("tester")
+    link = developer.infra_dir / "tester" / "usbdata"
+    link.symlink_to("/mnt/none")
+
+    _, fixed = health(cli, developer, "--fix-issues")
+    _, theirs = health(cli, tester)
+
+    assert link.is_symlink()
+    assert "usbdata" not in json.dumps(fixed)
+    assert theirs["checks"]["directories"]["issues"] == [
+        "Broken symlink infra/tester/usbdata -> /mnt/none"
+    ]
+
+
+def test_lost_settings_come_back_with_the_users_type_infra_and_template(
+    make_workspace, cli
+):
+    make_workspace("first")
+    pu = make_workspace(
+        "pu", "--workspace-type", "production", "--infra-name", "prod1",
+        "--template", "full",
+    )  # fmt: skip
+    before = pu.settings_file.read_text()
+    pu.settings_file.unlink()
+
+    _, fixed = health(cli, pu, "--fix-issues")
+
+    assert pu.settings_file.read_text() == before
+    assert sorted(p.name for p in (pu.infra_dir / "pu").iterdir()) == ["prod1"]
+    assert "Created folder" not in json.dumps(fixed)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.backup_helpers import snapshot
 from tests.conftest import build_tree
-from workspace_tasks import safefs
+from workspace_tasks import __version__, safefs
 from workspace_tasks.context import MARKER
 from workspace_tasks.init import InitOptions, init_workspace
 
@@ -556,3 +556,249 @@ def test_full_fills_a_minimal_template_folder_only_with_overwrite(cli, tmp_path)
     again = cli("init", "--root", root, "--overwrite", "--template", "full")
     assert again.code == 0, again.err
     assert (template / "extension.toml.jinja").is_file()
+    assert not (template / "README.md").exists()
+    assert "extensions/providers/template/README.md was removed" in again.out
+
+
+def test_overwrite_keeps_when_the_user_was_created(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    created = _settings(root, "dev")["created"]
+    settings = root / "runtime/workspaces/dev/settings.toml"
+    settings.write_text(settings.read_text().replace(created, "2001-01-01T00:00:00Z"))
+
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert result.code == 0, result.err
+    assert _settings(root, "dev")["created"] == "2001-01-01T00:00:00Z"
+
+
+def test_overwrite_after_settings_are_lost_keeps_type_infra_and_template(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--user-name", "first")
+    cli(
+        "init", "--root", root, "--user-name", "pu", "--workspace-type",
+        "production", "--infra-name", "prod1", "--template", "full",
+    )  # fmt: skip
+    before = _settings(root, "pu")
+    (root / "runtime/workspaces/pu/settings.toml").unlink()
+
+    result = cli("init", "--root", root, "--user-name", "pu", "--overwrite")
+
+    assert result.code == 0, result.err
+    assert _settings(root, "pu") == before
+    assert sorted(p.name for p in (root / "infra" / "pu").iterdir()) == ["prod1"]
+
+
+def test_a_bad_recorded_infra_name_names_its_file(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    settings = root / "runtime/workspaces/dev/settings.toml"
+    settings.write_text(settings.read_text().replace("dev-dev", "Bad Infra"))
+
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "runtime/workspaces/dev/settings.toml [workspace] infra_name" in result.err
+    assert "'Bad Infra' is not a valid name" in result.err
+    assert not result.err.startswith("workspace: error: --infra-name")
+
+
+def test_first_init_of_a_workspace_and_of_a_user_is_logged(cli, tmp_path):
+    root = tmp_path / "ws"
+    for user in ("dev", "tester"):
+        result = cli("init", "--root", root, "--user-name", user)
+        assert result.code == 0, result.err
+        log = (root / "runtime/logs" / user / "provisioning.log").read_text()
+        assert f"initialised {root} for {user}" in log
+        assert log.rstrip().endswith(": exit code 0")
+
+
+# Custom templates: where they lie and where their files go.
+
+
+def test_a_template_folder_holding_the_workspace_is_refused(cli, tmp_path):
+    project = tmp_path / "proj"
+    build_tree(project, {"NOTES.md.jinja": "notes {{ user }}\n"})
+
+    result = cli(
+        "init", "--user-name", "alice", "--template", "custom", "--template-dir",
+        ".", cwd=project,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"--template-dir: {project} holds the workspace" in result.err
+    assert not (project / "workspace").exists()
+
+
+def test_a_template_folder_inside_the_workspace_is_refused(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    inside = root / "infra" / "local" / "tpl"
+    build_tree(inside, {"notes.txt": "x\n"})
+    before = snapshot(root)
+
+    result = cli(
+        "init", "--root", root, "--user-name", "bob", "--template", "custom",
+        "--template-dir", inside,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "lies inside the workspace" in result.err
+    assert snapshot(root) == before
+
+
+def test_a_template_folder_holding_a_workspace_marker_is_refused(cli, tmp_path):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {"notes.txt": "x\n", "old/workspace/" + MARKER: ""})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert f"{custom}/old/workspace/{MARKER}: a workspace marker" in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+TOOL_OWNED = {
+    "marker": MARKER,
+    "record": ".provisioning-generated.json",
+    "health-report": "runtime/state/{{ user }}/health.json",
+    "settings": "runtime/workspaces/{{ user }}/settings.toml.jinja",
+    "log": "runtime/logs/{{ user }}/provisioning.log",
+    "backups": "runtime/data/{{ user }}/backups/b.tar",
+    "tool-code": "tools/dodo.py",
+    "restore-staging": ".workspace-restore-x/f",
+}
+
+
+@pytest.mark.parametrize("relpath", TOOL_OWNED.values(), ids=TOOL_OWNED.keys())
+def test_template_files_at_the_tools_own_paths_are_refused(cli, tmp_path, relpath):
+    custom = tmp_path / "tpl"
+    part = "" if relpath.startswith((".", "tools")) else "user/"
+    build_tree(custom, {part + relpath: "x\n", "notes.txt": "n\n"})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert str(custom / part / relpath) in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["a{{ '\\x01' }}b", "a\x1bb"], ids=["rendered", "written"]
+)
+def test_template_names_with_control_characters_are_refused(cli, tmp_path, name):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {name: "x\n"})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "holds a control character" in result.err
+    assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    ["who.txt.jinja", "infra/shared.txt", "config/other.toml", "extensions/x.txt"],
+)
+def test_a_per_user_template_file_outside_the_users_areas_is_refused(
+    cli, tmp_path, relpath
+):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {f"user/{relpath}": "who {{ user }}\n"})
+
+    result = cli(
+        "init", "--root", tmp_path / "ws", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"{custom}/user/{relpath}: renders to" in result.err
+    assert "outside the areas of 'dev'" in result.err
+
+
+def test_per_user_template_files_land_in_each_users_area(cli, tmp_path):
+    custom = tmp_path / "tpl"
+    build_tree(custom, {"user/infra/{{ user }}/who.txt.jinja": "who {{ user }}\n"})
+    root = tmp_path / "ws"
+    args = ("--template", "custom", "--template-dir", custom)
+
+    for user in ("alice", "bob"):
+        assert cli("init", "--root", root, "--user-name", user, *args).code == 0
+    again = cli("init", "--root", root, "--user-name", "alice", "--overwrite")
+
+    assert again.code == 0, again.err
+    for user in ("alice", "bob"):
+        assert (root / "infra" / user / "who.txt").read_text() == f"who {user}\n"
+
+
+def test_a_shared_template_file_in_a_users_area_is_refused(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--user-name", "alice")
+    custom = tmp_path / "tpl"
+    build_tree(custom, {"shared/infra/alice/x.txt": "x\n"})
+    before = snapshot(root)
+
+    result = cli(
+        "init", "--root", root, "--user-name", "bob", "--template", "custom",
+        "--template-dir", custom,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "renders to infra/alice/x.txt, in a user's area" in result.err
+    assert snapshot(root) == before
+
+
+def test_overwrite_brings_the_marker_to_this_version(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root, "--workspace-type", "testing")
+    marker = root / MARKER
+    marker.write_text(marker.read_text().replace(__version__, "0.0.1"))
+
+    cli("init", "--root", root, "--user-name", "tester")
+    assert 'tool_version = "0.0.1"' in marker.read_text()
+    result = cli("init", "--root", root, "--overwrite")
+
+    assert result.code == 0, result.err
+    table = tomllib.loads(marker.read_text())["workspace"]
+    assert (table["tool_version"], table["type"]) == (__version__, "testing")
+    checked = cli("health", "check-integration", "--root", root)
+    assert checked.code == 0, checked.out
+
+
+def test_full_over_minimal_keeps_a_changed_placeholder_aside(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    readme = root / "extensions" / "providers" / "template" / "README.md"
+    readme.write_text("my notes\n")
+
+    result = cli("init", "--root", root, "--overwrite", "--template", "full")
+
+    assert result.code == 0, result.err
+    assert not readme.exists()
+    kept = list((root / "runtime/data/dev/backups").glob("overwritten-*"))
+    copy = kept[0] / "extensions/providers/template/README.md"
+    assert copy.read_text() == "my notes\n"
+
+
+def test_minimal_placeholder_says_what_the_folder_holds(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    text = (root / "extensions/taskservs/template/README.md").read_text()
+    assert "holds\nthis README only" in text
+    assert "empty" not in text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.conftest import build_tree
+
 
 def test_status_json_reports_user_type_infra_and_counts(cli, make_workspace):
     ws = make_workspace("dev", "--infra-name", "lab", "--workspace-type", "testing")
@@ -145,3 +147,36 @@ def test_another_users_area_is_no_shared_extension(cli, make_workspace):
 
     assert found.code == 2
     assert "extensions/providers/tester," not in found.err
+
+
+def test_list_shows_the_infrastructures_resolution_finds(cli, make_workspace):
+    ws = make_workspace("dev", "--create-examples")
+    make_workspace("tester")
+    build_tree(
+        ws.root,
+        {
+            "infra/team/settings.toml": "[infra]\n",
+            "infra/Bad Shared/settings.toml": "[infra]\n",
+            "infra/typo/i1/": None,
+            "infra/local/lab/": None,
+        },
+    )
+
+    text = cli("list", "--root", ws.root)
+    data = json.loads(cli("list", "--root", ws.root, "--format", "json").out)
+    deploy_finds = cli(
+        "resolve", "path", "infra", "team", "--root", ws.root, "--format", "json"
+    )
+
+    origins = {(i["name"], i["origin"]) for i in data["infrastructures"]}
+    assert origins >= {
+        ("dev-dev", "user:dev"),
+        ("tester-dev", "user:tester"),
+        ("team", "shared"),
+        ("development", "example"),
+        ("lab", "local"),
+    }
+    assert json.loads(deploy_finds.out)["path"] == str(ws.infra_dir / "team")
+    assert "workspace: warning: infra/Bad Shared: not a valid name" in text.err
+    assert "infra/typo: holds no settings.toml and is no user's area" in text.err
+    assert "tester" not in {name for name, _ in origins}

@@ -173,7 +173,7 @@ def test_shared_extension_named_after_a_user_or_the_template_is_refused(
 
     assert result.code == 2
     assert result.err.count("\n") == 1
-    assert f"EXTENSION: {name!r}" in result.err
+    assert f"KIND/NAME: {name!r}" in result.err
     assert sorted(p.name for p in ws.extension_kind_dir("clusters").iterdir()) == (
         before
     )

@@ -8,6 +8,7 @@ import pytest
 
 from workspace_tasks import output
 from workspace_tasks.output import shown
+from workspace_tasks.text import quoted
 
 SHOWN = {
     "plain": ("infra/dev/my infra", "infra/dev/my infra"),
@@ -96,3 +97,23 @@ def test_backup_contents_and_restore_plan_show_names_escaped(workspace, cli):
         assert "\x1b" not in result.out
         for escaped in ("infra/dev/a\\nb", "infra/dev/\\033[31mx", "infra/dev/\\377"):
             assert escaped in result.out
+
+
+@pytest.mark.parametrize(("text", "expected"), SHOWN.values(), ids=SHOWN.keys())
+def test_quoted_values_escape_as_shown_text_does(text, expected):
+    assert quoted(text) == f"'{expected}'"
+
+
+def test_a_value_in_an_error_and_a_path_in_a_warning_read_alike(cli, make_workspace):
+    ws = make_workspace("dev")
+    (ws.extension_kind_dir("providers") / "a\x1bb").mkdir()
+
+    refused = cli("init", "--root", ws.root, "--user-name", "a\x1bb")
+    listed = cli("list", "--root", ws.root)
+
+    assert refused.err == (
+        "workspace: error: --user-name: 'a\\033b' is not a valid name; use "
+        "lowercase letters, digits, '-', '_' and '.' ('-' and '.' not first)\n"
+    )
+    assert "extensions/providers/a\\033b: not a valid name" in listed.err
+    assert "\\x1b" not in refused.err + listed.err

@@ -8,6 +8,7 @@ import stat
 
 import pytest
 
+from tests.conftest import build_tree
 from workspace_tasks.context import default_core_root, load_workspace
 from workspace_tasks.errors import InvalidName, NotFoundError, UnsafeOperation
 from workspace_tasks.resolver import list_extensions, resolve_extension, resolve_path
@@ -151,7 +152,7 @@ def test_list_extensions_gives_origins_and_skips_templates_and_users(ws):
     kind_dir = ws.root / "extensions" / "taskservs"
     (kind_dir / "dev" / "mine").mkdir(parents=True)
     (kind_dir / "team").mkdir()
-    (ws.root / "runtime" / "workspaces" / "tester").mkdir()
+    build_tree(ws.root, {"runtime/workspaces/tester/settings.toml": ""})
     (kind_dir / "tester" / "theirs").mkdir(parents=True)
     (ws.core_root / "extensions" / "taskservs" / "containerd").mkdir(parents=True)
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import tomllib
 
 import pytest
 
@@ -342,3 +343,34 @@ def test_force_counts_the_folders_it_puts_back(workspace, cli):
     assert result.out.startswith(
         "Runtime of dev: 4 folders created, 1 files created, 1 repaired\n"
     )
+
+
+def test_runtime_init_puts_lost_settings_back_as_they_were(cli, make_workspace):
+    make_workspace("first")
+    pu = make_workspace(
+        "pu", "--workspace-type", "production", "--infra-name", "prod1",
+        "--template", "full",
+    )  # fmt: skip
+    before = pu.settings_file.read_text()
+    pu.settings_file.unlink()
+
+    result = cli("runtime", "init", "--root", pu.root, "--user-name", "pu")
+
+    assert result.code == 0, result.err
+    assert pu.settings_file.read_text() == before
+
+
+def test_lost_settings_without_a_record_come_from_what_else_is_known(
+    cli, make_workspace
+):
+    ws = make_workspace("dev", "--workspace-type", "testing", "--infra-name", "lab")
+    ws.settings_file.unlink()
+    record = ws.root / ".provisioning-generated.json"
+    files = json.loads(record.read_text())["files"]
+    record.write_text(json.dumps(files))  # as written before users were recorded
+
+    result = cli("runtime", "init", "--root", ws.root)
+
+    assert result.code == 0, result.err
+    settings = tomllib.loads(ws.settings_file.read_text())["workspace"]
+    assert (settings["type"], settings["infra_name"]) == ("testing", "lab")

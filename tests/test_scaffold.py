@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from workspace_tasks.manifest import package_of
+from workspace_tasks.templating import template_path
 
 DATA = Path(__file__).parent / "data"
 KINDS = ["providers", "taskservs", "clusters"]
@@ -26,6 +27,9 @@ hostname = "h-01"
 ansible_managed = "managed by the workspace"
 version = "2.1"
 zone = "zone-1"
+provider = "case"
+network_name = "case-private"
+network_cidr = "10.10.0.0/24"
 """
 
 
@@ -124,7 +128,7 @@ def test_cluster_type_reaches_the_manifest(cli, workspace):
     [
         (["providers/x", "--service-type", "db"], "--service-type"),
         (["taskservs/x", "--cluster-type", "web"], "--cluster-type"),
-        (["widgets/x"], "EXTENSION"),
+        (["widgets/x"], "KIND/NAME"),
     ],
     ids=["service-type-on-provider", "cluster-type-on-taskserv", "unknown-kind"],
 )
@@ -150,7 +154,7 @@ def test_bad_name_is_refused_and_nothing_created(cli, workspace, name):
 
     assert result.code == 2
     assert result.err.count("\n") == 1
-    assert "EXTENSION" in result.err
+    assert "KIND/NAME" in result.err
     assert _tree(workspace.extensions_dir) == before
     assert not (workspace.root.parent / "elsewhere").exists()
 
@@ -254,8 +258,10 @@ def test_init_refuses_an_initialised_extension(cli, workspace):
 
 
 def _case_template(tmp_path: Path) -> Path:
+    """Return the shipped provider template with the case files over it."""
     template = tmp_path / "provider-template"
-    shutil.copytree(DATA / "provider-template", template)
+    shutil.copytree(template_path("extensions", "providers"), template)
+    shutil.copytree(DATA / "provider-template", template, dirs_exist_ok=True)
     (template / "extension.toml.jinja").write_text(CASE_MANIFEST)
     return template
 
@@ -367,3 +373,137 @@ def test_recorded_module_that_is_no_package_name_is_a_problem(make_workspace, cl
 
     assert checked.code == 1
     assert "[extension] module must be a Python package name" in checked.out
+
+
+# A user's area is for users; a template must give a valid extension.
+
+
+def test_creating_in_the_area_of_a_name_that_is_no_user_is_refused(cli, workspace):
+    kind_dir = workspace.extension_kind_dir("providers")
+    before = sorted(p.name for p in kind_dir.iterdir())
+
+    result = cli(
+        "tools", "create-extension", "providers/gp", "--workspace-user", "ghoost",
+        "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "--workspace-user: 'ghoost' is not a user of" in result.err
+    assert "run 'workspace init --user-name ghoost'" in result.err
+    assert sorted(p.name for p in kind_dir.iterdir()) == before
+    assert cli("init", "--root", workspace.root, "--user-name", "ghoost").code == 0
+
+
+def test_a_name_that_is_no_user_may_still_create_a_shared_extension(cli, workspace):
+    result = cli(
+        "tools", "create-extension", "providers/gp", "--shared",
+        "--workspace-user", "ghoost", "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert (workspace.extension_kind_dir("providers") / "gp").is_dir()
+
+
+def test_init_extension_in_the_area_of_no_user_is_refused(cli, workspace):
+    template = workspace.extension_kind_dir("providers") / "template"
+    copy = workspace.extension_kind_dir("providers") / "ghoost" / "x"
+    shutil.copytree(template, copy)
+    before = _tree(copy)
+
+    result = cli(
+        "tools", "init-extension", "providers/x", "--workspace-user", "ghoost",
+        cwd=copy,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "'ghoost' is not a user of" in result.err
+    assert _tree(copy) == before
+
+
+def test_copy_then_init_replaces_the_minimal_placeholder(cli, tmp_path):
+    root = tmp_path / "ws"
+    cli("init", "--root", root)
+    kind_dir = root / "extensions" / "providers"
+    placeholder = (kind_dir / "template" / "README.md").read_bytes()
+    cli("init", "--root", root, "--overwrite", "--template", "full")
+    copy = kind_dir / "cp1"
+    shutil.copytree(kind_dir / "template", copy)
+    (copy / "README.md").write_bytes(placeholder)  # as copied before the switch
+
+    result = cli("tools", "init-extension", "providers/cp1", "--path", copy, cwd=root)
+
+    assert result.code == 0, result.err
+    assert (copy / "README.md").read_text().startswith("# Provider cp1")
+    assert not (copy / "README.md.jinja").exists()
+
+
+def test_copy_then_init_keeps_a_readme_of_the_users_own(cli, workspace):
+    kind_dir = workspace.extension_kind_dir("providers")
+    copy = kind_dir / "cp2"
+    shutil.copytree(kind_dir / "template", copy)
+    (copy / "README.md").write_text("mine\n")
+    before = _tree(copy)
+
+    result = cli("tools", "init-extension", "providers/cp2", cwd=copy)
+
+    assert result.code == 2
+    assert "README.md.jinja and" in result.err
+    assert "both render to README.md" in result.err
+    assert _tree(copy) == before
+
+
+def test_an_empty_template_is_refused_and_nothing_created(cli, workspace, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    kind_dir = workspace.user_extensions_dir("providers")
+    before = sorted(p.name for p in kind_dir.iterdir())
+
+    result = cli(
+        "tools", "create-extension", "providers/e1", "--template", empty,
+        "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "it lacks what a provider requires: extension.toml, README.md" in result.err
+    assert sorted(p.name for p in kind_dir.iterdir()) == before
+
+
+def test_a_template_giving_an_invalid_extension_leaves_nothing(
+    cli, workspace, tmp_path
+):
+    template = tmp_path / "tpl"
+    shutil.copytree(template_path("extensions", "providers"), template)
+    (template / "{{ module }}" / "servers.py").write_text("def broken(:\n")
+    kind_dir = workspace.user_extensions_dir("providers")
+    before = sorted(p.name for p in kind_dir.iterdir())
+
+    result = cli(
+        "tools", "create-extension", "providers/bad", "--template", template,
+        "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "the result would not be a valid extension: bad/servers.py:1" in result.err
+    assert sorted(p.name for p in kind_dir.iterdir()) == before
+    listed = cli("health", "check-extensions", "--root", workspace.root)
+    assert listed.code == 0, listed.out
+
+
+def test_a_template_holding_the_workspace_is_refused(cli, workspace):
+    before = sorted(
+        p.name for p in workspace.user_extensions_dir("taskservs").iterdir()
+    )
+
+    result = cli(
+        "tools", "create-extension", "taskservs/t", "--template",
+        workspace.root.parent, "--root", workspace.root,
+    )  # fmt: skip
+
+    assert result.code == 2
+    assert "--template: " in result.err
+    assert "holds the workspace" in result.err
+    after = sorted(p.name for p in workspace.user_extensions_dir("taskservs").iterdir())
+    assert after == before

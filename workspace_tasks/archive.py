@@ -28,6 +28,7 @@ from typing import BinaryIO
 from workspace_tasks import parallel
 from workspace_tasks.errors import WorkspaceError
 from workspace_tasks.tarstream import TarError, TarMember, TarReader
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Entry:
                 target=str(data.get("target", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ArchiveError(f"malformed manifest entry {data!r}") from exc
+            raise ArchiveError(f"malformed manifest entry {quoted(data)}") from exc
 
 
 @dataclass
@@ -140,7 +141,7 @@ class Manifest:
         try:
             raw = json.loads(data)
             if raw.get("format") != FORMAT:
-                raise ArchiveError(f"unknown backup format {raw.get('format')!r}")
+                raise ArchiveError(f"unknown backup format {quoted(raw.get('format'))}")
             entries = [Entry.from_dict(e) for e in raw.pop("entries")]
             return cls(**raw, entries=entries)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
@@ -164,10 +165,10 @@ def link_problems(links: dict[str, str]) -> dict[str, str]:
         try:
             inside = _resolve(links, path.split("/")[:-1], target, 0)
         except RecursionError:
-            problems[path] = f"links to {target!r} through a loop of links"
+            problems[path] = f"links to {quoted(target)} through a loop of links"
             continue
         if inside is None:
-            problems[path] = f"links to {target!r}, outside the target"
+            problems[path] = f"links to {quoted(target)}, outside the target"
     return problems
 
 
@@ -374,7 +375,7 @@ def compressing(out: BinaryIO, compression: str) -> Iterator[BinaryIO]:
         ) as writer:
             yield writer
         return
-    raise ArchiveError(f"unknown compression {compression!r}")
+    raise ArchiveError(f"unknown compression {quoted(compression)}")
 
 
 def write_archive(

@@ -36,6 +36,7 @@ from workspace_tasks.context import (
 from workspace_tasks.errors import EXIT_USAGE, NotFoundError, UsageError
 from workspace_tasks.names import check_name
 from workspace_tasks.runtime import area_of, check_inside, ensure_user_dir
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +349,7 @@ def outside_user_areas(ws: Workspace, path: str, kind: str, excluded: set[str]) 
         )
     )
     if not own:
-        return f"is outside the areas of user {u!r}"
+        return f"is outside the areas of user {quoted(u)}"
     if _is_excluded(path, excluded):
         return "is tool state (backups, lock, health or task state)"
     return ""
@@ -379,10 +380,10 @@ def protected_from_plain_archives(
     if outside_user_areas(ws, path, kind, excluded) == "":
         return ""
     if top == "runtime":
-        return f"is outside the runtime areas of user {ws.user!r}"
+        return f"is outside the runtime areas of user {quoted(ws.user)}"
     owner = _area_owner(parts)
     if owner and owner != ws.user and owner in ws.known_users():
-        return f"is in the areas of user {owner!r}"
+        return f"is in the areas of user {quoted(owner)}"
     from workspace_tasks.init import read_manifest
 
     if path in read_manifest(ws):
@@ -613,7 +614,7 @@ def find_backup(ws: Workspace, name: str, remote: str | None = None) -> BackupIn
         return named[0]
     where = remote or backups_dir(ws)
     raise NotFoundError(
-        f"--backup-name: no backup {name!r} in {where}; "
+        f"--backup-name: no backup {quoted(name)} in {where}; "
         "see 'workspace restore --list-backups'"
     )
 
@@ -864,7 +865,7 @@ def _check_options(options: BackupOptions) -> None:
     check_components(options.components)
     if options.compression not in archive.COMPRESSIONS:
         raise UsageError(
-            f"--compress: {options.compression!r} is not one of zstd, gzip"
+            f"--compress: {quoted(options.compression)} is not one of zstd, gzip"
         )
     if options.remote is not None:
         from workspace_tasks import remote

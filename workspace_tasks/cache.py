@@ -32,6 +32,7 @@ from workspace_tasks.cleanup import (
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
 from workspace_tasks.runtime import check_inside
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,9 @@ def chosen_types(kind: str | None) -> tuple[str, ...]:
     if kind is None:
         return CACHE_TYPES
     if kind not in CACHE_TYPES:
-        raise UsageError(f"--type: {kind!r} is not one of {', '.join(CACHE_TYPES)}")
+        raise UsageError(
+            f"--type: {quoted(kind)} is not one of {', '.join(CACHE_TYPES)}"
+        )
     return (kind,)
 
 
@@ -360,4 +363,6 @@ def plan_cache_action(
         return plan_refresh(ws, kind, selective, now)
     if action == "optimize":
         return plan_optimize(ws, kind, now)
-    raise UsageError(f"--action: {action!r} is not one of {', '.join(CACHE_ACTIONS)}")
+    raise UsageError(
+        f"--action: {quoted(action)} is not one of {', '.join(CACHE_ACTIONS)}"
+    )

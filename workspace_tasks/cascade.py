@@ -45,6 +45,7 @@ from workspace_tasks.interpolation import (
     interpolate,
 )
 from workspace_tasks.problems import Problem
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def layer_sources(
     """
     if name not in CONFIG_NAMES:
         raise UsageError(
-            f"NAME: {name!r} is not one of {', '.join(CONFIG_NAMES)}; "
+            f"NAME: {quoted(name)} is not one of {', '.join(CONFIG_NAMES)}; "
             "try 'workspace resolve config user'"
         )
     env_type = ws.type if name in ("user", "merged") else name

@@ -33,11 +33,11 @@ from workspace_tasks.cascade import (
     load_for_cache,
 )
 from workspace_tasks.config_validation import has_errors, validate_config
-from workspace_tasks.context import PACKAGE_DIR, Workspace
+from workspace_tasks.context import PACKAGE_DIR, Workspace, require_user
 from workspace_tasks.errors import UnsafeOperation, UsageError, WorkspaceError
-from workspace_tasks.output import escape_surrogates
 from workspace_tasks.problems import Problem
 from workspace_tasks.runtime import ensure_user_dir, temp_dir
+from workspace_tasks.text import escape_surrogates, quoted
 
 log = logging.getLogger(__name__)
 
@@ -566,7 +566,7 @@ def run_editor(command: list[str], path: Path, environ: Mapping[str, str]) -> in
         with _editor_signals():
             return subprocess.run([*command, str(path)], env=dict(environ)).returncode
     except OSError as exc:
-        raise UsageError(f"cannot run the editor {command[0]!r}: {exc}") from None
+        raise UsageError(f"cannot run the editor {quoted(command[0])}: {exc}") from None
 
 
 class _Stopped(Exception):
@@ -628,8 +628,11 @@ def edit_user_config(
 
     Raises:
         UsageError: no editor, or the file cannot be edited (nothing changed).
+        NotFoundError: the user is no user of the workspace: the copy and
+            the file are the user's own.
         EditStopped: a signal stopped the edit (nothing changed).
     """
+    require_user(ws)
     command = editor_command(ws)
     path = ws.user_config
     _check_inside(ws, path)

@@ -35,6 +35,7 @@ from workspace_tasks.context import WORKSPACE_TYPES, Workspace
 from workspace_tasks.errors import FileSyntaxError, UsageError
 from workspace_tasks.interpolation import interpolate
 from workspace_tasks.problems import Problem
+from workspace_tasks.text import quoted
 from workspace_tasks.tomlfile import UnreadableFile
 
 log = logging.getLogger(__name__)
@@ -219,10 +220,10 @@ def _schema_message(key: tuple[str, ...], error: Any) -> str:
     where = ".".join(key) or "(top level)"
     described = error.schema.get("description") if error.schema else None
     if error.validator in ("pattern", "anyOf") and described:
-        return f"{where}: {error.instance!r} is not {described}"
+        return f"{where}: {quoted(error.instance)} is not {described}"
     if error.validator == "type":
         wanted = error.validator_value
-        return f"{where}: {error.instance!r} is not of type {wanted!r}"
+        return f"{where}: {quoted(error.instance)} is not of type {quoted(wanted)}"
     return f"{where}: {error.message}"
 
 

@@ -22,9 +22,11 @@ from workspace_tasks.errors import (
     UsageError,
 )
 from workspace_tasks.names import RESERVED_USER_NAMES, check_name, check_user_name
+from workspace_tasks.records import RECORD_NAME, read_record
+from workspace_tasks.text import quoted
 
 MARKER = ".provisioning-workspace.toml"
-MANIFEST = ".provisioning-generated.json"
+MANIFEST = RECORD_NAME
 # Hidden folders a restore stages into, at the workspace top.
 RESTORE_STAGING_PREFIX = ".workspace-restore-"
 WORKSPACE_TYPES = ("development", "testing", "production")
@@ -49,6 +51,8 @@ class Workspace:
     # Settings are read without the configuration layers that do not parse:
     # backup, restore and reset must work to repair a broken config.
     lenient_config: bool = field(default=False, compare=False)
+    # What named the user (a flag, a variable), for messages about the user.
+    user_source: str = field(default="--workspace-user", compare=False)
 
     # Top-level folders.
     @property
@@ -198,22 +202,34 @@ class Workspace:
         return expand_home(text, self.environ)
 
     def known_users(self) -> list[str]:
-        """Return the users that have a runtime area in this workspace.
+        """Return the users of this workspace, sorted.
 
-        A folder there whose name no user may have (``Bad Name``,
-        ``template``) is no user; :func:`foreign_user_folders` names them.
+        A user is one whose ``init`` is recorded (see
+        :mod:`workspace_tasks.records`) or who has a
+        ``runtime/workspaces/<user>/settings.toml``; a name no user may have
+        (``Bad Name``, ``template``) is none. Areas alone make no user: a
+        folder a mistyped name left is not taken for one.
         """
-        return [
-            p.name for p in self._user_folders() if user_name_problem(p.name) is None
-        ]
+        names = set(read_record(self.root).users)
+        names |= {p.name for p in self._user_folders() if _has_settings(p)}
+        return sorted(name for name in names if user_name_problem(name) is None)
 
     def foreign_user_folders(self) -> list[str]:
         """Return why each folder of ``runtime/workspaces`` is not a user's."""
-        return [
-            f"{folder.relative_to(self.root)}: {why}; not listed as a user"
-            for folder in self._user_folders()
-            if (why := user_name_problem(folder.name)) is not None
-        ]
+        recorded = read_record(self.root).users
+        reasons = []
+        for folder in self._user_folders():
+            why = user_name_problem(folder.name)
+            if (
+                why is None
+                and folder.name not in recorded
+                and not _has_settings(folder)
+            ):
+                why = "no settings.toml and no recorded init"
+            if why is not None:
+                shown = folder.relative_to(self.root)
+                reasons.append(f"{shown}: {why}; not listed as a user")
+        return reasons
 
     def _user_folders(self) -> list[Path]:
         base = self.runtime_root / "workspaces"
@@ -222,8 +238,11 @@ class Workspace:
         return sorted(p for p in base.iterdir() if p.is_dir())
 
     def is_known_user(self, user: str) -> bool:
-        """Tell whether ``user`` has a runtime area here (is a user, not a name)."""
-        return (self.runtime_root / "workspaces" / user).is_dir()
+        """Tell whether ``user`` is a user here (see :meth:`known_users`)."""
+        if user_name_problem(user) is not None:
+            return False
+        folder = self.runtime_root / "workspaces" / user
+        return _has_settings(folder) or user in read_record(self.root).users
 
     def shared_folder_named(self, user: str) -> tuple[Path, str] | None:
         """Return a shared folder standing where ``user``'s areas would go.
@@ -245,6 +264,29 @@ class Workspace:
             if place.exists() or place.is_symlink():
                 return place, what
         return None
+
+
+def _has_settings(folder: Path) -> bool:
+    return (folder / "settings.toml").is_file()
+
+
+def area_name(parts: tuple[str, ...] | list[str]) -> str | None:
+    """Return the name in a user's area's place along ``parts``, if any.
+
+    ``parts`` is a path inside the workspace, split: the second part of
+    ``infra/…``, the third of ``extensions/<kind>/…`` and of
+    ``runtime/<area>/…``, or the stem of ``config/<name>.toml``.
+    """
+    parts = list(parts)
+    if len(parts) >= 2 and parts[0] == "infra":
+        return parts[1]
+    if len(parts) >= 3 and parts[0] == "extensions" and parts[1] in EXTENSION_KINDS:
+        return parts[2]
+    if len(parts) >= 3 and parts[0] == "runtime" and parts[1] in RUNTIME_AREAS:
+        return parts[2]
+    if len(parts) == 2 and parts[0] == "config" and parts[1].endswith(".toml"):
+        return parts[1][: -len(".toml")]
+    return None
 
 
 def user_name_problem(name: str) -> str | None:
@@ -269,7 +311,7 @@ def check_user_areas_free(ws: Workspace, flag: str) -> None:
         return
     place, what = taken
     raise UsageError(
-        f"{flag}: {ws.user!r} is the name of {place.relative_to(ws.root)}, "
+        f"{flag}: {quoted(ws.user)} is the name of {place.relative_to(ws.root)}, "
         f"a {what}; choose another user name"
     )
 
@@ -351,7 +393,8 @@ def _read_workspace_table(path: Path, root: Path) -> dict:
             shown,
             line,
             column,
-            f"[workspace] type: {kind!r} is not one of {', '.join(WORKSPACE_TYPES)}",
+            f"[workspace] type: {quoted(kind)} is not one of "
+            + ", ".join(WORKSPACE_TYPES),
         )
     return table
 
@@ -393,6 +436,27 @@ def find_root(start: Path) -> Path | None:
         if (folder / "workspace" / MARKER).is_file():
             return folder / "workspace"
     return None
+
+
+def _refuse_inside_workspace(chosen: Path, how: str, creating: bool) -> None:
+    """Refuse a folder that lies inside a workspace without being one.
+
+    Raises:
+        UsageError: naming what chose the folder and the workspace holding
+            it; ``init`` (``creating``) would make a workspace in it.
+    """
+    outer = next((f for f in chosen.parents if (f / MARKER).is_file()), None)
+    if outer is None:
+        return
+    if creating:
+        raise UsageError(
+            f"{how}: {chosen} lies inside the workspace {outer}; a workspace "
+            "cannot hold another: choose a folder outside it"
+        )
+    raise UsageError(
+        f"{how}: {chosen} lies inside the workspace {outer} and is not one; "
+        f"pass --root {outer}"
+    )
 
 
 USER_VARIABLES = ("PROVISIONING_WORKSPACE_USER", "USER", "LOGNAME")
@@ -442,22 +506,49 @@ def login_name() -> str | None:
         return None
 
 
-def require_areas(ws: Workspace, source: str = "--workspace-user") -> None:
+def require_areas(ws: Workspace, source: str | None = None) -> None:
     """Refuse a user who has no area in the workspace (a mistyped name, say).
 
     Args:
         ws: the workspace and user.
-        source: what named the user (a flag or a variable), for the message.
+        source: what named the user (a flag or a variable), for the message;
+            by default what named it when the workspace was located.
 
     Raises:
         NotFoundError: none of :meth:`Workspace.user_areas` exists.
     """
     if ws.has_areas():
         return
+    source = source or ws.user_source
     users = ", ".join(ws.known_users()) or "none"
     raise NotFoundError(
         f"{source}: user '{ws.user}' has no areas in {ws.root} (users: {users}); "
         f"run 'workspace init --user-name {ws.user}' to create them"
+    )
+
+
+def require_user(ws: Workspace, source: str | None = None) -> None:
+    """Refuse a name that is no user here (see :meth:`Workspace.known_users`).
+
+    For commands that create something in the user's areas: areas a
+    mistyped name left behind do not make it a user, and nothing more is
+    added to them.
+
+    Args:
+        ws: the workspace and user.
+        source: what named the user (a flag or a variable), for the message;
+            by default what named it when the workspace was located.
+
+    Raises:
+        NotFoundError: ``ws.user`` is not a known user.
+    """
+    if ws.is_known_user(ws.user):
+        return
+    source = source or ws.user_source
+    users = ", ".join(ws.known_users()) or "none"
+    raise NotFoundError(
+        f"{source}: '{ws.user}' is not a user of {ws.root} (users: {users}); "
+        f"run 'workspace init --user-name {ws.user}' to create the user"
     )
 
 
@@ -470,6 +561,7 @@ def locate(
     user_flag: str = "--workspace-user",
     must_exist: bool = True,
     existing_user: bool = False,
+    known_user: bool = False,
 ) -> Workspace:
     """Find the workspace and the user once, at the edge of the program.
 
@@ -477,9 +569,13 @@ def locate(
     workspace upwards from ``cwd``; with ``must_exist`` false, ``./workspace``.
     With ``existing_user``, a user without any area there is refused (see
     :func:`require_areas`): commands working on a user's areas never create
-    them for a mistyped name.
+    them for a mistyped name. With ``known_user``, a name that is no user
+    (see :func:`require_user`) is refused: commands creating something in
+    the user's areas never start a user's areas of their own.
     """
     chosen: Path | None = None
+    if root is not None and not root.strip():
+        raise UsageError("--root: the folder name is empty; pass a folder, e.g. ./ws")
     if root:
         chosen, how = expand_home(root, environ), "--root"
     elif environ.get("PROVISIONING_WORKSPACE_ROOT"):
@@ -498,6 +594,8 @@ def locate(
     log.debug("workspace %s chosen by %s", chosen, how)
     if chosen.exists() and not chosen.is_dir():
         raise UsageError(f"{how}: {chosen} is a file, not a workspace folder")
+    if not (chosen / MARKER).is_file():
+        _refuse_inside_workspace(chosen, how, creating=not must_exist)
     if must_exist and not (chosen / MARKER).is_file():
         raise NotFoundError(
             f"{chosen} is not a workspace (no {MARKER}); "
@@ -505,8 +603,10 @@ def locate(
         )
     name, source = _user_and_source(user, environ, user_flag)
     core_root = check_core_root(default_core_root(environ), environ)
-    ws = load_workspace(chosen, name, core_root, environ)
+    ws = replace(load_workspace(chosen, name, core_root, environ), user_source=source)
     log.debug("user %s, type %s, core root %s", ws.user, ws.type, ws.core_root)
     if existing_user:
         require_areas(ws, source)
+    if known_user:
+        require_user(ws, source)
     return ws

@@ -32,6 +32,7 @@ from workspace_tasks import safefs, settings
 from workspace_tasks.archive import ArchiveError
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def _parse_recipients(recipients: tuple[str, ...]) -> list:
                 parsed.append(pyrage.x25519.Recipient.from_str(text))
         except pyrage.RecipientError:
             raise UsageError(
-                f"[backup] recipients: {text!r} is not an age or SSH public key"
+                f"[backup] recipients: {quoted(text)} is not an age or SSH public key"
             ) from None
     return parsed
 

@@ -26,6 +26,7 @@ from workspace_tasks.names import check_name
 from workspace_tasks.problems import Problem
 from workspace_tasks.resolver import Extension, path_candidates, resolve_extension
 from workspace_tasks.runtime import ensure_user_dir
+from workspace_tasks.text import quoted
 from workspace_tasks.validation import validate_extension, yaml_problems
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ def find_infra_settings(ws: Workspace, infra: str) -> Path:
             if (place / SETTINGS_FILE).is_file():
                 return place / SETTINGS_FILE
     names = ", ".join(str(p) for p in looked)
-    raise NotFoundError(f"--infra: no settings.toml for {infra!r}; looked at: {names}")
+    raise NotFoundError(
+        f"--infra: no settings.toml for {quoted(infra)}; looked at: {names}"
+    )
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
@@ -203,7 +206,8 @@ def _plan_files(
         if not hosts:
             result.problems.append(
                 Problem(
-                    f"no server of infra {infra!r} runs task service {taskserv!r}",
+                    f"no server of infra {quoted(infra)} runs task service "
+                    f"{quoted(taskserv)}",
                     str(Path(result.settings)),
                     severity="warning",
                 )

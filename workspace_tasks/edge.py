@@ -21,10 +21,13 @@ def current_workspace(
     user_flag: str = "--workspace-user",
     must_exist: bool = True,
     existing_user: bool = False,
+    known_user: bool = False,
 ) -> Workspace:
     """Return the workspace for this process: flags, then environment, then cwd.
 
-    With ``existing_user``, a user without any area in it is refused.
+    With ``existing_user``, a user without any area in it is refused; with
+    ``known_user``, a name that is no user of it (see
+    :func:`~workspace_tasks.context.require_user`).
     """
     environ = dict(os.environ)
     given = root or environ.get("PROVISIONING_WORKSPACE_ROOT")
@@ -43,6 +46,7 @@ def current_workspace(
         user_flag=user_flag,
         must_exist=must_exist,
         existing_user=existing_user,
+        known_user=known_user,
     )
 
 

@@ -26,6 +26,7 @@ from workspace_tasks.cleanup import (
 )
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ CLEANUP_KINDS = ("old", "cache", "logs", "all")
 def check_kind(kind: str) -> str:
     """Return ``kind`` when it is a ``--type`` of ``workspace cleanup``."""
     if kind not in CLEANUP_KINDS:
-        raise UsageError(f"--type: {kind!r} is not one of {', '.join(CLEANUP_KINDS)}")
+        raise UsageError(
+            f"--type: {quoted(kind)} is not one of {', '.join(CLEANUP_KINDS)}"
+        )
     return kind
 
 

@@ -12,7 +12,6 @@ it (or a link standing where ``init`` writes a file) is kept in a new folder
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import stat
@@ -22,19 +21,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from workspace_tasks import __version__, safefs, templating
+from workspace_tasks.choices import TEMPLATE_CHOICES, UserChoices, user_choices
 from workspace_tasks.context import (
     ENV_OF_TYPE,
     EXTENSION_KINDS,
+    MANIFEST,
+    MARKER,
+    RESTORE_STAGING_PREFIX,
     WORKSPACE_TYPES,
     Workspace,
+    area_name,
     check_user_areas_free,
 )
 from workspace_tasks.errors import UnsafeOperation, UsageError
 from workspace_tasks.names import MAX_NAME_LENGTH, check_name
+from workspace_tasks.records import read_record
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_CHOICES = ("minimal", "full", "custom")
+# The code init generates: the workspace's copy of the tool, not a template's.
+TOOL_CODE = ("lib/path_resolver.py", "tools/tasks.py", "tools/dodo.py")
 EXAMPLES = ("minimal", "development", "testing")
 KIND_TITLES = {
     "providers": "Provider",
@@ -78,6 +85,7 @@ class InitResult:
     unchanged: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     preserved: dict[str, str] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
     not_regenerated: dict[str, str] = field(default_factory=dict)
     template_folders_kept: list[str] = field(default_factory=list)
     folders_created: list[str] = field(default_factory=list)
@@ -88,7 +96,8 @@ class InitResult:
 
 @dataclass(frozen=True)
 class _Step:
-    # create, regenerate, preserve, move-aside, unchanged, keep, skip, blocked
+    # create, regenerate, preserve, move-aside, unchanged, keep, skip, blocked;
+    # for what an earlier template left (see _stale_steps): remove, move-aside
     action: str
     file: templating.PlannedFile
     why: str = ""
@@ -104,32 +113,33 @@ def default_infra_name(user: str, workspace_type: str) -> str:
 
 
 def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
-    """Fill the choices not given with what this user's ``init`` recorded.
+    """Fill the choices not given with what is known of this user's ``init``.
 
     So ``init --overwrite`` regenerates the workspace the user has (its type,
     infra and template, a custom template's folder included), not a default
-    one. For a new user the defaults are development, ``<user>-<env>`` and
-    minimal.
+    one, even when ``settings.toml`` is lost (see
+    :mod:`workspace_tasks.choices`). For a new user the defaults are
+    development, ``<user>-<env>`` and minimal.
 
     Raises:
-        UsageError: the recorded custom template folder is gone.
+        UsageError: a known choice is not a valid one (naming its file and
+            key), or the recorded custom template folder is gone.
     """
-    recorded = {}
-    if ws.user_initialised:
-        try:
-            text = safefs.read_regular_text(ws.settings_file)
-            recorded = tomllib.loads(text).get("workspace", {})
-        except (OSError, UsageError, tomllib.TOMLDecodeError):
-            recorded = {}
-    workspace_type = options.workspace_type or recorded.get("type") or "development"
-    template = options.template or recorded.get("template") or "minimal"
+    known = user_choices(ws)
+    workspace_type = (
+        options.workspace_type
+        or known.checked("type", "--workspace-type")
+        or "development"
+    )
+    template = options.template or known.checked("template", "--template")
+    template = template or "minimal"
     infra = options.infra_name
-    same_type = options.workspace_type in (None, recorded.get("type"))
+    same_type = options.workspace_type in (None, known.value("type"))
     if infra is None and same_type:
-        infra = recorded.get("infra_name")  # a new type brings its own default
+        infra = known.checked("infra_name", "--infra-name")  # a new type: its own
     template_dir = options.template_dir
     if template == "custom" and template_dir is None:
-        template_dir = _recorded_template_dir(ws, recorded)
+        template_dir = _recorded_template_dir(known)
     return replace(
         options,
         workspace_type=workspace_type,
@@ -139,15 +149,15 @@ def with_recorded_choices(ws: Workspace, options: InitOptions) -> InitOptions:
     )
 
 
-def _recorded_template_dir(ws: Workspace, recorded: dict) -> Path | None:
-    if recorded.get("template") != "custom" or not recorded.get("template_dir"):
+def _recorded_template_dir(known: UserChoices) -> Path | None:
+    recorded = known.template_dir()
+    if recorded is None:
         return None
-    folder = Path(str(recorded["template_dir"]))
+    folder = Path(recorded.value)
     if not folder.is_dir():
         raise UsageError(
             f"--template-dir: the template folder {folder} recorded in "
-            f"{ws.settings_file.relative_to(ws.root)} is not a folder any more; "
-            "pass --template-dir DIR"
+            f"{recorded.source} is not a folder any more; pass --template-dir DIR"
         )
     return folder
 
@@ -155,12 +165,12 @@ def _recorded_template_dir(ws: Workspace, recorded: dict) -> Path | None:
 def _check_options(options: InitOptions) -> None:
     if options.workspace_type not in WORKSPACE_TYPES:
         raise UsageError(
-            f"--workspace-type: {options.workspace_type!r} is not one of "
+            f"--workspace-type: {quoted(options.workspace_type)} is not one of "
             + ", ".join(WORKSPACE_TYPES)
         )
     if options.template not in TEMPLATE_CHOICES:
         raise UsageError(
-            f"--template: {options.template!r} is not one of "
+            f"--template: {quoted(options.template)} is not one of "
             + ", ".join(TEMPLATE_CHOICES)
         )
     if options.template == "custom":
@@ -174,7 +184,10 @@ def _check_options(options: InitOptions) -> None:
         check_name(options.infra_name, "--infra-name")
 
 
-def _variables(ws: Workspace, options: InitOptions, infra: str) -> dict:
+def _variables(
+    ws: Workspace, options: InitOptions, infra: str, created: str | None = None
+) -> dict:
+    """Return the variables of the templates; ``created`` is the user's creation."""
     return {
         "user": ws.user,
         "infra_name": infra,
@@ -182,7 +195,7 @@ def _variables(ws: Workspace, options: InitOptions, infra: str) -> dict:
         "env_name": ENV_OF_TYPE[options.workspace_type],
         "template": options.template,
         "template_dir": _shown_template_dir(options),
-        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tool_version": __version__,
         "kind_titles": KIND_TITLES,
         "root": str(ws.root),
@@ -203,7 +216,12 @@ def _custom_parts(folder: Path) -> tuple[Path | None, Path | None]:
 
 
 def plan_files(ws: Workspace, options: InitOptions, variables: dict) -> list:
-    """Return every file ``init`` would write, rendered and checked."""
+    """Return every file ``init`` would write, rendered and checked.
+
+    Raises:
+        UsageError: a template does not render, two files take one path,
+            or a custom template is refused (see :func:`_custom_files`).
+    """
     plan = templating.RenderPlan()
     folders = [templating.template_path("workspace", "shared")]
     if options.template == "full":
@@ -220,15 +238,112 @@ def plan_files(ws: Workspace, options: InitOptions, variables: dict) -> list:
     if options.create_examples or options.template == "full":
         folders.append(templating.template_path("workspace", "examples"))
     folders.append(templating.template_path("workspace", "user"))
-    if options.template == "custom":
-        folders.extend(p for p in _custom_parts(Path(options.template_dir)) if p)
     for folder in folders:
         plan.extend(templating.render_folder(folder, variables))
+    if options.template == "custom":
+        plan.files += _custom_files(ws, Path(options.template_dir), variables)
     # A later folder (a custom template) wins over an earlier one.
     unique = {f.relpath: f for f in plan.files}
     files = list(unique.values())
     templating.check_overlaps(files)
     return files
+
+
+def _custom_files(
+    ws: Workspace, folder: Path, variables: dict
+) -> list[templating.PlannedFile]:
+    """Plan a custom template folder's files, each where it may go.
+
+    ``DIR/shared/`` (or all of ``DIR``) writes shared files, never into a
+    user's areas; ``DIR/user/`` writes this user's files, only into this
+    user's areas. No file may take a path the tool keeps for itself.
+
+    Raises:
+        UsageError: the folder holds the workspace or lies in it, or one
+            of its files would go where it may not (naming that file).
+    """
+    templating.check_template_place(folder, ws.root, "--template-dir")
+    shared, user = _custom_parts(folder)
+    files = []
+    for part, per_user in ((shared, False), (user, True)):
+        if part is None:
+            continue
+        for planned in templating.render_folder(part, variables).files:
+            _check_custom_output(ws, planned, per_user)
+            files.append(planned)
+    return files
+
+
+def tool_owned(relpath: str) -> str | None:
+    """Return what the tool keeps at ``relpath`` (None: a template may write it).
+
+    The marker and the record of ``init``, a restore's staging folders, the
+    tool's state, each user's settings, temporary files, log and backups,
+    and the generated tool code.
+    """
+    parts = relpath.split("/")
+    if relpath in (MARKER, MANIFEST):
+        return "a file the workspace keeps for itself"
+    if parts[0].startswith(RESTORE_STAGING_PREFIX):
+        return "a restore's staging folder"
+    if relpath in TOOL_CODE:
+        return "the tool's own code"
+    if parts[0] != "runtime" or len(parts) < 4:
+        return None
+    area, inside = parts[1], parts[3:]
+    if area == "state":
+        return "the tool's state"
+    if area == "workspaces" and (
+        inside in (["settings.toml"], ["current-infra"]) or inside[0] == "tmp"
+    ):
+        return "the user's settings and temporary files"
+    if area == "logs" and inside[0].startswith("provisioning.log"):
+        return "the tool's log"
+    if area == "data" and inside[0] == "backups":
+        return "the user's backups"
+    return None
+
+
+def _check_custom_output(
+    ws: Workspace, planned: templating.PlannedFile, per_user: bool
+) -> None:
+    """Refuse a custom template file that would go where it may not."""
+    relpath = planned.relpath
+    why = tool_owned(relpath)
+    if why is not None:
+        raise UsageError(
+            f"{planned.source}: renders to {relpath}, {why}; a template may "
+            "not write there"
+        )
+    parts = relpath.split("/")
+    if per_user and not in_user_area(parts, ws.user):
+        raise UsageError(
+            f"{planned.source}: renders to {relpath}, outside the areas of "
+            f"'{ws.user}'; a file of the template's user/ folder goes into "
+            "config/{{ user }}.toml, extensions/<kind>/{{ user }}/, "
+            "infra/{{ user }}/ or runtime/<area>/{{ user }}/"
+        )
+    owner = area_name(parts)
+    if not per_user and (
+        parts[0] == "runtime"
+        or (owner is not None and (owner == ws.user or ws.is_known_user(owner)))
+    ):
+        raise UsageError(
+            f"{planned.source}: renders to {relpath}, in a user's area; a shared "
+            "file of the template goes elsewhere (a user's files belong in its "
+            "user/ folder)"
+        )
+
+
+def in_user_area(parts: list[str], user: str) -> bool:
+    """Tell whether the path ``parts`` lies within ``user``'s own areas."""
+    if parts[:1] == ["config"]:
+        return parts == ["config", f"{user}.toml"]
+    if parts[:1] == ["infra"]:
+        return len(parts) >= 3 and parts[1] == user
+    if parts[:1] in (["extensions"], ["runtime"]):
+        return len(parts) >= 4 and area_name(parts) == user
+    return False
 
 
 def _digest(data: bytes) -> str:
@@ -237,10 +352,20 @@ def _digest(data: bytes) -> str:
 
 def read_manifest(ws: Workspace) -> dict[str, str]:
     """Return the digests of the files ``init`` wrote last (relpath → sha256)."""
-    try:
-        return json.loads(safefs.read_regular(ws.manifest))
-    except (OSError, ValueError, UsageError):
-        return {}
+    return read_record(ws.root).files
+
+
+def _user_record(options: InitOptions, variables: dict) -> dict[str, str]:
+    """Return what the record keeps of this user's ``init``."""
+    choices = {
+        "type": options.workspace_type or "",
+        "infra_name": variables["infra_name"],
+        "template": options.template or "",
+        "created": variables["created"],
+    }
+    if variables["template_dir"]:
+        choices["template_dir"] = variables["template_dir"]
+    return choices
 
 
 def _decide(
@@ -316,6 +441,61 @@ def _filled_template_folders(ws: Workspace, options: InitOptions) -> set[str]:
     return filled
 
 
+def _stale_steps(
+    ws: Workspace, steps: list[_Step], manifest: dict[str, str]
+) -> list[_Step]:
+    """Plan taking away what an earlier template left in a folder filled now.
+
+    When ``--template full --overwrite`` fills an extension template folder
+    that held the minimal README, that README is no part of the new
+    template: the one ``init`` wrote, unchanged, is removed; one the user
+    changed (or a link there) is kept aside as any replaced file is.
+    """
+    filled = {
+        _template_folder(step.file.relpath) for step in steps if step.action != "skip"
+    }
+    planned = {step.file.relpath for step in steps}
+    stale = []
+    for relpath in sorted(manifest):
+        if relpath in planned or _template_folder(relpath) not in filled - {None}:
+            continue
+        target = ws.root / relpath
+        try:
+            info = target.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        source = templating.PlannedFile(relpath, b"", 0, target)
+        if stat.S_ISLNK(info.st_mode):
+            stale.append(_Step("move-aside", source))
+        elif stat.S_ISREG(info.st_mode):
+            unchanged = manifest[relpath] == _digest(target.read_bytes())
+            stale.append(_Step("remove" if unchanged else "move-aside", source))
+    return stale
+
+
+def _drop(
+    ws: Workspace,
+    undo: safefs.Undo,
+    step: _Step,
+    copies: _Copies,
+    manifest: dict[str, str],
+    result: InitResult,
+) -> None:
+    """Carry out a step of :func:`_stale_steps`: remove, or keep aside."""
+    relpath = step.file.relpath
+    target = ws.root / relpath
+    if step.action == "remove":
+        undo.remove_file(target)
+        log.info("removed %s, which the new template replaces", relpath)
+    else:
+        copy = copies.place_for(relpath)
+        undo.rename(target, copy)
+        result.preserved[relpath] = str(copy)
+        log.info("moved your %s aside to %s", relpath, copy)
+    manifest.pop(relpath, None)
+    result.removed.append(relpath)
+
+
 def _folders(ws: Workspace, options: InitOptions, infra: str) -> list[Path]:
     root = ws.root
     wanted = [root / "config", root / "lib", root / "tools", root / "infra" / "local"]
@@ -341,7 +521,7 @@ def expected_folders(ws: Workspace) -> list[Path]:
     The user's runtime folders (private, mode 0700) are the last ones; see
     :func:`private_folders`.
     """
-    infra = ws.infra or default_infra_name(ws.user, _known_type(ws.type))
+    infra = known_setup(ws).infra_name
     shared = [ws.runtime_root / area for area in RUNTIME_SUBFOLDERS]
     return _folders(ws, InitOptions(), infra) + shared + _runtime_folders(ws)
 
@@ -374,16 +554,56 @@ def runtime_seed_files(ws: Workspace) -> list[templating.PlannedFile]:
     return [f for f in _generated_files(ws) if f.relpath.startswith(prefix)]
 
 
-def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
-    # The template a lost settings.toml recorded is unknown: minimal's files
-    # are the ones every template writes.
-    options = InitOptions(
-        infra_name=ws.infra or None,
-        workspace_type=_known_type(ws.type),
-        template="minimal",
+def known_setup(ws: Workspace) -> InitOptions:
+    """Return the user's choices as known, defaults only for what is unknown.
+
+    The type, infra and template ``settings.toml`` holds or, when it is
+    lost, the record of the user's ``init`` and the other places of
+    :mod:`workspace_tasks.choices`; the workspace's type and ``<user>-<env>``
+    when nothing knows them. What a lost ``settings.toml`` is made again
+    from, by every repair.
+    """
+    known = user_choices(ws)
+    workspace_type = known.value("type") or _known_type(ws.type)
+    infra = known.value("infra_name") or default_infra_name(ws.user, workspace_type)
+    template = known.value("template") or "minimal"
+    folder = known.template_dir() if template == "custom" else None
+    return InitOptions(
+        infra_name=infra,
+        workspace_type=workspace_type,
+        template=template,
+        template_dir=Path(folder.value) if folder else None,
     )
-    infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
-    return plan_files(ws, options, _variables(ws, options, infra))
+
+
+def _generated_files(ws: Workspace) -> list[templating.PlannedFile]:
+    setup = known_setup(ws)
+    created = user_choices(ws).value("created")
+    variables = _variables(ws, setup, setup.infra_name or "", created)
+    # Minimal's files are the ones every template writes (a custom folder
+    # may be gone); the settings still say which template the user has.
+    return plan_files(ws, replace(setup, template="minimal"), variables)
+
+
+def placeholder_digests(ws: Workspace, kind: str) -> dict[str, set[str]]:
+    """Return the digests of the files ``init`` writes in a template folder.
+
+    Per file of ``extensions/<kind>/template/`` (relative to it): the
+    minimal template's placeholder as this version renders it, and what the
+    record says ``init`` wrote there, so a copy of the folder tells the
+    tool's own unchanged files from the user's.
+    """
+    setup = known_setup(ws)
+    variables = _variables(ws, setup, setup.infra_name or "")
+    folder = templating.template_path("workspace", "minimal", "extensions", kind)
+    digests: dict[str, set[str]] = {}
+    for planned in templating.render_folder(folder / "template", variables).files:
+        digests.setdefault(planned.relpath, set()).add(_digest(planned.data))
+    prefix = f"extensions/{kind}/template/"
+    for relpath, digest in read_manifest(ws).items():
+        if relpath.startswith(prefix):
+            digests.setdefault(relpath[len(prefix) :], set()).add(digest)
+    return digests
 
 
 def init_workspace(
@@ -408,14 +628,17 @@ def init_workspace(
         )
     check_user_areas_free(ws, "--user-name")
     infra = options.infra_name or default_infra_name(ws.user, options.workspace_type)
-    variables = _variables(ws, options, infra)
+    # A user made again keeps the time it was first made.
+    created = user_choices(ws).value("created")
+    variables = _variables(ws, options, infra, created)
     files = plan_files(ws, options, variables)
     from workspace_tasks.runtime import check_inside
 
     for folder in _runtime_folders(ws):
         check_inside(ws, folder)  # a link out of the workspace: nothing written
-    manifest = read_manifest(ws)
-    steps = _decide(ws, files, manifest, options)
+    record = read_record(ws.root)
+    steps = _decide(ws, files, record.files, options)
+    stale = _stale_steps(ws, steps, record.files)
     _check_plan(ws, options, infra, steps)
 
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
@@ -425,10 +648,13 @@ def init_workspace(
     with safefs.Undo(ws.root) as undo:
         _make_folders(ws, undo, options, infra, result)
         copies = _Copies(ws, undo, f"overwritten-{stamp}")
+        for step in stale:
+            _drop(ws, undo, step, copies, record.files, result)
         for step in steps:
-            _apply(ws, undo, step, copies, manifest, result)
-        _write_marker(ws, undo, variables)
-        undo.write(ws.manifest, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+            _apply(ws, undo, step, copies, record.files, result)
+        _write_marker(ws, undo, variables, options.overwrite)
+        record.users[ws.user] = _user_record(options, variables)
+        undo.write(ws.manifest, record.to_json())
     skipped = {_template_folder(s.file.relpath) for s in steps if s.action == "skip"}
     result.template_folders_kept = sorted(folder for folder in skipped if folder)
     log.info(
@@ -623,11 +849,42 @@ def _apply(
         result.regenerated.append(planned.relpath)
 
 
-def _write_marker(ws: Workspace, undo: safefs.Undo, variables: dict) -> None:
-    if ws.marker.is_file():
+def _write_marker(
+    ws: Workspace, undo: safefs.Undo, variables: dict, overwrite: bool
+) -> None:
+    """Write the marker if missing; with ``overwrite`` bring its version up.
+
+    Regenerating the workspace makes it this version's: the marker then
+    names this version (the rest of it kept as it is), which is what
+    health's version check compares.
+    """
+    if not ws.marker.is_file():
+        source = templating.template_path("workspace", "marker.toml.jinja")
+        text = templating.render_text(
+            templating.environment(), source.read_text(), variables, str(source)
+        )
+        undo.write(ws.marker, text)
         return
-    source = templating.template_path("workspace", "marker.toml.jinja")
-    text = templating.render_text(
-        templating.environment(), source.read_text(), variables, str(source)
-    )
-    undo.write(ws.marker, text)
+    if overwrite:
+        updated = _marker_with_version(ws, variables["tool_version"])
+        if updated is not None:
+            undo.write(ws.marker, updated)
+
+
+def _marker_with_version(ws: Workspace, version: str) -> str | None:
+    """Return the marker's text naming ``version`` (None: as it is, or unreadable).
+
+    A marker that does not parse is left for health to report.
+    """
+    import tomlkit
+
+    try:
+        text = ws.marker.read_text(encoding="utf-8")
+        table = tomllib.loads(text).get("workspace")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    if not isinstance(table, dict) or table.get("tool_version") == version:
+        return None
+    document = tomlkit.parse(text)
+    document["workspace"]["tool_version"] = version  # type: ignore[index]
+    return tomlkit.dumps(document)

@@ -84,19 +84,41 @@ def workspace_status(ws: Workspace, *, detailed: bool = False) -> StatusReport:
 
 
 def _infrastructures(ws: Workspace, warnings: list[str]) -> list[dict[str, str]]:
+    """List the infrastructures resolution finds, each with its origin.
+
+    The users' (``infra/<user>/<name>``), the shared ones (``infra/<name>``
+    holding a ``settings.toml``, neither a user's area nor a group below),
+    the examples, the local ones, the template's and the core's, as ``resolve
+    path infra`` and ``deploy-test`` look them up.
+    """
+    users = ws.known_users()
+    not_shared = {"examples", "local", "template", ws.user, *users}
+    groups: list[tuple[str, Path, set[str], bool]] = [
+        (f"user:{user}", ws.infra_dir / user, set(), False) for user in users
+    ]
+    groups += [
+        ("shared", ws.infra_dir, not_shared, True),
+        ("example", ws.infra_dir / "examples", set(), True),
+        ("local", ws.infra_dir / "local", set(), False),
+        ("template", ws.infra_dir / "template", set(), True),
+        ("core", ws.core_root / "infra", set(), True),
+    ]
     found = []
-    groups = [("example", ws.infra_dir / "examples"), ("local", ws.infra_dir / "local")]
-    groups += [(f"user:{user}", ws.infra_dir / user) for user in ws.known_users()]
-    for origin, folder in groups:
+    for origin, folder, skip, needs_settings in groups:
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir()):
+            if entry.name in skip:
+                continue
             why = unusable_folder(entry)
+            has_settings = (entry / "settings.toml").is_file()
+            if why is None and origin == "shared" and not has_settings:
+                why = "holds no settings.toml and is no user's area"
             if why:
                 warnings.append(f"{shown_path(ws, entry)}: {why}; not listed")
             if why is not None:
                 continue
-            if origin != "example" or (entry / "settings.toml").is_file():
+            if has_settings or not needs_settings:
                 found.append({"name": entry.name, "origin": origin, "path": str(entry)})
     return found
 

@@ -12,6 +12,7 @@ out of the workspace.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import logging.handlers
@@ -175,10 +176,12 @@ def attach_user_log(
 ) -> logging.Handler | None:
     """Send everything at debug to the user's log file, rotated by size.
 
-    Nothing is attached when the user's log folder does not exist yet
-    (before ``workspace init``), when the file or a folder on its way is a
-    link leading out of ``root`` (the workspace), or when the file cannot
-    be opened: the log is never a reason for a command to fail.
+    Nothing is attached when the file or a folder on its way is a link
+    leading out of ``root`` (the workspace), or when the file cannot be
+    opened: the log is never a reason for a command to fail. While the
+    user's log folder does not exist yet (before ``workspace init``), the
+    records are kept, for :func:`attach_pending_logs` to write once the
+    command has made the folder.
     """
     logger = logging.getLogger(LOGGER)
     for handler in logger.handlers:
@@ -189,6 +192,8 @@ def attach_user_log(
         blocker = _not_a_folder(log_file.parent)
         if blocker is not None:
             _warn_once(log_file, f"{blocker} is not a folder")
+        else:
+            _keep_pending(logger, log_file, max_bytes, backup_count, root)
         return None
     if root is not None and not _stays_inside(log_file, root):
         logger.debug("not logging to %s: it leads outside %s", log_file, root)
@@ -212,6 +217,61 @@ def attach_user_log(
     return handler
 
 
+class PendingUserLog(logging.Handler):
+    """Keep a command's records until its user's log folder exists.
+
+    ``init`` (or ``runtime init``, or a restore) makes the folder the log
+    goes into: what the command logged before is written there after it,
+    so its first run is in the log like any other.
+    """
+
+    MAX_RECORDS = 10_000
+
+    def __init__(
+        self, log_file: Path, max_bytes: int, backup_count: int, root: Path | None
+    ) -> None:
+        super().__init__(logging.DEBUG)
+        self.log_file = log_file
+        self.limits = (max_bytes, backup_count)
+        self.root = root
+        self.records: collections.deque[logging.LogRecord] = collections.deque(
+            maxlen=self.MAX_RECORDS
+        )
+        self._workspace_pending = str(log_file)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _keep_pending(
+    logger: logging.Logger,
+    log_file: Path,
+    max_bytes: int,
+    backup_count: int,
+    root: Path | None,
+) -> None:
+    for handler in logger.handlers:
+        if getattr(handler, "_workspace_pending", None) == str(log_file):
+            return
+    logger.addHandler(PendingUserLog(log_file, max_bytes, backup_count, root))
+
+
+def attach_pending_logs() -> None:
+    """Open the user logs whose folder the command made; write what was kept.
+
+    A log whose folder still does not exist is dropped with its records.
+    """
+    logger = logging.getLogger(LOGGER)
+    for pending in [h for h in logger.handlers if isinstance(h, PendingUserLog)]:
+        logger.removeHandler(pending)
+        if not pending.log_file.parent.is_dir():
+            continue
+        handler = attach_user_log(pending.log_file, *pending.limits, root=pending.root)
+        if handler is not None:
+            for record in pending.records:
+                handler.handle(record)
+
+
 def _not_a_folder(folder: Path) -> Path | None:
     """Return the nearest existing path at or above ``folder`` if not a folder."""
     for path in (folder, *folder.parents):
@@ -230,6 +290,8 @@ def detach_user_logs() -> None:
     """Close and remove the user log handlers (used between commands in tests)."""
     logger = logging.getLogger(LOGGER)
     for handler in list(logger.handlers):
-        if getattr(handler, "_workspace_file", None):
+        if getattr(handler, "_workspace_file", None) or isinstance(
+            handler, PendingUserLog
+        ):
             logger.removeHandler(handler)
             handler.close()

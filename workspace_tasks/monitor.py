@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 from workspace_tasks.errors import UsageError
 from workspace_tasks.measure import tree_size
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class MonitorResult:
 def check_monitor_type(kind: str) -> str:
     """Return ``kind`` if it is a monitor type, else raise naming ``--type``."""
     if kind not in MONITOR_TYPES:
-        raise UsageError(f"--type: {kind!r} is not one of {', '.join(MONITOR_TYPES)}")
+        raise UsageError(
+            f"--type: {quoted(kind)} is not one of {', '.join(MONITOR_TYPES)}"
+        )
     return kind
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from workspace_tasks.errors import InvalidName
+from workspace_tasks.text import quoted
 
 MAX_NAME_LENGTH = 64
 _NAME = re.compile(r"[a-z0-9_][a-z0-9._-]*")
@@ -24,12 +25,12 @@ def check_name(value: str | None, flag: str) -> str:
         raise InvalidName(f"{flag}: the name is empty; use e.g. 'dev' or 'ci_runner'")
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidName(
-            f"{flag}: {value[:20]!r}... is {len(value)} characters long; "
+            f"{flag}: {quoted(value[:20])}... is {len(value)} characters long; "
             f"the limit is {MAX_NAME_LENGTH}"
         )
     if not _NAME.fullmatch(value):
         raise InvalidName(
-            f"{flag}: {value!r} is not a valid name; use lowercase letters, "
+            f"{flag}: {quoted(value)} is not a valid name; use lowercase letters, "
             "digits, '-', '_' and '.' ('-' and '.' not first)"
         )
     return value
@@ -63,6 +64,6 @@ def check_user_name(value: str | None, flag: str) -> str:
     why = RESERVED_USER_NAMES.get(value)
     if why:
         raise InvalidName(
-            f"{flag}: {value!r} is reserved ({why}); choose another user name"
+            f"{flag}: {quoted(value)} is reserved ({why}); choose another user name"
         )
     return value

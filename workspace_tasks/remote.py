@@ -29,6 +29,7 @@ from urllib.parse import quote, unquote
 from workspace_tasks import safefs, settings
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import EXIT_PROBLEMS, UsageError, WorkspaceError
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,15 @@ def check_url(url: str) -> None:
     protocol, sep, rest = url.partition("://")
     if not sep or protocol not in PROTOCOLS:
         raise UsageError(
-            f"--remote: {url!r} is not supported; use s3://bucket/prefix "
+            f"--remote: {quoted(url)} is not supported; use s3://bucket/prefix "
             "or file:///absolute/path"
         )
     if protocol == "file" and not rest.startswith("/"):
         raise UsageError(
-            f"--remote: {url!r} is a relative path; use file:///absolute/path"
+            f"--remote: {quoted(url)} is a relative path; use file:///absolute/path"
         )
     if protocol != "file" and not rest.strip("/"):
-        raise UsageError(f"--remote: {url!r} names no bucket")
+        raise UsageError(f"--remote: {quoted(url)} names no bucket")
 
 
 def filesystem(ws: Workspace, url: str) -> tuple[Any, str]:

@@ -26,9 +26,11 @@ from workspace_tasks.context import (
     EXTENSION_KINDS,
     RUNTIME_AREAS,
     Workspace,
+    require_user,
 )
 from workspace_tasks.errors import NotFoundError, UsageError
 from workspace_tasks.names import check_name
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def _type_parts(type_: str) -> list[str]:
     parts = [check_name(part, "TYPE") for part in type_.split("/")]
     if parts[0] == "runtime" and "/".join(parts) not in RUNTIME_TYPES:
         raise UsageError(
-            f"TYPE: {type_!r} is not one runtime area; use one of "
+            f"TYPE: {quoted(type_)} is not one runtime area; use one of "
             + ", ".join(RUNTIME_TYPES)
         )
     return parts
@@ -81,7 +83,8 @@ def _check_creatable(type_: str, name: str) -> None:
         )
     if type_ not in CREATABLE_TYPES:
         raise UsageError(
-            f"--create-missing: TYPE {type_!r} has no folders of each user's own; "
+            f"--create-missing: TYPE {quoted(type_)} has no folders of each "
+            "user's own; "
             "it creates them in " + ", ".join(CREATABLE_TYPES)
         )
 
@@ -155,7 +158,8 @@ def resolve_path(
         create_missing: create the user's path when nothing exists.
 
     Raises:
-        NotFoundError: nothing exists, naming every place looked at.
+        NotFoundError: nothing exists, naming every place looked at; or
+            something would be created for a name that is no user.
     """
     named = config_file(ws, name) if type_ == "config" else None
     if create_missing and named is None:
@@ -164,6 +168,8 @@ def resolve_path(
     if named is not None:
         if not named.exists() and create_missing:
             _check_no_dead_link(named)
+            if name in ("user", "merged"):
+                require_user(ws)  # the user's own file: a user's, not a name's
             _create_config_file(ws, name, named)
         if named.exists():
             return named
@@ -177,6 +183,7 @@ def resolve_path(
             log.debug("resolved %s/%s to %s", type_, name, place)
             return place
     if create_missing:
+        require_user(ws)  # a mistyped name never gets areas of its own
         _create_folder(ws, places[0])
         log.info("created %s", places[0])
         return places[0]
@@ -202,7 +209,9 @@ def _create_folder(ws: Workspace, folder: Path) -> None:
 
 def _check_kind(kind: str) -> str:
     if kind not in EXTENSION_KINDS:
-        raise UsageError(f"KIND: {kind!r} is not one of {', '.join(EXTENSION_KINDS)}")
+        raise UsageError(
+            f"KIND: {quoted(kind)} is not one of {', '.join(EXTENSION_KINDS)}"
+        )
     return kind
 
 

@@ -70,6 +70,7 @@ from workspace_tasks.errors import (
 )
 from workspace_tasks.names import check_user_name
 from workspace_tasks.tarstream import write_data
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class RestoreResult:
 
 def _refuse(label: str, name: str, reason: str) -> UnsafeArchive:
     return UnsafeArchive(
-        f"refusing {label}: member {name!r} {reason}; nothing was restored"
+        f"refusing {label}: member {quoted(name)} {reason}; nothing was restored"
     )
 
 
@@ -283,16 +284,20 @@ class MemberChecker:
                     self.label,
                     name,
                     f"would be written through the "
-                    f"link {prefix!r} placed by an earlier member",
+                    f"link {quoted(prefix)} placed by an earlier member",
                 )
             if kind is not None and kind != "dir":
                 raise _refuse(
-                    self.label, name, f"is below {prefix!r}, which is not a folder"
+                    self.label,
+                    name,
+                    f"is below {quoted(prefix)}, which is not a folder",
                 )
 
     def _check_symlink(self, name: str, parts: list[str], target: str) -> None:
         if not target or target.startswith("/"):
-            raise _refuse(self.label, name, f"links to {target!r}, outside the target")
+            raise _refuse(
+                self.label, name, f"links to {quoted(target)}, outside the target"
+            )
         self.links["/".join(parts)] = (name, target)
 
     def check_links(self) -> None:
@@ -311,14 +316,16 @@ class MemberChecker:
         parts = _clean_path(linkname)
         if isinstance(parts, str) or not parts:
             raise _refuse(
-                self.label, name, f"is a hard link to {linkname!r}, outside the archive"
+                self.label,
+                name,
+                f"is a hard link to {quoted(linkname)}, outside the archive",
             )
         target = "/".join(parts)
         if self.seen.get(target) != "file":
             raise _refuse(
                 self.label,
                 name,
-                f"is a hard link to {linkname!r}, "
+                f"is a hard link to {quoted(linkname)}, "
                 "which is not a file earlier in the archive",
             )
         return target
@@ -606,8 +613,8 @@ def plan_restore(
         path = map_path(member.path, source_user, ws.user)
         if planned.setdefault(path, member.path) != member.path:
             raise UnsafeArchive(
-                f"refusing {info.name}: members {planned[path]!r} and "
-                f"{member.path!r} would both restore {path}; nothing was restored"
+                f"refusing {info.name}: members {quoted(planned[path])} and "
+                f"{quoted(member.path)} would both restore {path}; nothing was restored"
             )
         rewritten = bool(source_user and source_user != ws.user) and _rewrites_user(
             path, ws.user
@@ -1152,7 +1159,7 @@ class _EntryChecker:
     def _path(self, action: str, raw: str) -> Path | str:
         relative = safefs.relative_inside(Path(raw), self.ws.root)
         if not os.path.isabs(raw) or relative in (None, "."):
-            return f"names {raw!r}, outside the workspace"
+            return f"names {quoted(raw)}, outside the workspace"
         why = self._not_writable(relative, "dir")
         if why:
             return f"names {relative}, which {why}"
@@ -1163,7 +1170,7 @@ class _EntryChecker:
         if foreign:
             return (
                 f"names {relative}, which holds {foreign}, "
-                f"outside the areas of user {self.ws.user!r}"
+                f"outside the areas of user {quoted(self.ws.user)}"
             )
         return self.ws.root / relative
 
@@ -1193,7 +1200,9 @@ class _EntryChecker:
             else None
         )
         if relative in (None, "."):
-            return f"keeps a replaced path at {raw!r}, outside {self.staging.name}"
+            return (
+                f"keeps a replaced path at {quoted(raw)}, outside {self.staging.name}"
+            )
         return self.staging / relative
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from workspace_tasks import safefs
 from workspace_tasks.context import RUNTIME_AREAS, Workspace
 from workspace_tasks.errors import UnsafeOperation, UsageError
+from workspace_tasks.text import quoted
 
 if TYPE_CHECKING:
     from workspace_tasks.cleanup import CleanupPlan, CleanupTarget
@@ -400,7 +401,9 @@ def cleanup_targets(ws: Workspace, kind: str) -> list[CleanupTarget]:
     from workspace_tasks.cleanup import CleanupTarget
 
     if kind not in CLEANUP_TYPES:
-        raise UsageError(f"--type: {kind!r} is not one of {', '.join(CLEANUP_TYPES)}")
+        raise UsageError(
+            f"--type: {quoted(kind)} is not one of {', '.join(CLEANUP_TYPES)}"
+        )
     targets = []
     if kind in ("cache", "all"):
         targets.append(CleanupTarget(ws.cache_dir, "cache", (), _keep("cache")))

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workspace_tasks.errors import LockedError, UnreadableFile, UnsafeOperation
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -486,6 +487,22 @@ class Undo:
         atomic_write(path, data, mode)
         self._steps.append(("file", path, previous))
 
+    def remove_file(self, path: Path) -> None:
+        """Remove the regular file ``path``; undone by writing it back.
+
+        Raises:
+            UnsafeOperation: ``path`` is not a regular file inside the root.
+        """
+        path = Path(path)
+        check_within(path, self.root)
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeOperation(f"refusing to remove {path}: not a regular file")
+        times = (info.st_atime_ns, info.st_mtime_ns)
+        previous = (path.read_bytes(), stat.S_IMODE(info.st_mode), times)
+        remove_path(path, self.root)
+        self._steps.append(("file", path, previous))
+
     def rename(self, source: Path, target: Path) -> None:
         """Rename ``source`` to ``target`` as :func:`rename` does."""
         rename(source, target, self.root)
@@ -806,7 +823,9 @@ def set_folder_modes(root: Path, folders: Iterable[tuple[str, int, int]]) -> Non
         for relative, mode, mtime_ns in ordered:
             parts = relative.split("/")
             if not relative or ".." in parts or "" in parts:
-                raise UnsafeOperation(f"refusing to change the mode of {relative!r}")
+                raise UnsafeOperation(
+                    f"refusing to change the mode of {quoted(relative)}"
+                )
             parent = "/".join(parts[:-1])
             while stack[-1][0] and not _leads_to(stack[-1][0], parent):
                 os.close(stack.pop()[1])
@@ -907,7 +926,7 @@ def remove_entry(folder_fd: int, name: str, *, folder: bool = False) -> None:
     A link is removed as a link; a folder is removed only when empty.
     """
     if "/" in name or name in ("", ".", ".."):
-        raise UnsafeOperation(f"refusing to remove {name!r}: not a plain name")
+        raise UnsafeOperation(f"refusing to remove {quoted(name)}: not a plain name")
     if folder:
         os.rmdir(name, dir_fd=folder_fd)
     else:

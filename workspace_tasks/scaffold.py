@@ -9,22 +9,25 @@ extension into a hidden staging folder and renames it into place;
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workspace_tasks import __version__, safefs, templating
-from workspace_tasks.context import EXTENSION_KINDS, Workspace
+from workspace_tasks.context import EXTENSION_KINDS, Workspace, require_user
 from workspace_tasks.errors import UsageError
 from workspace_tasks.manifest import (
     MANIFEST_NAME,
     Manifest,
     module_name,
     parse_manifest,
+    required_files,
 )
 from workspace_tasks.names import check_name
 from workspace_tasks.problems import Problem
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ KIND_TITLES = {
     "clusters": "cluster",
 }
 TEMPLATE_MARK = MANIFEST_NAME + templating.RENDER_SUFFIX
+# What the commands and their messages call the extension argument.
+REFERENCE = "KIND/NAME"
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class ScaffoldResult:
         return asdict(self)
 
 
-def parse_reference(reference: str, flag: str = "EXTENSION") -> tuple[str, str]:
+def parse_reference(reference: str, flag: str = REFERENCE) -> tuple[str, str]:
     """Split ``<kind>/<name>`` and check both parts.
 
     Raises:
@@ -78,7 +83,7 @@ def parse_reference(reference: str, flag: str = "EXTENSION") -> tuple[str, str]:
     kind, _, name = reference.partition("/")
     if kind not in EXTENSION_KINDS:
         raise UsageError(
-            f"{flag}: {reference!r} must be <kind>/<name> with kind one of "
+            f"{flag}: {quoted(reference)} must be <kind>/<name> with kind one of "
             + ", ".join(EXTENSION_KINDS)
         )
     return kind, check_name(name, flag)
@@ -137,17 +142,27 @@ def _template_problems(plan: templating.RenderPlan) -> list[Problem]:
 
 
 def plan_extension(
-    template: Path, variables_: dict, kind: str, name: str
+    template: Path, variables_: dict, kind: str, name: str, skip: set[str] = frozenset()
 ) -> templating.RenderPlan:
     """Render ``template`` into a plan, refusing a template with problems.
 
+    ``skip`` names files of the template (relative to it) left out of the
+    plan (see :func:`init_extension`).
+
     Raises:
-        UsageError: a ``.jinja`` file fails to render, or a ``.j2`` template
-            uses a variable, filter or test its manifest does not declare.
+        UsageError: a ``.jinja`` file fails to render, a ``.j2`` template
+            uses a variable, filter or test its manifest does not declare, or
+            a file or folder the kind requires is not in the template.
     """
     if not template.is_dir():
         raise UsageError(f"--template: {template} is not a folder")
-    plan = templating.render_folder(template, variables_)
+    plan = templating.render_folder(template, variables_, skip=skip)
+    missing = _missing_required(plan, kind, name)
+    if missing:
+        raise UsageError(
+            f"cannot create {kind}/{name} from {template}: it lacks what a "
+            f"{KIND_TITLES[kind]} requires: {', '.join(missing)}"
+        )
     problems = [p for p in _template_problems(plan) if p.severity == "error"]
     if problems:
         details = "; ".join(str(p) for p in problems)
@@ -156,6 +171,29 @@ def plan_extension(
             "declare the names in the template's extension.toml"
         )
     return plan
+
+
+def _missing_required(plan: templating.RenderPlan, kind: str, name: str) -> list[str]:
+    """Return the required files and folders of ``kind`` the plan lacks."""
+    by_path = {planned.relpath: planned for planned in plan.files}
+    module = None
+    manifest_file = by_path.get(MANIFEST_NAME)
+    if manifest_file is not None:
+        try:
+            module = parse_manifest(manifest_file.data, MANIFEST_NAME).module
+        except UsageError:
+            module = None  # the validation of the result names the error
+    folders = set(plan.folders)
+    for relpath in by_path:
+        parts = relpath.split("/")
+        folders.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+    missing = []
+    for entry in required_files(kind, name, module):
+        wanted = entry.rstrip("/")
+        present = wanted in folders if entry.endswith("/") else wanted in by_path
+        if not present:
+            missing.append(entry)
+    return missing
 
 
 def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
@@ -170,12 +208,12 @@ def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
     """
     if name == "template":
         raise UsageError(
-            f"EXTENSION: 'template' is the name of extensions/{kind}/template, "
+            f"{REFERENCE}: 'template' is the name of extensions/{kind}/template, "
             "the shared template folder; choose another name"
         )
     if ws.is_known_user(name):
         raise UsageError(
-            f"EXTENSION: {name!r} is the name of a user, whose area is "
+            f"{REFERENCE}: {quoted(name)} is the name of a user, whose area is "
             f"extensions/{kind}/{name}; choose another name"
         )
 
@@ -183,6 +221,9 @@ def check_shared_name(ws: Workspace, kind: str, name: str) -> None:
 def _destination(ws: Workspace, kind: str, name: str, shared: bool) -> Path:
     if shared:
         check_shared_name(ws, kind, name)
+    else:
+        # extensions/<kind>/<name> of no user would be taken for a shared one.
+        require_user(ws)
     base = ws.extension_kind_dir(kind) if shared else ws.user_extensions_dir(kind)
     target = base / name
     safefs.check_within(target, ws.root)
@@ -204,10 +245,14 @@ def create_extension(
 
     Raises:
         UsageError: a bad name or flag, an existing extension, a bad template.
+        NotFoundError: without ``shared``, the user is no user of the
+            workspace (see :func:`~workspace_tasks.context.require_user`).
     """
-    check_name(name, "EXTENSION")
+    check_name(name, REFERENCE)
     _check_options(kind, options)
     target = _destination(ws, kind, name, options.shared)
+    if options.template_dir is not None:
+        templating.check_template_place(options.template_dir, ws.root, "--template")
     template = options.template_dir or templating.template_path("extensions", kind)
     plan = plan_extension(
         Path(template), variables(ws, kind, name, options), kind, name
@@ -217,13 +262,22 @@ def create_extension(
     result.written = sorted(planned.relpath for planned in plan.files)
     if options.dry_run:
         return result
-    _write_staged(ws, target, plan)
+    _write_staged(ws, target, plan, kind, name)
     log.info("created %s/%s at %s (%d files)", kind, name, target, len(plan.files))
     return result
 
 
-def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> None:
-    """Write the plan into a hidden sibling folder, then rename it into place."""
+def _write_staged(
+    ws: Workspace, target: Path, plan: templating.RenderPlan, kind: str, name: str
+) -> None:
+    """Write the plan into a hidden sibling folder, then rename it into place.
+
+    The staged extension is validated first: one that would not pass its
+    own validation is removed again and never appears.
+
+    Raises:
+        UsageError: the staged extension is not valid (its first problem).
+    """
     safefs.make_dirs(target.parent, root=ws.root)
     staging = safefs.make_temp_dir(target.parent, f".{target.name}.", ws.root)
     try:
@@ -232,6 +286,7 @@ def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> N
         for planned in plan.files:
             safefs.check_within(staging / planned.relpath, staging)
             safefs.atomic_write(staging / planned.relpath, planned.data, planned.mode)
+        _check_staged(ws, staging, kind, name)
         safefs.set_mode(staging, 0o755, ws.root)
         # A rename is atomic: the extension appears whole or not at all.
         safefs.rename(staging, target, ws.root)
@@ -239,6 +294,23 @@ def _write_staged(ws: Workspace, target: Path, plan: templating.RenderPlan) -> N
         safefs.remove_path(staging, ws.root)
         raise
     safefs.fsync_dir(target.parent)
+
+
+def _check_staged(ws: Workspace, staging: Path, kind: str, name: str) -> None:
+    """Refuse a staged extension that does not pass validation."""
+    from workspace_tasks.validation import check_folder, taskserv_finder
+
+    problems = check_folder(
+        staging, kind, name, base=staging, find_taskserv=taskserv_finder(ws)
+    )
+    errors = [problem for problem in problems if problem.severity == "error"]
+    if not errors:
+        return
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise UsageError(
+        f"cannot create {kind}/{name}: the result would not be a valid "
+        f"extension: {errors[0]}{more}; nothing was written"
+    )
 
 
 def _check_copied_template(ws: Workspace, folder: Path, kind: str, name: str) -> None:
@@ -253,6 +325,8 @@ def _check_copied_template(ws: Workspace, folder: Path, kind: str, name: str) ->
         raise UsageError("the template itself is not initialised; copy it first")
     if folder.parent == ws.extension_kind_dir(kind):
         check_shared_name(ws, kind, name)
+    else:
+        require_user(ws)
     if not (folder / TEMPLATE_MARK).is_file():
         raise UsageError(
             f"{folder} holds no {TEMPLATE_MARK}: it is not a copied template "
@@ -276,12 +350,14 @@ def init_extension(
         UsageError: the folder is not a copied template of this workspace, or
             the template has problems.
     """
-    check_name(name, "EXTENSION")
+    check_name(name, REFERENCE)
     _check_options(kind, options)
     folder = Path(os.path.abspath(folder))
     safefs.check_within(folder, ws.root)
     _check_copied_template(ws, folder, kind, name)
-    plan = plan_extension(folder, variables(ws, kind, name, options), kind, name)
+    values = variables(ws, kind, name, options)
+    replaced = _replaced_plain_files(ws, folder, kind, values)
+    plan = plan_extension(folder, values, kind, name, skip=replaced)
 
     planned = {p.relpath for p in plan.files}
     sources = _template_sources(folder)
@@ -297,6 +373,45 @@ def init_extension(
     _remove_template_folders(ws, folder)
     log.info("initialised %s/%s in %s", kind, name, folder)
     return result
+
+
+def _replaced_plain_files(
+    ws: Workspace, folder: Path, kind: str, values: dict
+) -> set[str]:
+    """Return the plain files of a copied template its ``.jinja`` files replace.
+
+    ``README.md.jinja`` renders to ``README.md``; a ``README.md`` beside it
+    (the minimal template's placeholder, copied with the folder) is replaced
+    by the rendered one when it is the tool's own unchanged file or the
+    very text the template renders to. Any other file of that name is the
+    user's, and the clash is reported as such.
+    """
+    from workspace_tasks.init import placeholder_digests
+
+    placeholders = placeholder_digests(ws, kind)
+    replaced = set()
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            plain = name[: -len(templating.RENDER_SUFFIX)]
+            if not name.endswith(templating.RENDER_SUFFIX) or plain not in filenames:
+                continue
+            here = Path(dirpath)
+            relpath = (here / plain).relative_to(folder).as_posix()
+            data = (here / plain).read_bytes()
+            ours = hashlib.sha256(data).hexdigest() in placeholders.get(relpath, set())
+            if ours or data == _rendered(here / name, values):
+                replaced.add(relpath)
+    return replaced
+
+
+def _rendered(source: Path, values: dict) -> bytes | None:
+    """Return what the ``.jinja`` file ``source`` renders to (None: it fails)."""
+    try:
+        text = source.read_text(encoding="utf-8")
+        env = templating.environment()
+        return templating.render_text(env, text, values, str(source)).encode()
+    except (OSError, UnicodeDecodeError, UsageError):
+        return None
 
 
 def _template_sources(folder: Path) -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from workspace_tasks.errors import WorkspaceError
+from workspace_tasks.text import quoted
 
 BLOCK = 512
 CHUNK = 1 << 20
@@ -105,7 +106,9 @@ def _checksum_ok(block: bytes) -> bool:
 
 
 def _sparse(name: str) -> TarError:
-    return TarError(f"member {name!r} is a sparse member, which cannot be restored")
+    return TarError(
+        f"member {quoted(name)} is a sparse member, which cannot be restored"
+    )
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
@@ -268,7 +271,7 @@ class TarReader:
                 member.mtime = float(pax["mtime"])
         except ValueError:
             raise TarError(
-                f"member {member.name!r} has a malformed PAX header"
+                f"member {quoted(member.name)} has a malformed PAX header"
             ) from None
 
     # Data.
@@ -289,7 +292,7 @@ class TarReader:
         left = size
         while left > 0:
             if self._pos >= len(self._buf) and not self._fill(1):
-                raise TarError(f"the archive ends in the middle of {name!r}")
+                raise TarError(f"the archive ends in the middle of {quoted(name)}")
             step = min(left, len(self._buf) - self._pos)
             view = memoryview(self._buf)[self._pos : self._pos + step]
             self._pos += step

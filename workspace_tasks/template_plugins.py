@@ -19,6 +19,7 @@ from typing import Any
 from workspace_tasks import extension_files, safefs
 from workspace_tasks.errors import FileSyntaxError, UnreadableFile, UsageError
 from workspace_tasks.manifest import Manifest
+from workspace_tasks.text import quoted
 
 _VERSION_PART = re.compile(r"(\d+)|([a-z]+)")
 _OPERATORS = {
@@ -79,7 +80,7 @@ def version(value: Any, other: Any, operator: str = "==") -> bool:
     try:
         compare = _OPERATORS[operator]
     except KeyError:
-        raise ValueError(f"unknown version operator {operator!r}") from None
+        raise ValueError(f"unknown version operator {quoted(operator)}") from None
     return compare(_version_key(value), _version_key(other))
 
 

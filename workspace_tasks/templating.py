@@ -8,23 +8,29 @@ binary stays as it is). Folder and file names may hold ``{{ variable }}``.
 A template folder may come from anyone (``init --template-dir``,
 ``create-extension --template``), so it is rendered in Jinja2's sandbox,
 holds only regular files and folders (no links, FIFOs or devices), uses no
-other template (``include``, ``import``, ``extends``), and two of its names
-never render to the same path. Every failure names the file and, where
-there is one, the line.
+other template (``include``, ``import``, ``extends``), two of its names
+never render to the same path, and no name holds or renders to a control
+character. It lies outside the workspace it renders into (neither holding
+it nor inside it) and holds no workspace marker. Every failure names the
+file and, where there is one, the line.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workspace_tasks.context import MARKER
 from workspace_tasks.errors import FileSyntaxError, UsageError
+from workspace_tasks.text import quoted
 
 RENDER_SUFFIX = ".jinja"
+# C0 controls and DEL: never part of a name a template writes.
+_CONTROL_CHARACTERS = {chr(code) for code in range(0x20)} | {"\x7f"}
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
@@ -163,12 +169,49 @@ def _render_name(env: Any, name: str, variables: Mapping[str, Any], where: Path)
         rendered = render_text(env, name, variables, str(where))
     except FileSyntaxError as exc:
         raise UsageError(
-            f"{where}: the name {name!r} does not render ({exc.detail}); "
+            f"{where}: the name {quoted(name)} does not render ({exc.detail}); "
             "a {{ }} in a name opens and closes within that one name"
         ) from None
     if not rendered or rendered in (".", "..") or "/" in rendered or "\\" in rendered:
-        raise UsageError(f"{where}: the name renders to {rendered!r}, not a file name")
+        raise UsageError(
+            f"{where}: the name renders to {quoted(rendered)}, not a file name"
+        )
+    _check_name_characters(rendered, where)
     return rendered
+
+
+def _check_name_characters(name: str, where: Path) -> None:
+    """Refuse a name (as written or rendered) holding a control character."""
+    if _CONTROL_CHARACTERS.isdisjoint(name):
+        return
+    raise UsageError(
+        f"{where}: the name {quoted(name)} holds a control character; "
+        "templates write only names without them"
+    )
+
+
+def check_template_place(folder: Path, root: Path, flag: str) -> None:
+    """Refuse a template folder that holds the workspace ``root`` or lies in it.
+
+    Rendered into the workspace, such a folder would copy the workspace into
+    itself, other users' private files included.
+
+    Raises:
+        UsageError: naming ``flag``, the folder and the workspace.
+    """
+    real = Path(os.path.realpath(folder))
+    workspace = Path(os.path.realpath(root))
+    if real == workspace or real in workspace.parents:
+        raise UsageError(
+            f"{flag}: {folder} holds the workspace {root}; a template folder "
+            "must lie outside it (move the template files to a folder of "
+            "their own)"
+        )
+    if workspace in real.parents:
+        raise UsageError(
+            f"{flag}: {folder} lies inside the workspace {root}; a template "
+            "folder must lie outside it"
+        )
 
 
 def _check_entry(path: Path, info: os.stat_result) -> None:
@@ -219,12 +262,17 @@ def check_overlaps(files: list[PlannedFile]) -> None:
 
 
 def render_folder(
-    folder: Path, variables: Mapping[str, Any], *, render: bool = True
+    folder: Path,
+    variables: Mapping[str, Any],
+    *,
+    render: bool = True,
+    skip: Collection[str] = (),
 ) -> RenderPlan:
     """Plan what ``folder`` renders to, checking every template first.
 
     With ``render`` false the folder is planned as a verbatim copy (names and
     ``.jinja`` files kept as they are), as a template to be rendered later.
+    The files named in ``skip`` (relative to ``folder``) are left out.
 
     Nothing is written: a missing variable or a syntax error in any file
     stops the plan before the first file lands on disk. Symbolic links in a
@@ -247,8 +295,11 @@ def render_folder(
             plan.folders.append("/".join(rel_here))
         for name in dirnames:
             _check_entry(here / name, (here / name).lstat())
+            _check_name_characters(name, here / name)
         for name in sorted(filenames):
             if name == "__pycache__" or name.endswith(".pyc"):
+                continue
+            if "/".join([*relative, name]) in skip:
                 continue
             planned = _plan_file(env, here / name, rel_here, variables, render)
             plan.files.append(planned)
@@ -272,6 +323,7 @@ def _plan_file(
     info = source.lstat()
     _check_entry(source, info)
     name = source.name
+    _check_name_characters(name, source)
     target = _render_name(env, name, variables, source) if render else name
     data = _read_regular(source)
     if render and target.endswith(RENDER_SUFFIX):
@@ -285,6 +337,11 @@ def _plan_file(
                 "copy it as it is"
             ) from None
         data = render_text(env, text, variables, str(source)).encode("utf-8")
+    if MARKER in (name, target):
+        raise UsageError(
+            f"{source}: a workspace marker; a template folder holds no "
+            "workspace and writes none (render a folder of template files only)"
+        )
     mode = stat.S_IMODE(info.st_mode) | stat.S_IWUSR
     return PlannedFile("/".join([*rel_here, target]), data, mode, source)
 

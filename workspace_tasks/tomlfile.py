@@ -507,7 +507,7 @@ def visible(value: Any) -> Any:
     output shows it (TOML then writes the backslash as ``\\``): the text
     stays valid TOML, and that one value differs from the real name.
     """
-    from workspace_tasks.output import escape_surrogates
+    from workspace_tasks.text import escape_surrogates
 
     if isinstance(value, str):
         return escape_surrogates(value)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 from workspace_tasks.errors import UsageError
+from workspace_tasks.text import quoted
 
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 SIZE_UNITS = {
@@ -43,7 +44,8 @@ def parse_age(text: str, flag: str = "--age") -> float:
     match = _AGE.fullmatch(str(text).strip())
     if not match:
         raise UsageError(
-            f"{flag}: {text!r} is not an age; use a number and one of s, m, h, d, w "
+            f"{flag}: {quoted(text)} is not an age; use a number and one of "
+            "s, m, h, d, w "
             "(e.g. 30d)"
         )
     return float(match.group(1)) * AGE_UNITS[match.group(2)]
@@ -60,7 +62,7 @@ def parse_size(text: str | int, flag: str = "size") -> int:
     match = _SIZE.fullmatch(str(text).strip())
     unit = match.group(2).upper() if match else None
     if not match or unit not in SIZE_UNITS:
-        raise UsageError(f"{flag}: {text!r} is not a size; use e.g. 400MB or 1GB")
+        raise UsageError(f"{flag}: {quoted(text)} is not a size; use e.g. 400MB or 1GB")
     return int(float(match.group(1)) * SIZE_UNITS[unit])
 
 

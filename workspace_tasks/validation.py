@@ -32,6 +32,7 @@ from workspace_tasks.manifest import (
 )
 from workspace_tasks.problems import Problem
 from workspace_tasks.resolver import Extension, resolve_extension
+from workspace_tasks.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def declaration_problems(
         outside = outside_target(folder, plugins)
         if outside is not None:
             message = (
-                f"[jinja] plugins {manifest.plugins!r} leads to {outside}, "
+                f"[jinja] plugins {quoted(manifest.plugins)} leads to {outside}, "
                 "outside the extension; it is not read"
             )
             return [Problem(message, shown, _line_of(manifest_text, manifest.plugins))]
@@ -312,7 +313,7 @@ def _manifest(
     if manifest.kind != kind:
         problems.append(
             Problem(
-                f"[extension] kind is {manifest.kind!r}, expected {kind!r}",
+                f"[extension] kind is {quoted(manifest.kind)}, expected {quoted(kind)}",
                 shown(path),
                 _line_of(text, manifest.kind),
             )
@@ -320,8 +321,8 @@ def _manifest(
     if manifest.name != name:
         problems.append(
             Problem(
-                f"[extension] name is {manifest.name!r}, expected the folder "
-                f"name {name!r}",
+                f"[extension] name is {quoted(manifest.name)}, expected the folder "
+                f"name {quoted(name)}",
                 shown(path),
                 _line_of(text, manifest.name),
             )

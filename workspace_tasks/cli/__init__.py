@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``workspace`` command with ``argv``; return its exit code.
 
     Every command ends with a debug line naming it and its exit code, so
-    the user's log file holds a line for each command that found the user.
+    the user's log file holds a line for each command that found the user,
+    the first ``init`` of a user (which makes the log's folder) included.
     """
     from workspace_tasks import logsetup
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     logsetup.setup_stderr(os.environ)
     try:
         code = _run(argv)
+        logsetup.attach_pending_logs()
         log.debug("workspace %s: exit code %d", shlex.join(argv), code)
         return code
     finally:

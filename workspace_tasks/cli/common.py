@@ -16,13 +16,16 @@ def open_workspace(
     must_exist: bool = True,
     user_flag: str = "--workspace-user",
     existing_user: bool = True,
+    known_user: bool = False,
 ) -> Workspace:
     """Find the workspace and user the flags name, and start the user's log.
 
     By default the user must already have areas in the workspace: a command
     working on them refuses a mistyped name instead of creating its areas.
     Commands that create a user's areas, or only read shared ones, pass
-    ``existing_user=False``.
+    ``existing_user=False``; commands creating something in the user's
+    areas pass ``known_user=True``: the name must be a user's (one whose
+    ``init`` is recorded), never a name areas were once left under.
     """
     from workspace_tasks import logsetup
     from workspace_tasks.edge import current_workspace
@@ -33,6 +36,7 @@ def open_workspace(
         user_flag=user_flag,
         must_exist=must_exist,
         existing_user=existing_user,
+        known_user=known_user,
     )
     from workspace_tasks.logfiles import log_limits
 

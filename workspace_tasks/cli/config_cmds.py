@@ -114,7 +114,8 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     """Open the workspace for the flags' user, areas or not.
 
     A user's configuration is merged from the shared layers whether or not
-    the user has areas yet; ``config edit`` creates the user's file.
+    the user has areas yet; ``config edit``, which writes the user's file
+    (and its copy in the user's runtime), takes a user of the workspace only.
     """
     return open_workspace(args, existing_user=False)
 

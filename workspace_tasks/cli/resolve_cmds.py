@@ -56,7 +56,8 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     """Open the workspace for the flags' user, areas or not.
 
     Resolution falls back to shared and core paths for any user;
-    ``--create-missing`` creates the user's path.
+    ``--create-missing`` creates the user's path for a user of the
+    workspace only.
     """
     return open_workspace(args, existing_user=False)
 

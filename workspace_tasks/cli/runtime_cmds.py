@@ -20,6 +20,7 @@ from workspace_tasks.cli.cleanup_view import (
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import UsageError
+from workspace_tasks.text import quoted
 from workspace_tasks.units import count_type
 
 
@@ -129,7 +130,7 @@ def _locked_unless(
 
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
     if value not in choices:
-        raise UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
+        raise UsageError(f"{flag}: {quoted(value)} is not one of {', '.join(choices)}")
     return value
 
 

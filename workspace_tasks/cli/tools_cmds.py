@@ -9,6 +9,7 @@ from workspace_tasks import output
 from workspace_tasks.cli.common import open_workspace, show
 from workspace_tasks.context import Workspace
 from workspace_tasks.errors import ChecksFailed, UsageError
+from workspace_tasks.text import quoted
 
 
 def register(commands: argparse._SubParsersAction, common) -> None:
@@ -131,8 +132,10 @@ def _show_scaffold(result) -> None:
 def _user_workspace(args: argparse.Namespace) -> Workspace:
     """Open the workspace for the flags' user, areas or not.
 
-    Extensions are created, validated and tested in shared or user folders
-    that creation makes; only deploy-test writes into the user's runtime.
+    Extensions are validated and tested for any user. Creating one in the
+    user's area (not ``--shared``) refuses a name that is no user there
+    (see :func:`~workspace_tasks.context.require_user`); only deploy-test
+    writes into the user's runtime.
     """
     return open_workspace(args, existing_user=False)
 
@@ -158,7 +161,7 @@ def run_init(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} goes with {other_kind}/<name>, not {kind}")
         if given != name:
             raise UsageError(
-                f"{flag}: {given!r} differs from the name in {args.extension}"
+                f"{flag}: {quoted(given)} differs from the name in {args.extension}"
             )
     from workspace_tasks.edge import current_folder
 

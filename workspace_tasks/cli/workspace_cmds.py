@@ -110,6 +110,9 @@ def _print_init(result) -> None:
         f"  {len(result.created)} files created, {len(result.regenerated)} "
         f"regenerated, {len(result.unchanged) + len(result.kept)} left as they were"
     )
+    for relpath in result.removed:
+        if relpath not in result.preserved:
+            output.print_line(f"  {relpath} was removed: the new template replaces it")
     for relpath, copy in result.preserved.items():
         output.print_line(f"  your changed {relpath} was kept as {copy}")
     for relpath, why in result.not_regenerated.items():

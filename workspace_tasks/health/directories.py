@@ -4,17 +4,19 @@ Missing folders are created again (as ``init`` makes them). A broken
 symbolic link left by a move of the whole workspace is pointed back at the
 same place inside it (found by the target's trailing path); any other broken
 link, one whose target moved within the workspace included, is removed, as
-is a link that loops. Links are read, never followed.
+is a link that loops. Links are read, never followed. Only the shared areas
+and the checking user's own are judged: another user's links are theirs.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from workspace_tasks import init, safefs
-from workspace_tasks.context import Workspace
+from workspace_tasks.context import Workspace, area_name
 from workspace_tasks.health.model import ComponentResult, Finding
 from workspace_tasks.health.repairs import Repair, conclude, relative
 from workspace_tasks.health.survey import MAX_DEPTH, Survey, survey_workspace
@@ -27,19 +29,24 @@ def check_directories(
     """Check the workspace's folders and links; repair them when ``fix``.
 
     The user's private runtime folders are the runtime component's part.
+    What lies in another user's areas is that user's to check and repair:
+    it is neither reported nor touched here.
     """
     survey = survey or survey_workspace(ws)
+    theirs = _other_users_areas(ws)
     folders = _shared_folders(ws)
-    findings = _link_findings(ws, survey.symlinks)
+    findings = _link_findings(ws, [p for p in survey.symlinks if not theirs(p)])
     findings += _folder_findings(ws, folders)
     findings += [
         Finding(Problem(f"Folder tree deeper than {MAX_DEPTH} levels at "
                         f"{relative(ws, p)}; not inspected below", severity="warning"))
         for p in survey.too_deep
+        if not theirs(p)
     ]  # fmt: skip
     findings += [
         Finding(Problem(f"Cannot list folder {relative(ws, p)}", severity="warning"))
         for p in survey.unlisted
+        if not theirs(p)
     ]
     result = ComponentResult(
         "directories",
@@ -47,6 +54,20 @@ def check_directories(
         details={"folders": [relative(ws, p) for p in folders]},
     )
     return conclude(ws, result, findings, fix)
+
+
+def _other_users_areas(ws: Workspace) -> Callable[[Path], bool]:
+    """Return a test telling whether a path lies in another user's areas."""
+    others = set(ws.known_users()) - {ws.user}
+
+    def theirs(path: Path) -> bool:
+        try:
+            parts = Path(path).relative_to(ws.root).parts
+        except ValueError:
+            return False
+        return area_name(parts) in others
+
+    return theirs
 
 
 def _shared_folders(ws: Workspace) -> list[Path]:
