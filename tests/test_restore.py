@@ -1052,11 +1052,18 @@ def test_shared_member_in_a_users_areas_refuses_the_archive(make_workspace, cli)
     theirs.write_text("theirs\n")
     hidden = ws.root / "hidden"
     hidden.mkdir()
+    # While the backup is made, nothing says 'other' is a user.
+    record = ws.root / ".provisioning-generated.json"
+    kept = record.read_text()
+    data = json.loads(kept)
+    del data["users"]["other"]
+    record.write_text(json.dumps(data))
     for path in (ws.config_dir / "other.toml", ws.runtime_root / "workspaces/other"):
         path.rename(hidden / path.name)
     made = create_backup(ws, BackupOptions(name="team", components=("shared",)))
     for path in (ws.config_dir / "other.toml", ws.runtime_root / "workspaces/other"):
         (hidden / path.name).rename(path)
+    record.write_text(kept)
     theirs.write_text("changed by other\n")
     os.utime(theirs, (1_000_000_000, 1_000_000_000))
 
