@@ -115,8 +115,8 @@ def print_line(text: str = "") -> None:
 
 def print_lines(lines: Iterable[str]) -> None:
     """Print lines of a result to standard output, controls escaped."""
-    for line in lines:
-        sys.stdout.write(f"{shown(line)}\n")
+    # One write: a listing of many thousand lines costs one call, not one each.
+    sys.stdout.write("".join(f"{shown(line)}\n" for line in lines))
     sys.stdout.flush()
 
 

@@ -191,8 +191,10 @@ def run_cleanup(args: argparse.Namespace) -> int:
     with _locked_unless(args.dry_run, ws, "runtime cleanup"):
         plan = runtime.plan_runtime_cleanup(ws, args.type, age)
         spare_current_folder(plan)
-        going = [item.path for item in plan.removals]
-        rotations = logfiles.logs_to_rotate(ws, going) if args.rotate else []
+        rotations = []
+        if args.rotate:
+            going = [item.path for item in plan.removals]
+            rotations = logfiles.logs_to_rotate(ws, going)
         if args.dry_run:
             show(args, {**plan.to_dict(), "would_rotate": rotations}, print_plan)
             return 0
