@@ -127,14 +127,7 @@ def _keep_logs(config: dict[str, Any]) -> int:
 
 
 def _memory_available() -> int | None:
-    # Linux says it in one line of /proc/meminfo; elsewhere, ask psutil.
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    """Return the memory available to new work, in bytes, as psutil reports it."""
     try:
         import psutil
 
