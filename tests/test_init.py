@@ -56,6 +56,13 @@ def _settings(root: Path, user: str) -> dict:
     return tomllib.loads(path.read_text())["workspace"]
 
 
+def custom_init(cli, root, folder, *flags):
+    """Run ``init --template custom`` with ``folder`` on the workspace at ``root``."""
+    return cli(
+        "init", "--root", root, *flags, "--template", "custom", "--template-dir", folder
+    )
+
+
 def test_init_creates_the_whole_tree_for_the_user(cli, tmp_path):
     root = tmp_path / "ws"
     result = cli("init", "--root", root, "--user-name", "developer")
@@ -640,10 +647,7 @@ def test_a_template_folder_inside_the_workspace_is_refused(cli, tmp_path):
     build_tree(inside, {"notes.txt": "x\n"})
     before = snapshot(root)
 
-    result = cli(
-        "init", "--root", root, "--user-name", "bob", "--template", "custom",
-        "--template-dir", inside,
-    )  # fmt: skip
+    result = custom_init(cli, root, inside, "--user-name", "bob")
 
     assert result.code == 2
     assert "lies inside the workspace" in result.err
@@ -654,10 +658,7 @@ def test_a_template_folder_holding_a_workspace_marker_is_refused(cli, tmp_path):
     custom = tmp_path / "tpl"
     build_tree(custom, {"notes.txt": "x\n", "old/workspace/" + MARKER: ""})
 
-    result = cli(
-        "init", "--root", tmp_path / "ws", "--template", "custom",
-        "--template-dir", custom,
-    )  # fmt: skip
+    result = custom_init(cli, tmp_path / "ws", custom)
 
     assert result.code == 2
     assert f"{custom}/old/workspace/{MARKER}: a workspace marker" in result.err
@@ -682,10 +683,7 @@ def test_template_files_at_the_tools_own_paths_are_refused(cli, tmp_path, relpat
     part = "" if relpath.startswith((".", "tools")) else "user/"
     build_tree(custom, {part + relpath: "x\n", "notes.txt": "n\n"})
 
-    result = cli(
-        "init", "--root", tmp_path / "ws", "--template", "custom",
-        "--template-dir", custom,
-    )  # fmt: skip
+    result = custom_init(cli, tmp_path / "ws", custom)
 
     assert result.code == 2
     assert result.err.count("\n") == 1
@@ -700,10 +698,7 @@ def test_template_names_with_control_characters_are_refused(cli, tmp_path, name)
     custom = tmp_path / "tpl"
     build_tree(custom, {name: "x\n"})
 
-    result = cli(
-        "init", "--root", tmp_path / "ws", "--template", "custom",
-        "--template-dir", custom,
-    )  # fmt: skip
+    result = custom_init(cli, tmp_path / "ws", custom)
 
     assert result.code == 2
     assert result.err.count("\n") == 1
@@ -721,10 +716,7 @@ def test_a_per_user_template_file_outside_the_users_areas_is_refused(
     custom = tmp_path / "tpl"
     build_tree(custom, {f"user/{relpath}": "who {{ user }}\n"})
 
-    result = cli(
-        "init", "--root", tmp_path / "ws", "--template", "custom",
-        "--template-dir", custom,
-    )  # fmt: skip
+    result = custom_init(cli, tmp_path / "ws", custom)
 
     assert result.code == 2
     assert result.err.count("\n") == 1
@@ -754,10 +746,7 @@ def test_a_shared_template_file_in_a_users_area_is_refused(cli, tmp_path):
     build_tree(custom, {"shared/infra/alice/x.txt": "x\n"})
     before = snapshot(root)
 
-    result = cli(
-        "init", "--root", root, "--user-name", "bob", "--template", "custom",
-        "--template-dir", custom,
-    )  # fmt: skip
+    result = custom_init(cli, root, custom, "--user-name", "bob")
 
     assert result.code == 2
     assert "renders to infra/alice/x.txt, in a user's area" in result.err

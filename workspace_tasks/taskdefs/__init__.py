@@ -155,9 +155,6 @@ def _check_doit_state(ws: Workspace) -> None:
     Raises:
         UsageError: the state file is not a file or cannot be written.
     """
-    import json
-    import os
-    import stat
     import time
 
     from workspace_tasks import output, safefs
@@ -166,23 +163,9 @@ def _check_doit_state(ws: Workspace) -> None:
 
     path = check_inside(ws, ws.doit_dep_file)
     shown = path.relative_to(ws.root)
-    why = None
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise UsageError(
-                f"{shown} is not a file; move it away, doit keeps its state there"
-            )
-        data = json.loads(path.read_bytes())
-        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))  # writable?
-        if isinstance(data, dict):
-            return
-        why = "not a JSON object"
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise UsageError(f"{shown}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # UnicodeDecodeError included
-        why = str(exc)
+    why = _doit_state_problem(path, shown)
+    if why == "":
+        return
     if why is not None:
         stamp = time.strftime("%Y%m%d%H%M%S")
         aside = path.with_name(f"{path.name}.corrupt-{stamp}")
@@ -198,6 +181,34 @@ def _check_doit_state(ws: Workspace) -> None:
             f"{shown}: cannot be written ({exc.strerror or exc}); doit keeps "
             "its state there"
         ) from None
+
+
+def _doit_state_problem(path: Path, shown: Path) -> str | None:
+    """Return why doit's state file is unusable: "" when it is good, None if absent.
+
+    Raises:
+        UsageError: it is not a file, or cannot be opened for writing.
+    """
+    import json
+    import os
+    import stat
+
+    from workspace_tasks.errors import UsageError
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UsageError(
+                f"{shown} is not a file; move it away, doit keeps its state there"
+            )
+        data = json.loads(path.read_bytes())
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))  # writable?
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"{shown}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        return str(exc)
+    return "" if isinstance(data, dict) else "not a JSON object"
 
 
 def load(root: Path | None = None, user: str | None = None) -> tuple[dict, dict]:
